@@ -1,0 +1,125 @@
+"""The exception hierarchy of hlmrf.
+
+Every error that hlmrf raises on purpose is an :class:`HlmrfError`, and each subclass also
+inherits the builtin a caller would naturally catch (``ValueError`` for bad input, ``ImportError``
+for a missing extra, ``RuntimeError`` for a solve that cannot succeed), after lark's
+``ConfigurationError(LarkError, ValueError)``. Messages diagnose and prescribe: they say where the
+problem is (file, line, column) and what would fix it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "HlmrfError",
+    "RuleSyntaxError",
+    "RuleError",
+    "DataError",
+    "GroundingError",
+    "InfeasibleError",
+    "SolverError",
+    "SettingsError",
+    "MissingDependencyError",
+    "Span",
+    "caret_excerpt",
+]
+
+
+class HlmrfError(Exception):
+    """Base class of every error hlmrf raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A place in a source text: 1-based line and column, and 0-based character offsets."""
+
+    source: str
+    line: int
+    column: int
+    start: int = 0
+    end: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}:{self.column}"
+
+
+def caret_excerpt(text: str, line: int, column: int, width: int = 1) -> str:
+    """Return the 1-based ``line`` of ``text`` and a caret line under ``column``."""
+    lines = text.splitlines() or [""]
+    src = lines[line - 1] if 0 < line <= len(lines) else ""
+    return f"    {src}\n    {' ' * (column - 1)}{'^' * max(1, width)}"
+
+
+class RuleError(HlmrfError, ValueError):
+    """A rule that parses but is not valid (unknown predicate, arity, unbound variable, ...).
+
+    ``str(error)`` reads ``rules.psl:7:23: message`` followed by the offending line and a caret.
+    """
+
+    def __init__(self, message: str, span: Span | None = None, text: str | None = None):
+        self.message = message
+        self.span = span
+        self.text = text
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        if self.span is None:
+            return self.message
+        out = f"{self.span}: {self.message}"
+        if self.text is not None:
+            width = max(1, self.span.end - self.span.start) if self.span.end > self.span.start else 1
+            lines = self.text.splitlines()
+            if 0 < self.span.line <= len(lines):
+                width = min(width, max(1, len(lines[self.span.line - 1]) - self.span.column + 1))
+            out += "\n" + caret_excerpt(self.text, self.span.line, self.span.column, width)
+        return out
+
+
+class RuleSyntaxError(RuleError):
+    """Rule text that does not parse."""
+
+
+class DataError(HlmrfError, ValueError):
+    """Bad facts: a malformed line, a value outside [0, 1], a wrong column count, a missing file."""
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None):
+        self.message = message
+        self.path = path
+        self.line = line
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line is not None else f"{path}: "
+        super().__init__(where + message)
+
+
+class GroundingError(HlmrfError, ValueError):
+    """A rule that cannot be grounded against the data (e.g. an open atom nobody declared)."""
+
+
+class SettingsError(HlmrfError, ValueError):
+    """An unknown or out-of-range setting."""
+
+
+class SolverError(HlmrfError, RuntimeError):
+    """A solver failed for a reason other than infeasibility."""
+
+
+class InfeasibleError(SolverError):
+    """The hard constraints cannot all hold at once."""
+
+
+class MissingDependencyError(HlmrfError, ImportError):
+    """An optional dependency is missing; the message names the ``pip install`` that fixes it."""
+
+
+def require(module: str, extra: str):
+    """Import an optional dependency or raise :class:`MissingDependencyError` naming the extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependencyError(
+            f"{module} is needed for this feature but is not installed. "
+            f'Install it with: pip install "hlmrf[{extra}]"'
+        ) from exc
