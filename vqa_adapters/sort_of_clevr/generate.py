@@ -1,0 +1,94 @@
+"""Generating one Sort-of-CLEVR split in memory: scenes, images, questions and their arrays.
+
+Each split draws from its own ``numpy.random.Generator(PCG64(SeedSequence([seed, split_id])))``,
+so a split's content depends only on the seed and the per-image settings, never on the other
+splits' counts; images are drawn one after another, so the first ``k`` images of a split are the
+same whatever its count. This module does not write files and does not print; progress is reported
+through an optional callback.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .questions import Question, sample_questions
+from .scene import Scene, place_objects, render
+from .settings import SortOfClevrSettings, split_seed
+from .vocab import QUESTION_DIM
+
+__all__ = ["SortOfClevrSplit", "generate_split", "split_rng"]
+
+
+@dataclass(frozen=True, eq=False)
+class SortOfClevrSplit:
+    """One split: arrays for training and the scene graphs and question records behind them.
+
+    ``N`` images, ``Q`` questions per image, ``H = W = settings.size``.
+    """
+
+    #: "train", "val" or "test".
+    split: str
+    #: ``(N, H, W, 3)`` uint8 RGB, white background.
+    images: np.ndarray
+    #: ``(N, Q, 11)`` uint8 one-hot question vectors.
+    questions: np.ndarray
+    #: ``(N, Q)`` int64 answer indices into ``ANSWERS``.
+    answers: np.ndarray
+    #: ``(N, Q)`` int8 question subtype codes 0..5 (``QuestionType``).
+    question_types: np.ndarray
+    #: ``N`` scene graphs.
+    scenes: tuple[Scene, ...]
+    #: ``N`` tuples of ``Q`` question records (text, referred objects).
+    records: tuple[tuple[Question, ...], ...]
+    #: The settings that generated this split.
+    settings: SortOfClevrSettings
+
+    def __len__(self) -> int:
+        return len(self.scenes)
+
+
+def split_rng(settings: SortOfClevrSettings, split: str) -> np.random.Generator:
+    """The generator that ``split`` draws from."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(split_seed(settings.seed, split))))
+
+
+def generate_split(settings: SortOfClevrSettings, split: str,
+                   on_progress: Callable[[int], None] | None = None,
+                   progress_every: int = 256) -> SortOfClevrSplit:
+    """Generate ``split`` under ``settings``; ``on_progress(k)`` is told of every ``k`` new images."""
+    n = settings.count(split)
+    size, q = settings.size, settings.questions_per_image
+    n_rel = settings.n_relational
+    rng = split_rng(settings, split)
+    images = np.empty((n, size, size, 3), dtype=np.uint8)
+    questions = np.zeros((n, q, QUESTION_DIM), dtype=np.uint8)
+    answers = np.empty((n, q), dtype=np.int64)
+    qtypes = np.empty((n, q), dtype=np.int8)
+    scenes: list[Scene] = []
+    records: list[tuple[Question, ...]] = []
+    rows = np.arange(q)
+    pending = 0
+    for i in range(n):
+        scene = place_objects(rng, size, settings.object_size)
+        render(scene, images[i])
+        qs = sample_questions(rng, scene, q - n_rel, n_rel)
+        if q:
+            colors = np.fromiter((x.color for x in qs), dtype=np.int64, count=q)
+            codes = np.fromiter((int(x.qtype) for x in qs), dtype=np.int64, count=q)
+            questions[i, rows, colors] = 1
+            questions[i, rows, 6 + (codes >= 3)] = 1
+            questions[i, rows, 8 + codes % 3] = 1
+            answers[i] = [x.answer for x in qs]
+            qtypes[i] = codes
+        scenes.append(scene)
+        records.append(qs)
+        pending += 1
+        if on_progress is not None and pending >= progress_every:
+            on_progress(pending)
+            pending = 0
+    if on_progress is not None and pending:
+        on_progress(pending)
+    return SortOfClevrSplit(split, images, questions, answers, qtypes, tuple(scenes),
+                            tuple(records), settings)

@@ -1,0 +1,231 @@
+"""Reading and writing Sort-of-CLEVR datasets on disk (the format is documented in docs/sort_of_clevr.md).
+
+Per split ``DIR/<split>.npz`` holds the arrays (``images``, ``questions``, ``answers``,
+``question_types``) and ``DIR/<split>.json`` the scene graphs and question records;
+``DIR/dataset.json`` holds the settings and vocabularies and is written last. Every file is written
+to a temporary file in the same folder and moved into place with ``os.replace`` only once all of
+them are complete; on any failure the temporary files (and a folder this call created) are removed.
+The ``.npz`` files are zip archives with fixed timestamps, so the same settings give the same bytes
+(``numpy.savez_compressed`` stamps the current time). This module only moves values between memory
+and disk; generation is in :mod:`.generate`, and it never prints.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from hlmrf.errors import DataError, SettingsError
+
+from .generate import SortOfClevrSplit, generate_split
+from .questions import Question
+from .scene import Scene, SceneObject
+from .settings import SPLITS, SortOfClevrSettings, split_seed
+from .vocab import (
+    ANSWER_INDEX,
+    ANSWERS,
+    COLOR_RGB,
+    COLORS,
+    QUESTION_DIM,
+    SHAPE_ANSWER,
+    SHAPES,
+    TEMPLATES,
+    QuestionType,
+)
+
+__all__ = ["FORMAT", "write_dataset", "load_sort_of_clevr", "dataset_metadata", "split_to_json"]
+
+#: Format tag written in every JSON file; bumped when the layout changes.
+FORMAT = "sort-of-clevr/1"
+_ARRAYS = ("images", "questions", "answers", "question_types")
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def dataset_metadata(settings: SortOfClevrSettings) -> dict[str, Any]:
+    """The content of ``dataset.json``: settings, seeds and vocabularies."""
+    q = settings.questions_per_image
+    return {
+        "format": FORMAT,
+        "seed": settings.seed,
+        "settings": settings.to_dict(),
+        "rng": "numpy.random.Generator(PCG64(SeedSequence(entropy))) per split",
+        "splits": {
+            s: {"images": settings.count(s), "questions": settings.count(s) * q,
+                "entropy": list(split_seed(settings.seed, s))}
+            for s in SPLITS
+        },
+        "colors": list(COLORS),
+        "color_rgb": {c: list(COLOR_RGB[c]) for c in COLORS},
+        "shapes": list(SHAPES),
+        "shape_answer": dict(SHAPE_ANSWER),
+        "answers": list(ANSWERS),
+        "question_types": [
+            {"code": int(t), "name": t.name.lower(), "relational": t.relational,
+             "subtype": t.subtype, "template": TEMPLATES[t]}
+            for t in QuestionType
+        ],
+        "question_vector": [*COLORS, "non_relational", "relational",
+                            "subtype_0", "subtype_1", "subtype_2"],
+        "geometry": ("pixel image[r, c] covers [c, c+1) x [r, r+1); an object centred at integer "
+                     "(x, y) with size s covers [x-s, x+s) x [y-s, y+s) (square) or the disc of "
+                     "radius s (circle); x grows rightwards, y downwards"),
+    }
+
+
+def _scene_json(index: int, scene: Scene, records: tuple[Question, ...]) -> dict[str, Any]:
+    return {
+        "image_index": index,
+        "objects": [o.to_dict() for o in scene.objects],
+        "questions": [
+            {"type": q.qtype.name.lower(), "type_code": int(q.qtype), "color": COLORS[q.color],
+             "text": q.text, "answer": q.answer_word, "objects": list(q.objects)}
+            for q in records
+        ],
+    }
+
+
+def split_to_json(data: SortOfClevrSplit) -> str:
+    """The ``<split>.json`` text: a header, then one scene per line (valid JSON, greppable)."""
+    head = json.dumps({"format": FORMAT, "split": data.split, "image_size": data.settings.size,
+                       "questions_per_image": data.settings.questions_per_image},
+                      separators=(",", ":"))
+    lines = [json.dumps(_scene_json(i, s, r), separators=(",", ":"))
+             for i, (s, r) in enumerate(zip(data.scenes, data.records))]
+    return head[:-1] + ',"scenes":[\n' + ",\n".join(lines) + "\n]}\n"
+
+
+def _write_npz(fileobj, arrays: dict[str, np.ndarray]) -> None:
+    """Like ``np.savez_compressed`` but with fixed member timestamps (byte-reproducible)."""
+    with zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        for name, arr in arrays.items():
+            info = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.ascontiguousarray(arr), allow_pickle=False)
+
+
+def write_dataset(out_dir: str | os.PathLike, settings: SortOfClevrSettings,
+                  on_progress: Callable[[int], None] | None = None) -> list[Path]:
+    """Generate every split and write the dataset under ``out_dir``; return the files written.
+
+    Nothing appears under the final names until everything has been generated and written; on
+    failure no file (and no folder this call created) is left behind.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise SettingsError(f"--out {out} exists and is not a folder")
+    created: list[Path] = []
+    for parent in reversed([out, *out.parents]):
+        if not parent.exists():
+            created.append(parent)
+    temps: dict[Path, Path] = {}  # final -> temporary
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+
+        def tmp_for(name: str, mode: str):
+            fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".tmp")
+            temps[out / name] = Path(tmp)
+            return os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {}))
+
+        for split in SPLITS:
+            data = generate_split(settings, split, on_progress)
+            with tmp_for(f"{split}.npz", "wb") as f:
+                _write_npz(f, {k: getattr(data, k) for k in _ARRAYS})
+            with tmp_for(f"{split}.json", "w") as f:
+                f.write(split_to_json(data))
+            del data
+        with tmp_for("dataset.json", "w") as f:
+            json.dump(dataset_metadata(settings), f, indent=2)
+            f.write("\n")
+        for final, tmp in temps.items():  # dataset.json last: its presence marks a complete set
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, final)
+        return list(temps)
+    except BaseException:
+        for tmp in temps.values():
+            try:
+                tmp.unlink()
+            except FileNotFoundError:
+                pass
+        for folder in reversed(created):
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError("file not found; generate the dataset with vqa-sort-of-clevr --out DIR",
+                        str(path)) from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON: {exc.msg}", str(path), exc.lineno) from None
+
+
+def load_sort_of_clevr(root: str | os.PathLike, split: str) -> SortOfClevrSplit:
+    """Load ``split`` ("train", "val" or "test") of the dataset under ``root``."""
+    root = Path(root)
+    if split not in SPLITS:
+        raise SettingsError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    meta_path = root / "dataset.json"
+    meta = _read_json(meta_path)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise DataError(f"expected format {FORMAT!r}, got {meta.get('format') if isinstance(meta, dict) else meta!r}",
+                        str(meta_path))
+    try:
+        settings = SortOfClevrSettings.from_dict(meta["settings"])
+    except (KeyError, TypeError, SettingsError) as exc:
+        raise DataError(f"bad settings: {exc}", str(meta_path)) from None
+
+    npz_path = root / f"{split}.npz"
+    try:
+        with np.load(npz_path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in _ARRAYS}
+    except FileNotFoundError:
+        raise DataError("file not found; generate the dataset with vqa-sort-of-clevr --out DIR",
+                        str(npz_path)) from None
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise DataError(f"not a Sort-of-CLEVR array file: {exc}", str(npz_path)) from None
+
+    n, q, h = settings.count(split), settings.questions_per_image, settings.size
+    expected = {"images": ((n, h, h, 3), np.uint8), "questions": ((n, q, QUESTION_DIM), np.uint8),
+                "answers": ((n, q), np.int64), "question_types": ((n, q), np.int8)}
+    for k, (shape, dtype) in expected.items():
+        a = arrays[k]
+        if a.shape != shape or a.dtype != dtype:
+            raise DataError(f"{k} is {a.dtype}{a.shape}, expected {np.dtype(dtype)}{shape} "
+                            f"from dataset.json", str(npz_path))
+
+    json_path = root / f"{split}.json"
+    doc = _read_json(json_path)
+    try:
+        scenes, records = _parse_scenes(doc, settings)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise DataError(f"malformed scene record: {exc!r}", str(json_path)) from None
+    if len(scenes) != n:
+        raise DataError(f"{len(scenes)} scenes, expected {n} from dataset.json", str(json_path))
+    return SortOfClevrSplit(split, arrays["images"], arrays["questions"], arrays["answers"],
+                            arrays["question_types"], scenes, records, settings)
+
+
+def _parse_scenes(doc: dict, settings: SortOfClevrSettings):
+    scenes: list[Scene] = []
+    records: list[tuple[Question, ...]] = []
+    for rec in doc["scenes"]:
+        objects = tuple(SceneObject(str(o["color"]), str(o["shape"]), int(o["x"]), int(o["y"]),
+                                    int(o["size"])) for o in rec["objects"])
+        scenes.append(Scene(settings.size, objects))
+        records.append(tuple(
+            Question(QuestionType(int(q["type_code"])), COLORS.index(q["color"]), str(q["text"]),
+                     ANSWER_INDEX[q["answer"]], tuple(int(j) for j in q["objects"]))
+            for q in rec["questions"]))
+    return tuple(scenes), tuple(records)
