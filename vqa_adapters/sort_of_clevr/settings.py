@@ -113,6 +113,6 @@ def _check_placement(size: int, object_size: int, n_objects: int) -> None:
         raise SettingsError(
             f"{n_objects} objects of size {s} need centres at least {d} px apart inside "
             f"[{s}, {size - s}], but a {size}x{size} image only guarantees room for "
-            f"{per_axis * per_axis} ({per_axis}x{per_axis} grid); use size >= {2 * k * s} "
-            f"or object_size <= {size // (2 * k)}"
+            f"{per_axis * per_axis} ({per_axis}x{per_axis} grid); use size >= {2 * k * s}"
+            + (f" or object_size <= {size // (2 * k)}" if size >= 2 * k else "")
         )

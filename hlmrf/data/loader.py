@@ -1,0 +1,187 @@
+"""Load a facts directory in the naming convention of the public psl-examples data.
+
+``<predicate>_obs.txt|tsv`` (observed atoms), ``<predicate>_targets.txt|tsv`` (atoms to infer) and
+``<predicate>_truth.txt|tsv`` (ground truth for evaluation); tab-separated arguments, an optional
+last column holds the value (1.0 when absent); predicate names match case-insensitively. Every
+problem names the file and line. This module only reads; writing results is
+:mod:`hlmrf.data.writer`.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from hlmrf.data.store import FactStore
+from hlmrf.errors import DataError
+
+_FILE_RE = re.compile(r"^(?P<pred>.+?)_(?P<kind>obs|observations|targets|target|truth)\.(txt|tsv|csv)$",
+                      re.IGNORECASE)
+_KIND = {"obs": "obs", "observations": "obs", "targets": "targets", "target": "targets",
+         "truth": "truth"}
+
+
+def read_rows(path: str | os.PathLike, arity: int | None, with_values: bool):
+    """Read one tab-separated facts file.
+
+    Returns ``(rows, values, line_numbers)``: argument strings, values (1.0 when absent) and the
+    1-based line of each row. With ``arity=None`` a last column is a value when it is numeric on
+    every line and there is more than one column.
+    """
+    path = str(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path) from None
+    except OSError as exc:
+        raise DataError(f"cannot read: {exc.strerror}", path) from None
+    rows: list[list[str]] = []
+    linenos: list[int] = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        cols = line.rstrip("\r\n").split("\t")
+        rows.append([c.strip() for c in cols])
+        linenos.append(i)
+    if not rows:
+        return [], np.zeros(0), []
+    if arity is None:
+        ncols = {len(r) for r in rows}
+        if len(ncols) != 1:
+            first_bad = next(linenos[i] for i, r in enumerate(rows) if len(r) != len(rows[0]))
+            raise DataError(f"has {sorted(ncols)} columns on different lines; "
+                            f"every line needs the same number of tab-separated columns", path,
+                            first_bad)
+        k = len(rows[0])
+        arity = k - 1 if (with_values and k > 1 and all(_isfloat(r[-1]) for r in rows)) else k
+    values = np.ones(len(rows))
+    args: list[list[str]] = []
+    for j, (r, ln) in enumerate(zip(rows, linenos)):
+        if len(r) == arity:
+            args.append(r)
+        elif with_values and len(r) == arity + 1:
+            try:
+                v = float(r[-1])
+            except ValueError:
+                raise DataError(f"value {r[-1]!r} is not a number; the last column must be a truth "
+                                "value in [0, 1]", path, ln) from None
+            if not 0.0 <= v <= 1.0:
+                raise DataError(f"value {r[-1]} is outside [0, 1]; truth values must lie in [0, 1]",
+                                path, ln)
+            values[j] = v
+            args.append(r[:-1])
+        else:
+            want = f"{arity} or {arity + 1}" if with_values else f"{arity}"
+            hint = " (columns must be separated by tabs)" if len(r) == 1 and " " in r[0] else ""
+            raise DataError(f"has {len(r)} columns, expected {want} for a predicate of arity "
+                            f"{arity}{hint}", path, ln)
+        if any(c == "" for c in args[-1]):
+            raise DataError("has an empty argument", path, ln)
+    return args, values, linenos
+
+
+def _isfloat(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def find_fact_files(directory: str | os.PathLike) -> dict[str, dict[str, Path]]:
+    """Map upper-cased predicate -> {'obs'|'targets'|'truth': path} for a facts directory."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError("is not a directory; pass the folder holding <predicate>_obs.txt, "
+                        "<predicate>_targets.txt and <predicate>_truth.txt files", str(directory))
+    out: dict[str, dict[str, Path]] = {}
+    for entry in sorted(directory.iterdir()):
+        m = _FILE_RE.match(entry.name)
+        if not m or not entry.is_file():
+            continue
+        kind = _KIND[m.group("kind").lower()]
+        pred = m.group("pred").upper()
+        if kind in out.setdefault(pred, {}):
+            raise DataError(f"both {out[pred][kind].name} and {entry.name} hold {kind} atoms of "
+                            f"{pred}; keep one", str(directory))
+        out[pred][kind] = entry
+    return out
+
+
+def load_facts(directory: str | os.PathLike, arities: Mapping[str, int] | None = None,
+               store: FactStore | None = None) -> FactStore:
+    """Load a facts directory into a :class:`FactStore`.
+
+    Parameters
+    ----------
+    directory : folder with ``<predicate>_{obs,targets,truth}.{txt,tsv}`` files.
+    arities : upper-cased predicate name -> arity, usually from the rules
+        (``{k: a for k, (_, a, _) in program.predicates().items()}``); it decides whether a last
+        numeric column is a value or an argument. Predicates not listed are inferred.
+    store : add to this store instead of a new one.
+    """
+    store = store if store is not None else FactStore()
+    arities = {k.upper(): v for k, v in (arities or {}).items()}
+    files = find_fact_files(directory)
+    for pred, kinds in files.items():
+        arity = arities.get(pred)
+        first_path = None
+        for kind in ("obs", "targets", "truth"):
+            path = kinds.get(kind)
+            if path is None:
+                continue
+            rows, values, linenos = read_rows(path, arity, with_values=kind != "targets")
+            if not rows:
+                continue
+            if arity is None:
+                arity = len(rows[0])
+                first_path = path
+            elif len(rows[0]) != arity:
+                src = first_path.name if first_path else "the rules"
+                raise DataError(f"has {len(rows[0])} arguments but {src} gives {pred} arity {arity}",
+                                str(path), linenos[0])
+            name = pred
+            codes = store.constants.intern_rows(rows).reshape(-1, arity)
+            _check_duplicates(codes, linenos, str(path))
+            p = store.declare(name, arity)
+            if kind == "obs":
+                p.obs_args = np.concatenate([p.obs_args, codes])
+                p.obs_values = np.concatenate([p.obs_values, values])
+            elif kind == "targets":
+                p.target_args = np.concatenate([p.target_args, codes])
+            else:
+                p.truth_args = np.concatenate([p.truth_args, codes])
+                p.truth_values = np.concatenate([p.truth_values, values])
+        p = store.get(pred)
+        if p is not None and len(p.obs_args) and len(p.target_args):
+            _check_disjoint(p, store, kinds)
+    return store
+
+
+def _check_duplicates(codes: np.ndarray, linenos: list[int], path: str) -> None:
+    if len(codes) < 2:
+        return
+    _, first, counts = np.unique(codes, axis=0, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        order = np.lexsort(codes.T[::-1])
+        srt = codes[order]
+        dup = np.flatnonzero((srt[1:] == srt[:-1]).all(axis=1))[0]
+        a, b = sorted((order[dup], order[dup + 1]))
+        raise DataError(f"repeats the atom of line {linenos[a]}; list each atom once", path,
+                        linenos[b])
+
+
+def _check_disjoint(p, store: FactStore, kinds) -> None:
+    both = np.concatenate([p.obs_args, p.target_args])
+    _, counts = np.unique(both, axis=0, return_counts=True)
+    if (counts > 1).any():
+        obs_set = {tuple(r) for r in p.obs_args.tolist()}
+        for i, r in enumerate(p.target_args.tolist()):
+            if tuple(r) in obs_set:
+                atom = f"{p.name}({', '.join(store.constants.names[c] for c in r)})"
+                raise DataError(f"target {atom} is also observed in {kinds['obs'].name}; an atom is "
+                                "either observed or a target, not both", str(kinds["targets"]))

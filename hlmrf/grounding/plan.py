@@ -1,0 +1,165 @@
+"""Join plans: which relations a rule's grounding scans, joins, filters and looks up.
+
+A plan is a plain value computed from the rule and relation sizes alone, so any engine can execute
+it: the in-memory numpy executor (:mod:`hlmrf.grounding.relational`, the default) today, an SQL
+engine (DuckDB out of core, Spark SQL) later, by translating scans to tables, shared variables to
+equi-joins and filters to ``WHERE`` clauses (:meth:`JoinPlan.to_sql` shows the translation). The
+plan says nothing about how a join is computed.
+
+Relations a plan can scan, per predicate:
+
+- ``"support"``: atoms that can make the grounding non-trivial as a *binding* literal of a logical
+  rule: observed atoms with value > 0, plus targets of an open predicate (an observed 0 makes the
+  ground clause trivially satisfied);
+- ``"known"``: every observed atom plus every target (arithmetic rules, and pure-head priors).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Union
+
+from hlmrf.errors import RuleError
+from hlmrf.language.ast import ArithmeticRule, Atom, Comparison, Constant, LogicalRule, Variable
+
+
+@dataclass(frozen=True)
+class Scan:
+    """Scan ``relation`` of ``predicate`` and bind the atom's argument pattern."""
+
+    literal: int
+    predicate: str
+    pattern: tuple[Union[str, Constant], ...]  # variable names, or constants to match
+    relation: str  # "support" | "known"
+
+
+@dataclass(frozen=True)
+class Filter:
+    op: str  # "!=", "==", "%"
+    left: Union[str, Constant]
+    right: Union[str, Constant]
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """After the joins, look up this literal's ground atom (a variable, a value, or missing)."""
+
+    literal: int
+    predicate: str
+    pattern: tuple[Union[str, Constant], ...]
+
+
+@dataclass(frozen=True)
+class JoinPlan:
+    rule: int
+    variables: tuple[str, ...]  # output columns, in binding order
+    steps: tuple[Union[Scan, Filter], ...]
+    lookups: tuple[Lookup, ...]
+
+    def to_sql(self) -> str:
+        """The plan as one SQL query over tables ``<predicate>_<relation>(a0, a1, ...)``.
+
+        Documentation of the separation, and the starting point of an SQL grounding backend.
+        """
+        froms, where, first_col = [], [], {}
+        for step in self.steps:
+            if isinstance(step, Scan):
+                alias = f"t{len(froms)}"
+                froms.append(f"{step.predicate.lower()}_{step.relation} AS {alias}")
+                for k, item in enumerate(step.pattern):
+                    col = f"{alias}.a{k}"
+                    if isinstance(item, Constant):
+                        where.append(f"{col} = '{item.value}'")
+                    elif item in first_col:
+                        where.append(f"{col} = {first_col[item]}")
+                    else:
+                        first_col[item] = col
+        for step in self.steps:
+            if isinstance(step, Filter):
+                l, r = (f"'{x.value}'" if isinstance(x, Constant) else first_col[x]
+                        for x in (step.left, step.right))
+                where.append(f"{l} {'<>' if step.op == '!=' else '=' if step.op == '==' else '<'} {r}")
+        cols = ", ".join(f"{first_col[v]} AS {v}" for v in self.variables)
+        sql = f"SELECT DISTINCT {cols}\nFROM " + ",\n     ".join(froms)
+        if where:
+            sql += "\nWHERE " + "\n  AND ".join(where)
+        return sql
+
+
+def _pattern(atom: Atom):
+    return tuple(a.name if isinstance(a, Variable) else a for a in atom.args)
+
+
+def _cmp_vars(c: Comparison) -> set[str]:
+    return {t.name for t in (c.left, c.right) if isinstance(t, Variable)}
+
+
+def plan_rule(rule_index: int, rule, sizes: Mapping[tuple[str, str], int], text: str = "") -> JoinPlan:
+    """Plan the grounding query of one rule.
+
+    Parameters
+    ----------
+    sizes : ``(PREDICATE, relation) -> number of rows``, to order the joins (smallest first,
+        always joining on a shared variable when one exists).
+    text : the rule file's text, for error carets.
+    """
+    if isinstance(rule, ArithmeticRule):
+        atoms = list(rule.atoms)
+        scans = [Scan(i, a.key, _pattern(a), "known") for i, a in enumerate(atoms)]
+        lookups: list[Lookup] = []
+        head_vars: set[str] = set()
+    else:
+        clause = rule.clause()
+        binding = [i for i, l in enumerate(clause) if l.negated]
+        if not binding:
+            if len(clause) > 1:
+                raise RuleError("a disjunction of positive literals only (no body) is not yet "
+                                "supported; add a body that binds its variables", rule.span, text)
+            binding = [0]
+            relation = "known"
+        else:
+            relation = "support"
+        scans = [Scan(i, clause[i].atom.key, _pattern(clause[i].atom), relation) for i in binding]
+        lookups = [Lookup(i, l.atom.key, _pattern(l.atom)) for i, l in enumerate(clause)
+                   if i not in binding]
+        head_vars = {v for i, l in enumerate(clause) if i not in binding for v in l.atom.variables()}
+    bound_by_scans = {v for s in scans for v in s.pattern if isinstance(v, str)}
+    for lit_vars, where in ((head_vars, "head"),):
+        missing = sorted(lit_vars - bound_by_scans)
+        if missing:
+            lit = next(l for l in rule.clause() if not l.negated and set(l.atom.variables()) & set(missing))
+            raise RuleError(
+                f"variable {missing[0]} of {lit} is not bound by any positive body atom. Any variable "
+                "used in a negated (non-functional) predicate must also participate in a positive "
+                "(non-functional) predicate; add an atom that binds it to the body", lit.span, text)
+    for c in rule.comparisons:
+        unbound = sorted(_cmp_vars(c) - bound_by_scans)
+        if unbound:
+            raise RuleError(f"variable {unbound[0]} in the comparison {c} appears in no atom of the "
+                            "rule; compare only variables that atoms bind", c.span, text)
+
+    # Greedy join order: start from the smallest relation; then prefer scans sharing a variable.
+    remaining = list(scans)
+    ordered: list[Scan] = []
+    bound: list[str] = []
+    while remaining:
+        def cost(s: Scan):
+            shares = any(isinstance(v, str) and v in bound for v in s.pattern)
+            return (0 if (shares or not ordered) else 1, sizes.get((s.predicate, s.relation), 0))
+        best = min(remaining, key=cost)
+        remaining.remove(best)
+        ordered.append(best)
+        for v in best.pattern:
+            if isinstance(v, str) and v not in bound:
+                bound.append(v)
+    steps: list[Union[Scan, Filter]] = []
+    pending = [Filter(c.op, *(t.name if isinstance(t, Variable) else t for t in (c.left, c.right)))
+               for c in rule.comparisons]
+    have: set[str] = set()
+    for s in ordered:
+        steps.append(s)
+        have |= {v for v in s.pattern if isinstance(v, str)}
+        for f in list(pending):
+            if all(not isinstance(x, str) or x in have for x in (f.left, f.right)):
+                steps.append(f)
+                pending.remove(f)
+    return JoinPlan(rule_index, tuple(bound), tuple(steps), tuple(lookups))

@@ -1,0 +1,29 @@
+"""Stage 5: MAP inference. Every solver maps an HLMRF to a :class:`Result`."""
+from __future__ import annotations
+
+from hlmrf.inference.admm import solve_admm
+from hlmrf.inference.result import Result, Status
+from hlmrf.inference.settings import AdmmSettings
+
+SOLVERS = ("admm", "torch", "cvxpy")
+
+
+def solve(model, solver: str = "admm", settings: AdmmSettings | None = None, y0=None,
+          device: str = "cpu", dtype: str = "float64", callback=None) -> Result:
+    """Solve one model with the named solver (``admm``, ``torch`` or ``cvxpy``)."""
+    if solver == "admm":
+        return solve_admm(model, settings, y0=y0, callback=callback)
+    if solver == "torch":
+        from hlmrf.inference.torch_admm import solve_torch
+
+        return solve_torch(model, settings, y0=y0, device=device, dtype=dtype, callback=callback)
+    if solver == "cvxpy":
+        from hlmrf.inference.check import solve_cvxpy
+
+        return solve_cvxpy(model)
+    from hlmrf.errors import SettingsError
+
+    raise SettingsError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+
+
+__all__ = ["AdmmSettings", "Result", "SOLVERS", "Status", "solve", "solve_admm"]

@@ -1,0 +1,146 @@
+"""MAP inference by consensus ADMM (Bach et al., JMLR 2017), vectorised over potentials in numpy.
+
+Each potential keeps local copies ``x`` of its variables and a scaled multiplier ``u``; an
+iteration updates every term in closed form (:func:`hlmrf.model.terms.prox_step`, one call per
+(kind, exponent) group over a contiguous slice), averages the copies into the consensus ``z``
+(clipped to [0, 1]) and updates ``u``. It stops on the reference engine's primal/dual residual
+rule. On top of the reference algorithm: over-relaxation (``alpha``) and residual-balancing
+adaptation of ``rho``, which bring linear-hinge models much closer to their optimum at the same
+tolerances. Deterministic start (``z = 0`` unless warm-started). No torch here (see
+:mod:`hlmrf.inference.torch_admm`).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from hlmrf.inference.result import Result, Status
+from hlmrf.inference.settings import AdmmSettings
+from hlmrf.model.hlmrf import HLMRF
+from hlmrf.model.terms import Kind, prox_step
+
+
+@dataclass
+class _Layout:
+    """The model's rows reordered so each (kind, exponent) group is a contiguous slice."""
+
+    perm: np.ndarray
+    a: np.ndarray  # (L,) coefficient of each local copy
+    var: np.ndarray  # (L,) variable of each local copy
+    starts: np.ndarray  # (m,) first copy of each term
+    counts: np.ndarray  # (m,) copies per term
+    c: np.ndarray
+    w: np.ndarray
+    aa: np.ndarray
+    deg: np.ndarray  # (n,) copies per variable
+    groups: list  # (kind, p, row_start, row_end)
+
+
+def layout(model: HLMRF) -> _Layout:
+    key = model.kind.astype(np.int64) * 4 + model.p.astype(np.int64)
+    perm = np.argsort(key, kind="stable")
+    A = model.A[perm]
+    A.sort_indices()
+    counts = np.diff(A.indptr)
+    a = A.data.astype(np.float64)
+    groups = []
+    sk = key[perm]
+    bounds = np.flatnonzero(np.diff(sk)) + 1
+    for s, e in zip(np.r_[0, bounds], np.r_[bounds, len(sk)]):
+        if e > s:
+            groups.append((int(model.kind[perm[s]]), int(model.p[perm[s]]), int(s), int(e)))
+    aa = np.add.reduceat(a * a, A.indptr[:-1]) if len(a) else np.zeros(0)
+    return _Layout(perm, a, A.indices.astype(np.int64), A.indptr[:-1].astype(np.int64), counts,
+                   model.c[perm].astype(np.float64), model.w[perm].astype(np.float64), aa,
+                   np.bincount(A.indices, minlength=model.n), groups)
+
+
+def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarray | None = None,
+               callback: Callable[[int, float, float], None] | None = None) -> Result:
+    """Find the MAP state of ``model`` by consensus ADMM.
+
+    Parameters
+    ----------
+    settings : :class:`AdmmSettings`; the defaults follow the reference engine's tolerances.
+    y0 : warm start (defaults to zeros).
+    callback : called as ``callback(iteration, primal_residual, dual_residual)`` at every
+        stopping-rule check (the CLI draws its progress display with it).
+
+    Weights are used as given: normalise with ``model.normalized()`` first for the reference
+    engine's convention (``hlmrf.infer`` does).
+    """
+    st = settings or AdmmSettings()
+    t0 = time.perf_counter()
+    n, m = model.n, model.m
+    z = np.zeros(n) if y0 is None else np.clip(np.asarray(y0, dtype=np.float64), 0.0, 1.0).copy()
+    if m == 0:
+        return Result(z, Status.CONVERGED, 0, 0.0, 0.0, 0.0, 0.0, time.perf_counter() - t0, "admm")
+    lay = layout(model)
+    a, var, starts, counts = lay.a, lay.var, lay.starts, lay.counts
+    L = len(a)
+    has_copy = lay.deg > 0
+    inv_deg = np.where(has_copy, 1.0 / np.maximum(lay.deg, 1), 0.0)
+    hard = any(k >= Kind.LEQ for k, _, _, _ in lay.groups)
+    rho = float(st.rho)
+    alpha = float(st.alpha)
+    u = np.zeros(L)
+    t = np.empty(m)
+    sqrtL = np.sqrt(L)
+    status = Status.ITERATION_LIMIT
+    r_norm = s_norm = float("inf")
+    it = 0
+    zv = z[var]
+    for it in range(1, st.max_iter + 1):
+        v = zv - u
+        d = np.add.reduceat(a * v, starts) - lay.c
+        for kind, p, s, e in lay.groups:
+            t[s:e] = prox_step(kind, p, d[s:e], lay.w[s:e], lay.aa[s:e], rho)
+        x = v - np.repeat(t, counts) * a
+        xh = alpha * x + (1.0 - alpha) * zv if alpha != 1.0 else x
+        z_old = z
+        z = np.bincount(var, weights=xh + u, minlength=n) * inv_deg
+        np.clip(z, 0.0, 1.0, out=z)
+        z = np.where(has_copy, z, z_old)
+        zv_new = z[var]
+        u += xh - zv_new
+        check = it % st.check_every == 0 or it == st.max_iter
+        adapt = st.adaptive_rho and it % st.adapt_every == 0
+        if check or adapt:
+            r_norm = float(np.linalg.norm(x - zv_new))
+            s_norm = rho * float(np.sqrt(np.dot(lay.deg, (z - z_old) ** 2)))
+        if check:
+            eps_pri = sqrtL * st.eps_abs + st.eps_rel * max(float(np.linalg.norm(x)),
+                                                            float(np.linalg.norm(zv_new)))
+            eps_dual = sqrtL * st.eps_abs + st.eps_rel * rho * float(np.linalg.norm(u))
+            if callback is not None:
+                callback(it, r_norm, s_norm)
+            if r_norm < eps_pri and s_norm < eps_dual:
+                if not hard or _violation(lay, z) <= st.constraint_tol:
+                    status = Status.CONVERGED
+                    zv = zv_new
+                    break
+        if adapt and r_norm > 0 and s_norm > 0:
+            ratio = r_norm / s_norm
+            if ratio > 10.0 or ratio < 0.1:
+                scale = float(np.clip(np.sqrt(ratio), 0.1, 10.0))
+                rho *= scale
+                u /= scale
+        zv = zv_new
+    energy = model.energy(z)
+    violation = model.violation(z)
+    return Result(z, status, it, r_norm, s_norm, energy, violation, time.perf_counter() - t0, "admm",
+                  rho=rho)
+
+
+def _violation(lay: _Layout, z: np.ndarray) -> float:
+    d = np.add.reduceat(lay.a * z[lay.var], lay.starts) - lay.c
+    worst = 0.0
+    for kind, _, s, e in lay.groups:
+        if kind == Kind.LEQ:
+            worst = max(worst, float(np.max(d[s:e], initial=0.0)))
+        elif kind == Kind.EQ:
+            worst = max(worst, float(np.max(np.abs(d[s:e]), initial=0.0)))
+    return worst

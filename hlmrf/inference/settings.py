@@ -1,0 +1,61 @@
+"""ADMM settings: one frozen dataclass with defaults, a one-line doc per field, and validation."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Mapping
+
+from hlmrf.errors import SettingsError
+
+
+@dataclass(frozen=True)
+class AdmmSettings:
+    rho: float = 1.0
+    """Initial penalty parameter (the reference engine's default step size)."""
+    eps_abs: float = 1e-5
+    """Absolute tolerance of the primal and dual residuals (reference default)."""
+    eps_rel: float = 1e-3
+    """Relative tolerance of the primal and dual residuals (reference default)."""
+    max_iter: int = 25_000
+    """Iteration limit (reference default)."""
+    constraint_tol: float = 1e-4
+    """Largest hard-constraint violation accepted at convergence (the reference uses 5e-3)."""
+    alpha: float = 1.6
+    """Over-relaxation factor in (0, 2); 1 is plain ADMM as in the reference."""
+    adaptive_rho: bool = True
+    """Rebalance rho when the primal and dual residuals drift apart (residual balancing)."""
+    adapt_every: int = 25
+    """Iterations between rho rebalancing checks."""
+    check_every: int = 5
+    """Iterations between stopping-rule checks."""
+    normalize_weights: bool = True
+    """Divide weights by the largest before solving (reference default; MAP state unchanged)."""
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.rho > 0, "rho must be > 0"),
+            (self.eps_abs >= 0 and self.eps_rel >= 0, "eps_abs and eps_rel must be >= 0"),
+            (self.max_iter >= 1, "max_iter must be >= 1"),
+            (0 < self.alpha < 2, "alpha must lie in (0, 2)"),
+            (self.adapt_every >= 1 and self.check_every >= 1, "adapt_every and check_every must be >= 1"),
+            (self.constraint_tol > 0, "constraint_tol must be > 0"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise SettingsError(msg)
+
+    @classmethod
+    def from_mapping(cls, options: Mapping[str, object]) -> "AdmmSettings":
+        """Build from a mapping; unknown keys are an error that lists them and the valid ones."""
+        names = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(options) - set(names))
+        if unknown:
+            raise SettingsError(f"unknown ADMM option(s) {', '.join(unknown)}; "
+                                f"valid options are {', '.join(sorted(names))}")
+        typed = {}
+        for k, v in options.items():
+            t = type(getattr(cls, k))
+            try:
+                typed[k] = (str(v).lower() in ("1", "true", "yes", "on")) if t is bool and isinstance(v, str) else t(v)
+            except (TypeError, ValueError):
+                raise SettingsError(f"option {k}={v!r} is not a valid {t.__name__}") from None
+        return cls(**typed)

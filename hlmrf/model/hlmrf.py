@@ -1,0 +1,136 @@
+"""A ground hinge-loss MRF as flat arrays, and the index that maps it back to atoms and rules.
+
+Potentials are arrays, not objects (after LINQS PSL's flat term store): a CSR matrix ``A`` of
+coefficients, constants ``c``, weights ``w``, exponents ``p`` and kind codes (see
+:mod:`hlmrf.model.terms` for the formulas). Row ``i`` contributes ``w_i * f(A_i y - c_i)`` to the
+energy, or constrains ``A_i y - c_i`` when hard. This module evaluates energies and violations; it
+does not solve (see :mod:`hlmrf.inference`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import scipy.sparse as sp
+
+from hlmrf.model.terms import Kind, term_energy, term_violation
+
+
+@dataclass(frozen=True)
+class GroundIndex:
+    """What a model's rows and columns mean.
+
+    Attributes
+    ----------
+    var_predicate : (n,) int32, index into ``predicates`` of each variable's predicate.
+    var_args : list per predicate of the ``(k, arity)`` constant codes of its variables, in
+        variable order; ``var_offsets[j]`` is the first variable of predicate ``j``.
+    rule_texts : the text of each rule, indexed by a row's ``rule`` code.
+    constants : the constant names, indexed by code.
+    """
+
+    predicates: tuple[str, ...] = ()
+    var_offsets: tuple[int, ...] = ()
+    var_args: tuple[np.ndarray, ...] = ()
+    rule_texts: tuple[str, ...] = ()
+    constants: tuple[str, ...] | list = ()
+
+    def atoms(self, predicate: str) -> tuple[np.ndarray, slice]:
+        """``(args, columns)``: the argument codes of a predicate's variables and their slice."""
+        j = self.predicates.index(predicate)
+        start = self.var_offsets[j]
+        return self.var_args[j], slice(start, start + len(self.var_args[j]))
+
+    def atom_name(self, var: int) -> str:
+        j = int(np.searchsorted(np.asarray(self.var_offsets), var, side="right") - 1)
+        args = self.var_args[j][var - self.var_offsets[j]]
+        return f"{self.predicates[j]}({', '.join(self.constants[a] for a in args)})"
+
+
+@dataclass(frozen=True)
+class HLMRF:
+    """A hinge-loss MRF over ``n`` variables in [0, 1].
+
+    Attributes
+    ----------
+    A : (m, n) CSR coefficient matrix, sorted indices, no empty rows.
+    c : (m,) constants; row ``i`` is ``d_i = A_i y - c_i``.
+    w : (m,) weights (0 for hard rows).
+    p : (m,) int8 exponents, 1 or 2.
+    kind : (m,) int8 :class:`~hlmrf.model.terms.Kind` codes.
+    rule : (m,) int32 index of the rule each row came from.
+    index : the :class:`GroundIndex` mapping columns to atoms and ``rule`` codes to rules.
+    """
+
+    A: sp.csr_matrix
+    c: np.ndarray
+    w: np.ndarray
+    p: np.ndarray
+    kind: np.ndarray
+    rule: np.ndarray
+    index: GroundIndex = field(default_factory=GroundIndex)
+
+    @property
+    def n(self) -> int:
+        return self.A.shape[1]
+
+    @property
+    def m(self) -> int:
+        return self.A.shape[0]
+
+    @property
+    def hard(self) -> np.ndarray:
+        return self.kind >= Kind.LEQ
+
+    def distance(self, y: np.ndarray) -> np.ndarray:
+        return self.A @ np.asarray(y, dtype=np.float64) - self.c
+
+    def energy(self, y: np.ndarray) -> float:
+        """Total weighted energy of the soft rows at ``y``."""
+        return float(term_energy(self.distance(y), self.w, self.p, self.kind).sum())
+
+    def energy_by_rule(self, y: np.ndarray) -> np.ndarray:
+        """Energy per rule (length = number of rules)."""
+        e = term_energy(self.distance(y), self.w, self.p, self.kind)
+        return np.bincount(self.rule, weights=e, minlength=len(self.index.rule_texts) or
+                           (int(self.rule.max()) + 1 if len(self.rule) else 0))
+
+    def violation(self, y: np.ndarray) -> float:
+        """Largest violation of a hard constraint at ``y`` (0 when all hold)."""
+        if not self.hard.any():
+            return 0.0
+        return float(term_violation(self.distance(y), self.kind).max())
+
+    def violated_rows(self, y: np.ndarray, tol: float = 1e-4) -> np.ndarray:
+        return np.flatnonzero(term_violation(self.distance(y), self.kind) > tol)
+
+    def potentials_per_rule(self) -> np.ndarray:
+        return np.bincount(self.rule, minlength=len(self.index.rule_texts))
+
+    def normalized(self) -> "HLMRF":
+        """The same model with weights divided by the largest (PSL's default before inference);
+        the MAP state is unchanged, the energy scales."""
+        wmax = float(self.w.max()) if self.m and (self.w > 0).any() else 1.0
+        return replace(self, w=self.w / wmax) if wmax > 0 else self
+
+    def with_weights(self, rule_weights: np.ndarray) -> "HLMRF":
+        """Re-weight every soft row by its rule's weight (hard rows keep 0)."""
+        w = np.where(self.hard, 0.0, np.asarray(rule_weights, dtype=np.float64)[self.rule])
+        return replace(self, w=w)
+
+    @staticmethod
+    def from_rows(rows, n: int, index: GroundIndex | None = None) -> "HLMRF":
+        """Build from a list of ``(coefs: dict[var, a], c, w, p, kind, rule)`` (tests, small models)."""
+        indptr, indices, data = [0], [], []
+        c, w, p, kind, rule = [], [], [], [], []
+        for coefs, ci, wi, pi, ki, ri in rows:
+            items = sorted(coefs.items())
+            indices += [j for j, _ in items]
+            data += [a for _, a in items]
+            indptr.append(len(indices))
+            c.append(ci), w.append(wi), p.append(pi), kind.append(int(ki)), rule.append(ri)
+        A = sp.csr_matrix((np.asarray(data, float), np.asarray(indices, np.int64),
+                           np.asarray(indptr, np.int64)), shape=(len(c), n))
+        return HLMRF(A, np.asarray(c, float), np.asarray(w, float), np.asarray(p, np.int8),
+                     np.asarray(kind, np.int8), np.asarray(rule, np.int32),
+                     index or GroundIndex(rule_texts=tuple(f"rule {i}" for i in range(max(rule, default=-1) + 1))))

@@ -1,0 +1,303 @@
+"""Stages of a distillation experiment, with checkpoints, metrics, the curve plot and a summary.
+
+A run is a sequence of stages (``baseline``, ``teacher``, ``student``); each stage trains one or
+two networks for some epochs, evaluating on the eval split after every epoch and on ``test`` at
+the end. Sequential distillation: the trained teacher is frozen and the student imitates it.
+Iterative distillation: from the trained teacher, every epoch first trains the teacher one epoch
+(ground truth + the student's soft predictions, same loss form) and then the student one epoch
+(ground truth + the teacher's). Baseline and student share their initial weights and shuffling
+seeds, so their difference is the distillation term alone.
+
+Files under ``out``: ``<stage>/checkpoint.pt`` (atomic, after every epoch; ``resume=True`` continues
+from it to identical weights and optimizer state), ``metrics.csv``, ``accuracy.png`` and, for the
+experiment, ``summary.csv``/``summary.md``/``summary.json``. Progress goes through the ``progress``
+and ``log`` callbacks; nothing prints here.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from hlmrf.errors import SettingsError
+from vqa_adapters.distill.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
+from vqa_adapters.distill.data import load_split
+from vqa_adapters.distill.plot import plot_accuracy
+from vqa_adapters.distill.settings import Settings
+from vqa_adapters.distill.trainer import (EvalResult, epoch_seed, evaluate, make_loader, set_lr,
+                                          train_epoch)
+from vqa_adapters.models.factory import build_model
+
+__all__ = ["Runner", "StageResult", "METRIC_FIELDS"]
+
+METRIC_FIELDS = ["stage", "network", "epoch", "lr", "pi", "train_loss", "accuracy",
+                 "relational", "non_relational", "acc_type_0", "acc_type_1", "acc_type_2",
+                 "acc_type_3", "acc_type_4", "acc_type_5", "seconds"]
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """A finished stage: its per-epoch rows and its test accuracy per network."""
+
+    name: str
+    history: list
+    test: dict
+
+
+@dataclass
+class _Player:
+    name: str          # "baseline" | "teacher" | "student"
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    partner: nn.Module | None
+    seed_key: str      # baseline and student share it: same init, same shuffles
+
+
+class _NullBar:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def update(self, n=1, postfix=None):
+        return None
+
+
+def _comparable(settings: Settings) -> dict:
+    d = settings.to_dict()
+    d["train"] = {k: v for k, v in d["train"].items() if k not in ("epochs", "teacher_epochs")}
+    return d
+
+
+class Runner:
+    """Run the stages ``settings`` asks for, writing under ``out``.
+
+    Parameters
+    ----------
+    settings : the run's :class:`~vqa_adapters.distill.settings.Settings`.
+    out : output directory.
+    resume : continue from existing checkpoints instead of refusing to overwrite them.
+    progress : ``progress(total, desc)`` -> context manager with ``update(n, postfix=...)``.
+    log : ``log(message)`` for one-line status messages.
+    """
+
+    def __init__(self, settings: Settings, out: str | Path, *, resume: bool = False,
+                 progress: Callable | None = None, log: Callable[[str], None] | None = None):
+        self.settings = settings
+        self.out = Path(out)
+        self.resume = resume
+        self.progress = progress or (lambda total, desc: _NullBar())
+        self.log = log or (lambda message: None)
+        self.results: dict[str, StageResult] = {}
+        self._data: dict[str, object] = {}
+
+    # ---- data -------------------------------------------------------------------------------
+    def dataset(self, split: str):
+        if split not in self._data:
+            self._data[split] = load_split(self.settings.data, split)
+        return self._data[split]
+
+    # ---- stages -----------------------------------------------------------------------------
+    def stages(self) -> list[str]:
+        s = self.settings
+        if s.experiment == "single":
+            return [s.role]
+        return ["baseline", "teacher", "student"]
+
+    def run(self) -> dict[str, StageResult]:
+        """Run every stage (skipping finished ones on resume); returns their results."""
+        s = self.settings
+        torch.set_num_threads(s.num_threads)
+        if s.deterministic:
+            torch.use_deterministic_algorithms(True)
+        self.out.mkdir(parents=True, exist_ok=True)
+        teacher: nn.Module | None = None
+        for stage in self.stages():
+            if stage == "student" and teacher is None:
+                teacher = self._load_teacher(Path(s.distill.teacher_checkpoint))
+            players = self._players(stage, teacher)
+            self.results[stage] = self._run_stage(stage, players)
+            if stage == "teacher":
+                teacher = players[0].model
+            self._write_metrics()
+        if s.experiment != "single":
+            self._write_summary()
+        return self.results
+
+    def _new_model(self, role: str, seed_key: str) -> nn.Module:
+        torch.manual_seed(epoch_seed(self.settings.seed, f"init/{seed_key}", 0))
+        cfg = self.settings.teacher if role == "teacher" else self.settings.model
+        return build_model(cfg, role)
+
+    def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        t = self.settings.train
+        return torch.optim.Adam(model.parameters(), lr=t.lr_at(1), weight_decay=t.weight_decay)
+
+    def _load_teacher(self, path: Path) -> nn.Module:
+        if not path.exists():
+            raise SettingsError(f"teacher checkpoint {path} does not exist; train a teacher first "
+                                "(role: teacher) or run experiment: baseline+teacher+student")
+        ckpt = load_checkpoint(path)
+        model = self._new_model("teacher", "teacher")
+        model.load_state_dict(ckpt["models"]["teacher"])
+        return model
+
+    def _players(self, stage: str, teacher: nn.Module | None) -> list[_Player]:
+        if stage == "baseline":
+            m = self._new_model("baseline", "net")
+            return [_Player("baseline", m, self._optimizer(m), None, "net")]
+        if stage == "teacher":
+            m = self._new_model("teacher", "teacher")
+            return [_Player("teacher", m, self._optimizer(m), None, "teacher")]
+        student = self._new_model("student", "net")
+        if self.settings.distill.mode == "sequential":
+            for p in teacher.parameters():
+                p.requires_grad_(False)
+            return [_Player("student", student, self._optimizer(student), teacher, "net")]
+        for p in teacher.parameters():
+            p.requires_grad_(True)
+        return [_Player("teacher", teacher, self._optimizer(teacher), student, "teacher-iter"),
+                _Player("student", student, self._optimizer(student), teacher, "net")]
+
+    def _epochs(self, stage: str) -> int:
+        t = self.settings.train
+        return (t.teacher_epochs or t.epochs) if stage == "teacher" else t.epochs
+
+    def _run_stage(self, stage: str, players: list[_Player]) -> StageResult:
+        s = self.settings
+        path = self.out / stage / "checkpoint.pt"
+        history: list[dict] = []
+        start = 0
+        if path.exists():
+            if not self.resume:
+                raise SettingsError(f"{path} exists; pass --resume to continue it or choose "
+                                    "another --out")
+            ckpt = load_checkpoint(path)
+            if ckpt["settings"] != _comparable(s):
+                raise SettingsError(f"{path} was written with different settings (only "
+                                    "train.epochs may change on --resume)")
+            for p in players:
+                p.model.load_state_dict(ckpt["models"][p.name])
+                p.optimizer.load_state_dict(ckpt["optimizers"][p.name])
+            start, history = ckpt["epoch"], list(ckpt["history"])
+            self.log(f"{stage}: resuming after epoch {start}")
+        epochs = self._epochs(stage)
+        train_ds = self.dataset("train")
+        eval_ds = self.dataset(s.data.eval_split)
+        pi_of = s.distill.pi_schedule()
+        for epoch in range(start + 1, epochs + 1):
+            lr = s.train.lr_at(epoch)
+            t0 = time.perf_counter()
+            losses = {}
+            for p in players:
+                pi = pi_of(epoch) if p.partner is not None else 0.0
+                torch.manual_seed(epoch_seed(s.seed, p.seed_key, epoch))
+                loader = make_loader(train_ds, batch_size=s.train.batch_size, shuffle=True,
+                                     seed=epoch_seed(s.seed, f"shuffle/{p.seed_key}", epoch))
+                set_lr(p.optimizer, lr)
+                with self.progress(len(train_ds), f"{stage}/{p.name} epoch {epoch}/{epochs}") as bar:
+                    losses[p.name] = train_epoch(
+                        p.model, p.optimizer, loader, partner=p.partner, pi=pi,
+                        soft=s.distill.soft_loss, temperature=s.distill.temperature,
+                        on_batch=lambda n, loss, bar=bar: bar.update(n, postfix=f"loss {loss:.3f}"))
+            seconds = time.perf_counter() - t0
+            for p in players:
+                res = self._evaluate(p.model, eval_ds, f"{stage}/{p.name} eval")
+                pi = pi_of(epoch) if p.partner is not None else 0.0
+                history.append(self._row(stage, p.name, epoch, lr, pi, losses[p.name], res,
+                                         seconds))
+                self.log(f"{stage}/{p.name} epoch {epoch}: loss {losses[p.name]:.4f} "
+                         f"{s.data.eval_split} acc {res.accuracy:.4f}")
+            save_checkpoint(path, self._payload(stage, players, epoch, history, None))
+        ckpt = load_checkpoint(path) if path.exists() else {}
+        if ckpt.get("test") is not None and ckpt.get("epoch") == epochs:
+            test = ckpt["test"]
+        else:
+            test_ds = self.dataset("test")
+            test = {p.name: asdict(self._evaluate(p.model, test_ds, f"{stage}/{p.name} test"))
+                    for p in players}
+            save_checkpoint(path, self._payload(stage, players, epochs, history, test))
+        return StageResult(stage, history, test)
+
+    def _evaluate(self, model: nn.Module, dataset, desc: str) -> EvalResult:
+        loader = make_loader(dataset, batch_size=self.settings.train.eval_batch_size,
+                             shuffle=False)
+        with self.progress(len(dataset), desc) as bar:
+            return evaluate(model, loader, on_batch=lambda n, _l: bar.update(n))
+
+    def _payload(self, stage, players, epoch, history, test) -> dict:
+        return {"stage": stage, "epoch": epoch, "history": history, "test": test,
+                "settings": _comparable(self.settings),
+                "models": {p.name: p.model.state_dict() for p in players},
+                "optimizers": {p.name: p.optimizer.state_dict() for p in players}}
+
+    @staticmethod
+    def _row(stage, network, epoch, lr, pi, loss, res: EvalResult, seconds) -> dict:
+        row = {"stage": stage, "network": network, "epoch": epoch, "lr": lr, "pi": pi,
+               "train_loss": loss, "accuracy": res.accuracy, "relational": res.relational,
+               "non_relational": res.non_relational, "seconds": round(seconds, 3)}
+        for t in range(6):
+            row[f"acc_type_{t}"] = res.per_type.get(t, float("nan"))
+        return row
+
+    # ---- files ------------------------------------------------------------------------------
+    def _write_metrics(self) -> None:
+        rows = [r for res in self.results.values() for r in res.history]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_bytes(self.out / "metrics.csv", lambda f: f.write(buf.getvalue().encode()))
+        series: dict[str, list] = {}
+        for r in rows:
+            if r["stage"] == r["network"] or r["network"] == "student":
+                series.setdefault(r["network"], []).append((r["epoch"], r["accuracy"]))
+        plot_accuracy(series, self.out / "accuracy.png",
+                      title=f"{self.settings.data.eval_split} accuracy per epoch")
+
+    def summary_rows(self) -> list[dict]:
+        """Test accuracy (overall, relational, non-relational) per stage network."""
+        rows = []
+        for stage, res in self.results.items():
+            for network, t in res.test.items():
+                if stage == "student" and network == "teacher":
+                    network = "teacher (after iterative)"
+                elif stage != network and stage != "student":
+                    continue
+                rows.append({"model": network, "accuracy": t["accuracy"],
+                             "relational": t["relational"], "non_relational": t["non_relational"],
+                             "n": t["n"]})
+        return rows
+
+    def _write_summary(self) -> None:
+        rows = self.summary_rows()
+        pct = lambda v: "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) \
+            else f"{100 * v:.1f}"  # noqa: E731
+        lines = ["| model | test accuracy (%) | relational (%) | non-relational (%) | questions |",
+                 "|---|---|---|---|---|"]
+        lines += [f"| {r['model']} | {pct(r['accuracy'])} | {pct(r['relational'])} | "
+                  f"{pct(r['non_relational'])} | {r['n']} |" for r in rows]
+        text = "\n".join(lines) + "\n"
+        atomic_write_bytes(self.out / "summary.md", lambda f: f.write(text.encode()))
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=["model", "accuracy", "relational", "non_relational",
+                                            "n"])
+        w.writeheader()
+        w.writerows(rows)
+        atomic_write_bytes(self.out / "summary.csv", lambda f: f.write(buf.getvalue().encode()))
+        js = json.dumps(rows, indent=2)
+        atomic_write_bytes(self.out / "summary.json", lambda f: f.write(js.encode()))
+
+    def summary_text(self) -> str:
+        path = self.out / "summary.md"
+        return path.read_text() if path.exists() else ""
+

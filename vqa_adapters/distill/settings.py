@@ -1,0 +1,260 @@
+"""The settings of a training run (``vqa-train CONFIG``), as frozen dataclasses read from YAML/JSON.
+
+Sections ``data``, ``model``, ``teacher_model``, ``train`` and ``distill`` map onto
+:class:`DataSettings`, :class:`~vqa_adapters.models.config.ModelConfig`, :class:`TrainSettings` and
+:class:`DistillSettings`; unknown keys anywhere are an error listing them and the known ones.
+This module validates and converts; it trains nothing and imports no torch.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from hlmrf.errors import SettingsError
+from vqa_adapters.distill.schedules import PI_SCHEDULES, LrWarmup, PiSchedule
+from vqa_adapters.models.config import ModelConfig, config_from_dict
+
+__all__ = ["DataSettings", "TrainSettings", "DistillSettings", "Settings", "EXPERIMENTS",
+           "ROLES", "SOFT_LOSSES", "load_settings", "settings_from_dict"]
+
+EXPERIMENTS = ("single", "baseline+teacher+student")
+#: ``l2`` choices of the distillation loss (see :mod:`vqa_adapters.distill.losses`).
+SOFT_LOSSES = ("cross_entropy", "euclidean")
+ROLES = ("baseline", "teacher", "student")
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Where the questions come from."""
+
+    kind: str = "sort_of_clevr"
+    """``sort_of_clevr``, ``synthetic`` (tiny separable task) or ``clevr`` (extension point)."""
+    root: str | None = None
+    """Sort-of-CLEVR directory with ``<split>.npz``; unset: generate the splits in memory."""
+    generator: dict = field(default_factory=dict)
+    """``SortOfClevrSettings`` fields for in-memory generation (seed, train, val, test, ...)."""
+    masks: str = "oracle"
+    """``oracle`` (oracle-referred-object masks), ``file`` (``DIR/masks/``) or ``none``."""
+    mask_sigma: float | None = None
+    """Oracle blob sigma in pixels (default: the generator's object size)."""
+    eval_split: str = "val"
+    """Split evaluated after every epoch (the curves); the final numbers use ``test``."""
+    seed: int = 0
+    """Seed of the synthetic task."""
+    synthetic_train: int = 256
+    """Synthetic: training images."""
+    synthetic_eval: int = 64
+    """Synthetic: validation and test images."""
+    synthetic_questions: int = 3
+    """Synthetic: questions per image."""
+    synthetic_size: int = 16
+    """Synthetic: image side."""
+
+    def __post_init__(self):
+        if self.kind not in ("sort_of_clevr", "synthetic", "clevr"):
+            raise SettingsError(f"data.kind must be sort_of_clevr, synthetic or clevr, got "
+                                f"{self.kind!r}")
+        if self.masks not in ("oracle", "file", "none"):
+            raise SettingsError(f"data.masks must be oracle, file or none, got {self.masks!r}")
+        if self.eval_split not in ("val", "test"):
+            raise SettingsError(f"data.eval_split must be val or test, got {self.eval_split!r}")
+        if self.mask_sigma is not None and self.mask_sigma <= 0:
+            raise SettingsError("data.mask_sigma must be > 0")
+        if not isinstance(self.generator, dict):
+            raise SettingsError("data.generator must be a mapping of SortOfClevrSettings fields")
+        for name in ("synthetic_train", "synthetic_eval", "synthetic_questions", "synthetic_size"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"data.{name} must be >= 1")
+        if self.synthetic_size < 8:
+            raise SettingsError("data.synthetic_size must be >= 8")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation of every stage."""
+
+    epochs: int = 10
+    """Epochs per stage (the student's, and the iterative rounds)."""
+    teacher_epochs: int | None = None
+    """Epochs of the teacher stage (default: ``epochs``)."""
+    batch_size: int = 64
+    """Mini-batch size (the paper: 64)."""
+    eval_batch_size: int = 256
+    """Batch size for evaluation."""
+    lr: float = 1e-4
+    """Adam learning rate (the paper: 1e-4), used when there is no warm-up."""
+    warmup: dict | None = None
+    """``{start, max, every}``: start lr doubled every ``every`` epochs up to ``max``."""
+    weight_decay: float = 0.0
+    """Adam weight decay."""
+
+    def __post_init__(self):
+        if self.epochs < 1 or (self.teacher_epochs is not None and self.teacher_epochs < 1):
+            raise SettingsError("train.epochs and train.teacher_epochs must be >= 1")
+        if self.batch_size < 1 or self.eval_batch_size < 1:
+            raise SettingsError("train.batch_size and train.eval_batch_size must be >= 1")
+        if self.lr <= 0 or self.weight_decay < 0:
+            raise SettingsError("train.lr must be > 0 and train.weight_decay >= 0")
+        if self.warmup is not None:
+            self.lr_warmup()
+
+    def lr_warmup(self) -> LrWarmup | None:
+        if self.warmup is None:
+            return None
+        unknown = sorted(set(self.warmup) - {"start", "max", "every"})
+        if unknown:
+            raise SettingsError(f"unknown train.warmup settings: {', '.join(unknown)}; known: "
+                                "every, max, start")
+        return LrWarmup(**self.warmup)
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate of 1-based ``epoch``."""
+        w = self.lr_warmup()
+        return w(epoch) if w is not None else self.lr
+
+
+@dataclass(frozen=True)
+class DistillSettings:
+    """How the student learns from the teacher."""
+
+    mode: str = "sequential"
+    """``sequential`` (teacher trained, frozen, then student) or ``iterative`` (alternating
+    epochs from the trained teacher; the teacher also imitates the student)."""
+    pi: float = 0.575
+    """Imitation weight (paper: 0.575 sequential, 0.9 iterative)."""
+    schedule: str = "fixed"
+    """``fixed`` or ``min`` (``min(pi, 1 - pi**t)``, t the 1-based epoch)."""
+    soft_loss: str = "cross_entropy"
+    """``cross_entropy`` on soft targets, or ``euclidean`` (squared distance of probabilities)."""
+    temperature: float = 1.0
+    """Softmax temperature of the soft targets."""
+    teacher_checkpoint: str | None = None
+    """``experiment: single`` with ``role: student``: the teacher's checkpoint file."""
+
+    def __post_init__(self):
+        if self.mode not in ("sequential", "iterative"):
+            raise SettingsError(f"distill.mode must be sequential or iterative, got {self.mode!r}")
+        if self.schedule not in PI_SCHEDULES:
+            raise SettingsError(f"distill.schedule must be one of {PI_SCHEDULES}")
+        if self.soft_loss not in SOFT_LOSSES:
+            raise SettingsError(f"distill.soft_loss must be one of {SOFT_LOSSES}")
+        if self.temperature <= 0:
+            raise SettingsError("distill.temperature must be > 0")
+        self.pi_schedule()
+
+    def pi_schedule(self) -> PiSchedule:
+        return PiSchedule(pi=self.pi, kind=self.schedule)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One ``vqa-train`` run."""
+
+    experiment: str = "single"
+    """``single`` (one role) or ``baseline+teacher+student`` (three stages and a summary)."""
+    role: str = "baseline"
+    """``single`` only: which network to train."""
+    seed: int = 0
+    """Seeds weights, shuffling and dropout (per stage and epoch, so resumes are exact)."""
+    num_threads: int = 1
+    """``torch.set_num_threads``."""
+    deterministic: bool = True
+    """``torch.use_deterministic_algorithms(True)``."""
+    data: DataSettings = field(default_factory=DataSettings)
+    """The data."""
+    model: ModelConfig = field(default_factory=ModelConfig.small)
+    """Baseline and student network."""
+    teacher_model: ModelConfig | None = None
+    """Teacher network (default: ``model``)."""
+    train: TrainSettings = field(default_factory=TrainSettings)
+    """Optimisation."""
+    distill: DistillSettings = field(default_factory=DistillSettings)
+    """Distillation."""
+
+    def __post_init__(self):
+        if self.experiment not in EXPERIMENTS:
+            raise SettingsError(f"experiment must be one of {EXPERIMENTS}, got {self.experiment!r}")
+        if self.role not in ROLES:
+            raise SettingsError(f"role must be one of {ROLES}, got {self.role!r}")
+        if self.num_threads < 1:
+            raise SettingsError("num_threads must be >= 1")
+        if (self.experiment == "single" and self.role == "student"
+                and self.distill.teacher_checkpoint is None):
+            raise SettingsError("role: student needs distill.teacher_checkpoint (or use "
+                                "experiment: baseline+teacher+student)")
+        if self.needs_masks and self.data.masks == "none":
+            raise SettingsError("a teacher needs masks: set data.masks to oracle or file")
+
+    @property
+    def needs_masks(self) -> bool:
+        return self.experiment != "single" or self.role != "baseline"
+
+    @property
+    def teacher(self) -> ModelConfig:
+        return self.teacher_model or self.model
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _section(cls, data: Any, where: str) -> Any:
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise SettingsError(f"{where} must be a mapping, got {type(data).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SettingsError(f"unknown {where} settings: {', '.join(unknown)}; "
+                            f"known: {', '.join(sorted(known))}")
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise SettingsError(f"bad {where} settings: {exc}") from exc
+
+
+def settings_from_dict(data: dict) -> Settings:
+    """Validate plain data (a parsed config file) into :class:`Settings`."""
+    if not isinstance(data, dict):
+        raise SettingsError("a config file must hold a mapping at the top level")
+    top = {f.name for f in fields(Settings)}
+    unknown = sorted(set(data) - top)
+    if unknown:
+        raise SettingsError(f"unknown settings: {', '.join(unknown)}; known: "
+                            f"{', '.join(sorted(top))}")
+    data = dict(data)
+    model = config_from_dict(data.pop("model", None) or {"preset": "small"}, "model")
+    tm = data.pop("teacher_model", None)
+    teacher = config_from_dict(tm, "teacher_model") if tm is not None else None
+    return Settings(model=model, teacher_model=teacher,
+                    data=_section(DataSettings, data.pop("data", None), "data"),
+                    train=_section(TrainSettings, data.pop("train", None), "train"),
+                    distill=_section(DistillSettings, data.pop("distill", None), "distill"),
+                    **data)
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read a ``.yaml``/``.yml`` or ``.json`` config file into :class:`Settings`."""
+    path = Path(path)
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise SettingsError(f"{path}: not valid YAML: {exc}") from exc
+    elif path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") \
+                from exc
+    else:
+        raise SettingsError(f"{path}: config files must end in .yaml, .yml or .json")
+    try:
+        return settings_from_dict(data or {})
+    except SettingsError as exc:
+        raise SettingsError(f"{path}: {exc}") from exc
