@@ -218,6 +218,8 @@ class Runner:
                 self.log(f"{stage}/{p.name} epoch {epoch}: loss {losses[p.name]:.4f} "
                          f"{s.data.eval_split} acc {res.accuracy:.4f}")
             save_checkpoint(path, self._payload(stage, players, epoch, history, None))
+            self.results[stage] = StageResult(stage, history, {})
+            self._write_metrics()
         ckpt = load_checkpoint(path) if path.exists() else {}
         if ckpt.get("test") is not None and ckpt.get("epoch") == epochs:
             test = ckpt["test"]
