@@ -1,4 +1,19 @@
-"""hlmrf: Probabilistic Soft Logic (hinge-loss Markov random fields) in pure Python."""
+"""hlmrf: Probabilistic Soft Logic (hinge-loss Markov random fields) in pure Python.
+
+The pipeline, one stage per sub-package: ``language`` (parse rules) -> ``data`` (facts) ->
+``grounding`` -> ``model`` (HL-MRF arrays) -> ``inference`` (ADMM, cvxpy, torch) ->
+``learning``/``evaluation``, with the command-line tools in ``cli``. Importing hlmrf imports
+neither torch nor cvxpy.
+
+>>> import hlmrf
+>>> program = hlmrf.load_rules("examples/smokers/rules.psl")          # doctest: +SKIP
+>>> store = hlmrf.load_facts("examples/smokers/facts", program)       # doctest: +SKIP
+>>> run = hlmrf.infer(program, store)                                  # doctest: +SKIP
+>>> run.values("Cancer")[("Anna",)]                                    # doctest: +SKIP
+0.99
+"""
+from hlmrf.api import Inference, infer, load_facts, load_rules
+from hlmrf.data.store import FactStore
 from hlmrf.errors import (
     DataError,
     GroundingError,
@@ -10,18 +25,47 @@ from hlmrf.errors import (
     SettingsError,
     SolverError,
 )
+from hlmrf.grounding.ground import ground
+from hlmrf.inference import solve
+from hlmrf.inference.admm import solve_admm
+from hlmrf.inference.result import Result, Status
+from hlmrf.inference.settings import AdmmSettings
+from hlmrf.language.parser import parse_rules
+from hlmrf.model.hlmrf import HLMRF
+
+
+def solve_batch(models, settings=None, device="cpu", dtype="float64", y0=None):
+    """Solve many models at once with the batched torch ADMM (needs the ``torch`` extra)."""
+    from hlmrf.inference.torch_admm import solve_batch as _solve_batch
+
+    return _solve_batch(models, settings, device=device, dtype=dtype, y0=y0)
+
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdmmSettings",
     "DataError",
+    "FactStore",
     "GroundingError",
+    "HLMRF",
     "HlmrfError",
     "InfeasibleError",
+    "Inference",
     "MissingDependencyError",
+    "Result",
     "RuleError",
     "RuleSyntaxError",
     "SettingsError",
     "SolverError",
+    "Status",
     "__version__",
+    "ground",
+    "infer",
+    "load_facts",
+    "load_rules",
+    "parse_rules",
+    "solve",
+    "solve_admm",
+    "solve_batch",
 ]

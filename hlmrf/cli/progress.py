@@ -10,7 +10,10 @@ import time
 
 
 class Progress:
-    """``with Progress(total, "grounding") as bar: bar.update(n)``; ``total=None`` counts up."""
+    """``with Progress(total, "grounding") as bar: bar.update(n)``; ``total=None`` counts up.
+
+    Nothing is drawn for work that ends before ``min_interval`` (0.2 s on a terminal, 5 s in logs).
+    """
 
     def __init__(self, total: int | None, desc: str, stream=None, min_interval: float = 0.2,
                  enabled: bool = True):
@@ -22,7 +25,8 @@ class Progress:
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.min_interval = min_interval if self.tty else 5.0
         self.start = time.perf_counter()
-        self._last = 0.0
+        self._last = self.start
+        self._drawn = False
         self.postfix = ""
 
     def __enter__(self) -> "Progress":
@@ -46,6 +50,7 @@ class Progress:
     def _draw(self, final: bool) -> None:
         if not self.enabled:
             return
+        self._drawn = True
         elapsed = time.perf_counter() - self.start
         rate = self.n / elapsed if elapsed > 0 else 0.0
         if self.total:
@@ -64,6 +69,6 @@ class Progress:
         self.stream.flush()
 
     def close(self) -> None:
-        if self.enabled and (self.n or self.total):
+        if self.enabled and self._drawn:
             self._draw(final=True)
         self.enabled = False

@@ -1,0 +1,126 @@
+"""The high-level API: rules and facts in, MAP state, metrics and files out.
+
+``infer`` runs the pipeline stage by stage (ground -> normalise -> solve) and returns a value
+holding every stage's output, so callers can look at the model, the solver's info record, per-rule
+energies and metrics. File reading lives in ``load_rules``/``load_facts``; writing in
+:mod:`hlmrf.data.writer`.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hlmrf.data.loader import load_facts as _load_facts
+from hlmrf.data.store import FactStore
+from hlmrf.data.writer import write_results
+from hlmrf.errors import DataError, InfeasibleError
+from hlmrf.evaluation.metrics import evaluate
+from hlmrf.grounding.ground import ground
+from hlmrf.inference import solve
+from hlmrf.inference.feasibility import hard_constraints_feasible
+from hlmrf.inference.result import Result, Status
+from hlmrf.inference.settings import AdmmSettings
+from hlmrf.language.ast import Program
+from hlmrf.language.parser import parse_rules
+from hlmrf.model.hlmrf import HLMRF
+from hlmrf.model.printer import describe_row
+
+
+def load_rules(path: str | os.PathLike) -> Program:
+    """Read and parse a ``.psl`` rule file (errors name the file, line and column)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read the rule file: {getattr(exc, 'strerror', None) or exc}",
+                        str(path)) from None
+    return parse_rules(text, str(path))
+
+
+def load_facts(directory: str | os.PathLike, program: Program | None = None) -> FactStore:
+    """Load a facts directory; the program's predicate arities decide what a last column is."""
+    arities = {k: a for k, (_, a, _) in program.predicates().items()} if program is not None else None
+    store = _load_facts(directory, arities)
+    if program is not None:
+        # A predicate of the rules whose files are all empty is still known (and closed).
+        for key, (name, arity, _) in program.predicates().items():
+            if store.get(key) is None and _has_files(directory, key):
+                store.declare(key, arity)
+            if store.get(key) is not None:
+                store.get(key).name = name  # messages use the rules' spelling
+    return store
+
+
+def _has_files(directory, key: str) -> bool:
+    from hlmrf.data.loader import find_fact_files
+
+    return key in find_fact_files(directory)
+
+
+@dataclass(frozen=True)
+class Inference:
+    """Everything one inference run produced."""
+
+    program: Program
+    store: FactStore
+    model: HLMRF
+    result: Result
+    ground_seconds: float
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.result.y
+
+    def values(self, predicate: str) -> dict[tuple[str, ...], float]:
+        """``{(arg, ...): value}`` for the target atoms of an open predicate."""
+        key = predicate.upper()
+        name = next((p for p in self.model.index.predicates if p.upper() == key), None)
+        if name is None:
+            raise KeyError(f"{predicate} is not an open predicate of this model "
+                           f"(open: {', '.join(self.model.index.predicates) or 'none'})")
+        args, cols = self.model.index.atoms(name)
+        names = self.model.index.constants
+        return {tuple(names[c] for c in row): float(v) for row, v in zip(args, self.y[cols])}
+
+    def energy_by_rule(self) -> np.ndarray:
+        return self.model.energy_by_rule(self.y)
+
+    def metrics(self, threshold: float = 0.5) -> dict[str, dict]:
+        return evaluate(self.model, self.y, self.store, threshold)
+
+    def write(self, directory: str | os.PathLike) -> list[Path]:
+        return write_results(directory, self.model, self.y)
+
+
+def infer(program: Program, store: FactStore, settings: AdmmSettings | None = None, *,
+          solver: str = "admm", device: str = "cpu", dtype: str = "float64",
+          callback=None) -> Inference:
+    """Ground ``program`` on ``store`` and find the MAP state.
+
+    Weights are divided by the largest first when ``settings.normalize_weights`` (the reference
+    engine's default); the reported energy is of that normalised model.
+
+    Raises
+    ------
+    InfeasibleError : the hard constraints cannot all hold; the message lists violated ones.
+    """
+    settings = settings or AdmmSettings()
+    t0 = time.perf_counter()
+    model = ground(program, store)
+    t_ground = time.perf_counter() - t0
+    if settings.normalize_weights:
+        model = model.normalized()
+    result = solve(model, solver, settings, device=device, dtype=dtype, callback=callback)
+    if (result.status == Status.INFEASIBLE or result.violation > 10 * settings.constraint_tol) \
+            and not hard_constraints_feasible(model):
+        rows = model.violated_rows(result.y, settings.constraint_tol)
+        worst = rows[np.argsort(-np.abs(model.distance(result.y)[rows]))][:5]
+        listing = "\n".join("  " + describe_row(model, int(i)) for i in worst)
+        raise InfeasibleError(
+            f"the hard constraints cannot all hold at once: no assignment in [0, 1] satisfies them. "
+            f"{len(rows)} ground constraint(s) are violated at the solver's best point, e.g.:\n"
+            f"{listing}\nRelax one of these rules (give it a weight) or fix the observations.")
+    return Inference(program, store, model, result, t_ground)
