@@ -2,11 +2,11 @@
 
 The stages, in pipeline order: :mod:`.io` (files -> typed values), :mod:`.executor` (program + scene
 -> answer, node outputs, referred objects), :mod:`.parser` (question text or gold program -> mentions
-and relations), :mod:`.metrics` (chosen vs referred objects -> precision/recall report). Nothing here
-builds PSL rules or images; later stages consume these values.
+and relations, and each mention's objects in a scene), :mod:`.metrics` (chosen vs referred objects ->
+precision/recall report). Nothing here builds PSL rules or images; later stages consume these values.
 """
 from .errors import ClevrDataError, ProgramExecutionError, QuestionParseError
-from .executor import Execution, execute_program, referred_objects
+from .executor import Execution, execute_program, output_matches, referred_objects
 from .io import (
     ProgramStep,
     Question,
@@ -16,11 +16,28 @@ from .io import (
     load_scenes,
     normalize_answer,
 )
+from .metrics import PrecisionRecallReport, PRRow, SetScore, precision_recall_report, score_sets
+from .parser import (
+    Mention,
+    ParseFailure,
+    QuestionKind,
+    QuestionParse,
+    Relation,
+    mention_objects,
+    parse_program,
+    parse_question,
+    parse_signature,
+    referred_mention_objects,
+    require_parse,
+)
+from .vocabulary import FAMILY_GROUPS, family_group
 
 __all__ = [
+    # errors
     "ClevrDataError",
     "ProgramExecutionError",
     "QuestionParseError",
+    # io
     "SceneObject",
     "Scene",
     "ProgramStep",
@@ -28,7 +45,30 @@ __all__ = [
     "load_scenes",
     "load_questions",
     "normalize_answer",
+    # executor
     "Execution",
     "execute_program",
     "referred_objects",
+    "output_matches",
+    # parser
+    "QuestionKind",
+    "Mention",
+    "Relation",
+    "QuestionParse",
+    "ParseFailure",
+    "parse_question",
+    "parse_program",
+    "mention_objects",
+    "referred_mention_objects",
+    "parse_signature",
+    "require_parse",
+    # metrics
+    "SetScore",
+    "PRRow",
+    "PrecisionRecallReport",
+    "score_sets",
+    "precision_recall_report",
+    # vocabulary
+    "FAMILY_GROUPS",
+    "family_group",
 ]

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, Iterator, Sequence
 
+from .errors import QuestionParseError
 from .io import ProgramStep, Scene
-from .vocabulary import ATTRIBUTES, ATTRIBUTE_VALUES, RELATIONS
+from .vocabulary import ATTRIBUTES, ATTRIBUTE_VALUES
 
 __all__ = [
     "QuestionKind",
@@ -41,6 +42,7 @@ __all__ = [
     "mention_objects",
     "referred_mention_objects",
     "parse_signature",
+    "require_parse",
     "FRAMES",
 ]
 
@@ -143,6 +145,13 @@ class ParseFailure:
     source: str = "text"
     position: int | None = None
     """Character offset where reading stopped, when known."""
+
+
+def require_parse(result: QuestionParse | ParseFailure) -> QuestionParse:
+    """Return a parse, or raise :class:`QuestionParseError` carrying a failure's reason."""
+    if isinstance(result, ParseFailure):
+        raise QuestionParseError(result.reason, text=result.text)
+    return result
 
 
 # --------------------------------------------------------------------------------------------
