@@ -14,9 +14,9 @@ from typing import Callable
 import numpy as np
 
 from .questions import Question, sample_questions
-from .scene import Scene, place_objects, render
+from .scene import Scene, _draw, place_objects
 from .settings import SortOfClevrSettings, split_seed
-from .vocab import QUESTION_DIM
+from .vocab import NONREL_FLAG, QUESTION_DIM, REL_FLAG, SUBTYPE_OFFSET
 
 __all__ = ["SortOfClevrSplit", "generate_split", "split_rng"]
 
@@ -62,26 +62,20 @@ def generate_split(settings: SortOfClevrSettings, split: str,
     size, q = settings.size, settings.questions_per_image
     n_rel = settings.n_relational
     rng = split_rng(settings, split)
-    images = np.empty((n, size, size, 3), dtype=np.uint8)
-    questions = np.zeros((n, q, QUESTION_DIM), dtype=np.uint8)
+    images = np.full((n, size, size, 3), 255, dtype=np.uint8)
+    colors = np.empty((n, q), dtype=np.int64)
+    codes = np.empty((n, q), dtype=np.int64)
     answers = np.empty((n, q), dtype=np.int64)
-    qtypes = np.empty((n, q), dtype=np.int8)
     scenes: list[Scene] = []
     records: list[tuple[Question, ...]] = []
-    rows = np.arange(q)
     pending = 0
     for i in range(n):
         scene = place_objects(rng, size, settings.object_size)
-        render(scene, images[i])
+        _draw(scene, images[i])
         qs = sample_questions(rng, scene, q - n_rel, n_rel)
-        if q:
-            colors = np.fromiter((x.color for x in qs), dtype=np.int64, count=q)
-            codes = np.fromiter((int(x.qtype) for x in qs), dtype=np.int64, count=q)
-            questions[i, rows, colors] = 1
-            questions[i, rows, 6 + (codes >= 3)] = 1
-            questions[i, rows, 8 + codes % 3] = 1
-            answers[i] = [x.answer for x in qs]
-            qtypes[i] = codes
+        colors[i] = [x.color for x in qs]
+        codes[i] = [x.qtype for x in qs]
+        answers[i] = [x.answer for x in qs]
         scenes.append(scene)
         records.append(qs)
         pending += 1
@@ -90,5 +84,12 @@ def generate_split(settings: SortOfClevrSettings, split: str,
             pending = 0
     if on_progress is not None and pending:
         on_progress(pending)
+    # The one-hot layout of vocab: colour, then kind flag, then subtype.
+    questions = np.zeros((n, q, QUESTION_DIM), dtype=np.uint8)
+    img, row = np.indices((n, q))
+    questions[img, row, colors] = 1
+    questions[img, row, np.where(codes >= 3, REL_FLAG, NONREL_FLAG)] = 1
+    questions[img, row, SUBTYPE_OFFSET + codes % 3] = 1
+    qtypes = codes.astype(np.int8)
     return SortOfClevrSplit(split, images, questions, answers, qtypes, tuple(scenes),
                             tuple(records), settings)

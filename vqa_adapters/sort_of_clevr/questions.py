@@ -72,7 +72,8 @@ def encode_question(qtype: QuestionType | int, color: int) -> np.ndarray:
 
 def answer_question(scene: Scene, qtype: QuestionType | int, color: int) -> Question:
     """Answer the question of type ``qtype`` about the object of colour index ``color``."""
-    qtype = QuestionType(qtype)
+    if type(qtype) is not QuestionType:
+        qtype = QuestionType(qtype)
     objs = scene.objects
     me = objs[color]
     refs: tuple[int, ...] = (color,)
@@ -101,9 +102,12 @@ def sample_questions(rng: np.random.Generator, scene: Scene, n_nonrel: int, n_re
     """Draw ``n_nonrel`` non-relational then ``n_rel`` relational questions, colour and subtype
     uniform and independent (repeats allowed, as in the public generator)."""
     n = n_nonrel + n_rel
-    colors = rng.integers(len(COLORS), size=n)
-    subtypes = rng.integers(3, size=n)
+    colors = rng.integers(len(COLORS), size=n).tolist()
+    subtypes = rng.integers(3, size=n).tolist()
     return tuple(
-        answer_question(scene, int(subtypes[i]) + (3 if i >= n_nonrel else 0), int(colors[i]))
+        answer_question(scene, _TYPES[subtypes[i] + (3 if i >= n_nonrel else 0)], colors[i])
         for i in range(n)
     )
+
+
+_TYPES = tuple(QuestionType)

@@ -113,8 +113,13 @@ def render(scene: Scene, out: np.ndarray | None = None) -> np.ndarray:
     if out is None:
         out = np.empty((size, size, 3), dtype=np.uint8)
     out.fill(255)
+    _draw(scene, out)
+    return out
+
+
+def _draw(scene: Scene, out: np.ndarray) -> None:
+    """Draw the objects of ``scene`` onto ``out`` (already white)."""
     for obj in scene.objects:
         s = obj.size
         patch = out[obj.y - s:obj.y + s, obj.x - s:obj.x + s]
         patch[_stamps(s)[obj.shape]] = COLOR_RGB[obj.color]
-    return out
