@@ -16,7 +16,15 @@ from .io import (
     load_scenes,
     normalize_answer,
 )
-from .metrics import PrecisionRecallReport, PRRow, SetScore, precision_recall_report, score_sets
+from .metrics import (
+    ParserEvaluation,
+    PrecisionRecallReport,
+    PRRow,
+    SetScore,
+    evaluate_parser,
+    precision_recall_report,
+    score_sets,
+)
 from .parser import (
     Mention,
     ParseFailure,
@@ -68,6 +76,8 @@ __all__ = [
     "PrecisionRecallReport",
     "score_sets",
     "precision_recall_report",
+    "ParserEvaluation",
+    "evaluate_parser",
     # vocabulary
     "FAMILY_GROUPS",
     "family_group",

@@ -12,11 +12,22 @@ pooled sums. It does not choose objects, read files or print.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable, Mapping
 
+from .executor import execute_program, referred_objects
+from .io import Question, Scene
+from .parser import ParseFailure, QuestionParse, parse_question, referred_mention_objects
 from .vocabulary import FAMILY_GROUPS, family_group
 
-__all__ = ["SetScore", "PRRow", "PrecisionRecallReport", "score_sets", "precision_recall_report"]
+__all__ = [
+    "SetScore",
+    "PRRow",
+    "PrecisionRecallReport",
+    "ParserEvaluation",
+    "score_sets",
+    "precision_recall_report",
+    "evaluate_parser",
+]
 
 
 def _ratio(num: int, den: int) -> float:
@@ -123,4 +134,52 @@ def precision_recall_report(
         by_family=tuple(
             PRRow.of(f"{family_group(k)} #{k}", families[k]) for k in sorted(families)
         ),
+    )
+
+
+@dataclass(frozen=True)
+class ParserEvaluation:
+    """How many questions a parser read, why the others failed, and the read ones' P/R."""
+
+    total: int
+    parsed: int
+    failures: tuple[tuple[int, str], ...]
+    """(question_index, reason) of each question the parser could not read."""
+    report: PrecisionRecallReport
+    """Referred objects of the parse's mentions vs the executed program's, over parsed questions."""
+
+    @property
+    def parse_rate(self) -> float:
+        """parsed / total (1.0 for no questions)."""
+        return _ratio(self.parsed, self.total)
+
+
+def evaluate_parser(
+    questions: Iterable[Question],
+    scenes: Mapping[int, Scene],
+    parse: Callable[[str], QuestionParse | ParseFailure] = parse_question,
+) -> ParserEvaluation:
+    """Parse each question's text and score its referred mentions against its executed program.
+
+    Every question needs a program (the reference); the chosen set of a parse is the union of its
+    referred mentions' objects (:func:`~vqa_adapters.clevr.parser.referred_mention_objects`).
+    """
+    items = []
+    failures = []
+    total = 0
+    for q in questions:
+        total += 1
+        if q.program is None:
+            raise ValueError(f"question {q.question_index} has no program to score against")
+        p = parse(q.text)
+        if isinstance(p, ParseFailure):
+            failures.append((q.question_index, p.reason))
+            continue
+        scene = scenes[q.image_index]
+        e = execute_program(q.program, scene, q.question_index)
+        items.append((referred_mention_objects(p, scene), referred_objects(q.program, e.outputs),
+                      q.family_index))
+    return ParserEvaluation(
+        total=total, parsed=len(items), failures=tuple(failures),
+        report=precision_recall_report(items),
     )
