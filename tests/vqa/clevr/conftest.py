@@ -17,12 +17,8 @@ TRAIN_SCENES = DATA / "CLEVR_train_scenes_000000-000003.json"
 GENERATED = DATA / "CLEVR_val_000000-000032_generated_seed0.json"
 VAL7 = DATA / "CLEVR_val_questions_img000000_7q.json"
 TRAIN40 = DATA / "CLEVR_train_questions_first40.json"
-TEST10 = DATA / "CLEVR_test_questions_first10.json"
 SINGLE_SCENES = DATA / "single_object" / "CLEVR_val_scenes.json"
 SINGLE_QUESTIONS = DATA / "single_object" / "CLEVR_val_questions.json"
-
-#: The question sets whose text the parser must read in full (CLEVR 1.0 template phrasings).
-MEASURED = ("generated", "val7", "train40")
 
 
 @pytest.fixture(scope="session")

@@ -379,6 +379,20 @@ PHRASINGS = [
                    "shape?",
      f"equal_shape(query_shape(unique(filter[cube](relate[left]({_u('sphere')})))), "
      f"query_shape(unique(filter[cylinder](relate[behind]({_u('red')})))))"),
+    ("comparison", "Is the cube that is left of the sphere made of the same material as the cylinder?",
+     f"equal_material(query_material(unique(filter[cube](relate[left]({_u('sphere')})))), "
+     f"query_material({_u('cylinder')}))"),
+    ("comparison", "Are the red cube and the cylinder that is behind the sphere made of the same "
+                   "material?",
+     f"equal_material(query_material({_u('red,cube')}), "
+     f"query_material(unique(filter[cylinder](relate[behind]({_u('sphere')})))))"),
+    ("comparison", "Is the color of the cube behind the sphere the same as the cylinder?",
+     f"equal_color(query_color(unique(filter[cube](relate[behind]({_u('sphere')})))), "
+     f"query_color({_u('cylinder')}))"),
+    ("comparison", "There is a sphere behind the cube; is it the same color as the cylinder in front "
+                   "of the red thing?",
+     f"equal_color(query_color(unique(filter[sphere](relate[behind]({_u('cube')})))), "
+     f"query_color(unique(filter[cylinder](relate[front]({_u('red')})))))"),
     ("comparison", "There is a big thing; is it the same color as the small sphere?",
      f"equal_color(query_color({_u('large')}), query_color({_u('small,sphere')}))"),
     # compare_integer
