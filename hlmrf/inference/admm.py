@@ -4,9 +4,10 @@ Each potential keeps local copies ``x`` of its variables and a scaled multiplier
 iteration updates every term in closed form (:func:`hlmrf.model.terms.prox_step`, one call per
 (kind, exponent) group over a contiguous slice), averages the copies into the consensus ``z``
 (clipped to [0, 1]) and updates ``u``. It stops on the reference engine's primal/dual residual
-rule. On top of the reference algorithm: over-relaxation (``alpha``) and residual-balancing
-adaptation of ``rho``, which bring linear-hinge models much closer to their optimum at the same
-tolerances. Deterministic start (``z = 0`` unless warm-started). No torch here (see
+rule. On top of the reference algorithm: over-relaxation (``alpha``), residual-balancing
+adaptation of ``rho``, and a certified duality gap (:func:`hlmrf.model.terms.dual_bound`) that must
+also be small before stopping: the reference's rule alone stops linear-hinge models up to ~0.5%
+above their optimum. Deterministic start (``z = 0`` unless warm-started). No torch here (see
 :mod:`hlmrf.inference.torch_admm`).
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from hlmrf.inference.result import Result, Status
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.hlmrf import HLMRF
-from hlmrf.model.terms import Kind, prox_step
+from hlmrf.model.terms import Kind, dual_bound, prox_step
 
 
 @dataclass
@@ -28,6 +29,8 @@ class _Layout:
     """The model's rows reordered so each (kind, exponent) group is a contiguous slice."""
 
     perm: np.ndarray
+    A: object  # the permuted CSR matrix
+    p: np.ndarray
     a: np.ndarray  # (L,) coefficient of each local copy
     var: np.ndarray  # (L,) variable of each local copy
     starts: np.ndarray  # (m,) first copy of each term
@@ -53,7 +56,7 @@ def layout(model: HLMRF) -> _Layout:
         if e > s:
             groups.append((int(model.kind[perm[s]]), int(model.p[perm[s]]), int(s), int(e)))
     aa = np.add.reduceat(a * a, A.indptr[:-1]) if len(a) else np.zeros(0)
-    return _Layout(perm, a, A.indices.astype(np.int64), A.indptr[:-1].astype(np.int64), counts,
+    return _Layout(perm, A, model.p[perm], a, A.indices.astype(np.int64), A.indptr[:-1].astype(np.int64), counts,
                    model.c[perm].astype(np.float64), model.w[perm].astype(np.float64), aa,
                    np.bincount(A.indices, minlength=model.n), groups)
 
@@ -118,7 +121,7 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
             if callback is not None:
                 callback(it, r_norm, s_norm)
             if r_norm < eps_pri and s_norm < eps_dual:
-                if not hard or _violation(lay, z) <= st.constraint_tol:
+                if (not hard or _violation(lay, z) <= st.constraint_tol) and _gap_ok(lay, z, rho * t, st):
                     status = Status.CONVERGED
                     zv = zv_new
                     break
@@ -131,8 +134,24 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
         zv = zv_new
     energy = model.energy(z)
     violation = model.violation(z)
+    bound = dual_bound(rho * t, lay.A, lay.c, lay.w, lay.p)
     return Result(z, status, it, r_norm, s_norm, energy, violation, time.perf_counter() - t0, "admm",
-                  rho=rho)
+                  rho=rho, extra={"lower_bound": bound})
+
+
+def _gap_ok(lay: _Layout, z: np.ndarray, theta: np.ndarray, st: AdmmSettings) -> bool:
+    if st.gap_rel <= 0:
+        return True
+    d = lay.A @ z - lay.c
+    energy = 0.0
+    for kind, p, s, e in lay.groups:
+        if kind == Kind.LINEAR:
+            energy += float(lay.w[s:e] @ (d[s:e] if p == 1 else d[s:e] ** 2))
+        elif kind == Kind.HINGE:
+            h = np.maximum(d[s:e], 0.0)
+            energy += float(lay.w[s:e] @ (h if p == 1 else h * h))
+    gap = energy - dual_bound(theta, lay.A, lay.c, lay.w, lay.p)
+    return gap <= st.gap_rel * abs(energy) + st.eps_abs * len(lay.c)
 
 
 def _violation(lay: _Layout, z: np.ndarray) -> float:

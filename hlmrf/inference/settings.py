@@ -27,6 +27,9 @@ class AdmmSettings:
     """Iterations between rho rebalancing checks."""
     check_every: int = 5
     """Iterations between stopping-rule checks."""
+    gap_rel: float = 5e-4
+    """Also require a certified duality gap (energy minus a Lagrangian lower bound) of at most
+    ``gap_rel * |energy| + eps_abs * m`` before stopping; 0 disables (the reference's rule alone)."""
     normalize_weights: bool = True
     """Divide weights by the largest before solving (reference default; MAP state unchanged)."""
 
@@ -38,6 +41,7 @@ class AdmmSettings:
             (0 < self.alpha < 2, "alpha must lie in (0, 2)"),
             (self.adapt_every >= 1 and self.check_every >= 1, "adapt_every and check_every must be >= 1"),
             (self.constraint_tol > 0, "constraint_tol must be > 0"),
+            (self.gap_rel >= 0, "gap_rel must be >= 0"),
         ]
         for ok, msg in checks:
             if not ok:

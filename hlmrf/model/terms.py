@@ -67,3 +67,18 @@ def prox_step(kind: int, p: int, d: np.ndarray, w: np.ndarray, aa: np.ndarray, r
         return np.broadcast_to(w / rho, d.shape).copy()
     step = w / rho
     return np.where(d <= 0.0, 0.0, np.where(d - step * aa >= 0.0, step, d / aa))
+
+
+def dual_bound(theta: np.ndarray, A, c: np.ndarray, w: np.ndarray, p: np.ndarray) -> float:
+    """A Lagrangian lower bound on the optimum energy, valid for any dual-feasible ``theta``.
+
+    Every term is a maximum of affine functions of ``d = a.y - c``: ``w max(0, d) = max over theta
+    in [0, w] of theta d``; ``w max(0, d)^2 = max over theta >= 0 of theta d - theta^2 / (4w)``
+    (``theta`` free for the non-hinged kinds, ``[0, inf)`` for LEQ, free for EQ). Swapping min and
+    max gives ``-theta.c - sum theta^2/(4w) [p = 2] + sum_i min(0, (A^T theta)_i)``, the box
+    [0, 1] taken as it is. ADMM's prox step yields such a ``theta = rho * t`` at every iteration,
+    so ``energy - dual_bound`` certifies how far a state is from the optimum.
+    """
+    g = A.T @ theta
+    quad = np.where((p == 2) & (w > 0), theta * theta / (4.0 * np.where(w > 0, w, 1.0)), 0.0)
+    return float(-(theta @ c) - quad.sum() + np.minimum(g, 0.0).sum())
