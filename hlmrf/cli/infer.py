@@ -55,11 +55,13 @@ def _settings(options):
     return AdmmSettings.from_mapping(pairs)
 
 
-def run(args, out=sys.stdout, err=sys.stderr) -> int:
+def run(args, out=None, err=None) -> int:
     from hlmrf.api import infer, load_facts, load_rules
     from hlmrf.cli.progress import Progress
     from hlmrf.data.writer import write_atomic
 
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=out))
     settings = _settings(args.option)
     program = load_rules(args.rules)
