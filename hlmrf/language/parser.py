@@ -3,8 +3,10 @@
 A hand-written tokenizer and recursive-descent parser: the grammar is small, and owning it gives
 errors that point at the exact token (``rules.psl:7:23: expected ...`` and a caret line) without a
 parser dependency. One rule per line is not required: a rule ends after its exponent, after the
-hard-rule ``.``, or where the next rule's weight begins. The summation atoms and filter clauses of
-arithmetic rules are recognised and rejected as "not yet supported"; nothing here looks at data.
+hard-rule ``.``, or where the next rule's weight begins. Arithmetic expressions are parsed as
+general ``+ - * /`` expressions over numbers, atoms, ``|X|`` and ``@Min/@Max`` and then linearised
+(a product of two atoms, or a division by an atom, is an error); the reference engine's checks on
+summation variables, cardinalities and filters run here. Nothing here looks at data.
 """
 from __future__ import annotations
 
@@ -15,13 +17,20 @@ from hlmrf.errors import RuleSyntaxError, Span
 from hlmrf.language.ast import (
     ArithmeticRule,
     Atom,
+    BoolOp,
+    Cardinality,
+    CoefCall,
+    CoefOp,
     Comparison,
     Constant,
+    FilterClause,
     LinearExpr,
     Literal,
     LogicalRule,
     Program,
     Variable,
+    coef_cardinalities,
+    coef_neg,
 )
 
 _TOKEN_SPEC = [
@@ -147,9 +156,9 @@ class _Parser:
                     depth -= 1
                 elif depth == 0 and t.text in ("=", "<=", ">="):
                     return True
-                elif depth == 0 and t.text in ("->", ">>", "<-", "<<", "&", "&&", "|", "||"):
+                elif depth == 0 and t.text in ("->", ">>", "<-", "<<", "&", "&&", "||", "."):
                     return False
-                elif depth == 0 and t.text in (".", "^"):
+                elif depth == 0 and t.text == "^" and self.toks[j + 1].kind == "NUMBER":
                     return False
             if t.kind == "NUMBER" and self.toks[j + 1].kind == "OP" and self.toks[j + 1].text == ":" and j > self.i:
                 return False
@@ -170,7 +179,8 @@ class _Parser:
             self.next()
             p = self.peek()
             if p.kind != "NUMBER" or p.text not in ("1", "2", "1.0", "2.0"):
-                raise self.error(f"the exponent must be 1 or 2, found {_describe(p)}", p)
+                raise self.error(f"the exponent must be 1 or 2, found {_describe(p)}; "
+                                 "write `^1` (linear) or `^2` (squared)", p)
             self.next()
             return p.text.startswith("2"), p
         if t.kind == "OP" and t.text == ".":
@@ -179,84 +189,124 @@ class _Parser:
         prev = self.toks[self.i - 1]
         return False, prev
 
+    # -- logical rules -------------------------------------------------------------------------
     def logical_rule(self, weight, first: _Tok) -> LogicalRule:
-        left, left_cmps, left_ops = self.formula()
+        left = self.bool_expr()
         arrow = self.peek()
         if arrow.kind == "OP" and arrow.text in ("->", ">>", "<-", "<<"):
             self.next()
-            right, right_cmps, right_ops = self.formula()
-            if arrow.text in ("->", ">>"):
-                body, body_cmps, body_ops, head, head_cmps, head_ops = (
-                    left, left_cmps, left_ops, right, right_cmps, right_ops)
-            else:
-                body, body_cmps, body_ops, head, head_cmps, head_ops = (
-                    right, right_cmps, right_ops, left, left_cmps, left_ops)
-            if "|" in body_ops:
-                raise self.error("a disjunction in a rule body is not yet supported; "
-                                 "split the rule into one rule per disjunct", arrow)
-            if "&" in head_ops and "|" in head_ops:
-                raise self.error("a rule head cannot mix `&` and `|`", arrow)
-            if "&" in head_ops:
-                raise self.error("a conjunction in a rule head is not yet supported; "
-                                 "write one rule per head atom", arrow)
-            if head_cmps:
-                raise RuleSyntaxError("term comparisons belong in the rule body",
-                                      head_cmps[0].span, self.text)
-            comparisons = body_cmps
+            right = self.bool_expr()
+            body_e, head_e = (left, right) if arrow.text in ("->", ">>") else (right, left)
+            body, comparisons = self._conjunction(body_e)
+            head = self._disjunction(head_e, "head")
         else:
-            if "&" in left_ops:
+            if isinstance(left, BoolOp) and left.op == "&":
                 raise self.error("expected `->` or `<-` after a conjunction "
                                  f"(a rule without an arrow is a disjunction), found {_describe(arrow)}")
-            body, head, comparisons = (), left, left_cmps
-        if not head and not body:
-            raise self.error("a rule needs at least one atom", first)
+            body, comparisons = (), ()
+            head = self._disjunction(left, "disjunction")
+        if self.at("{"):
+            raise self.error("filter clauses `{...}` restrict summation variables (`+X`) of "
+                             "arithmetic rules; a logical rule takes its conditions in the body")
         squared, last = self._finish(weight, first)
         return LogicalRule(tuple(body), tuple(head), tuple(comparisons), weight, squared,
                            self.span(first, last), self.text[first.start:last.end].strip())
 
-    def formula(self):
-        """A flat sequence of literals and comparisons joined by `&` or `|`."""
-        lits: list[Literal] = []
-        cmps: list[Comparison] = []
-        ops: set[str] = set()
-        while True:
-            item = self.literal_or_comparison()
-            (cmps if isinstance(item, Comparison) else lits).append(item)
-            t = self.peek()
-            if t.kind == "OP" and t.text in ("&", "&&"):
-                ops.add("&")
-                self.next()
-            elif t.kind == "OP" and t.text in ("|", "||"):
-                ops.add("|")
-                self.next()
-            else:
-                break
-        return lits, cmps, ops
+    def _conjunction(self, e):
+        """A rule body: literals and comparisons joined by `&` (parentheses flattened)."""
+        lits, cmps = [], []
 
-    def literal_or_comparison(self):
+        def walk(x):
+            if isinstance(x, BoolOp):
+                if x.op == "|":
+                    raise RuleSyntaxError(
+                        "a disjunction in a rule body is not a single clause, and PSL grounds "
+                        "clauses only (the reference engine rejects it too); split the rule into "
+                        "one rule per disjunct: `A | B -> C` becomes `A -> C` and `B -> C`",
+                        self._bool_span(x), self.text)
+                for i in x.items:
+                    walk(i)
+            elif isinstance(x, Comparison):
+                cmps.append(x)
+            else:
+                lits.append(x)
+        walk(e)
+        return lits, cmps
+
+    def _disjunction(self, e, where: str):
+        """A rule head (or an arrowless rule): literals joined by `|` (parentheses flattened)."""
+        lits = []
+
+        def walk(x):
+            if isinstance(x, BoolOp):
+                if x.op == "&":
+                    mixed = where == "head" and any(isinstance(i, BoolOp) and i.op == "|" for i in x.items)
+                    msg = ("a rule head cannot mix `&` and `|`; " if mixed else
+                           "a conjunction in a rule head is not a single clause, and PSL grounds "
+                           "clauses only (the reference engine rejects it too); ")
+                    raise RuleSyntaxError(
+                        msg + "write one rule per head atom: `A -> B & C` becomes `A -> B` and "
+                        "`A -> C`", self._bool_span(x), self.text)
+                for i in x.items:
+                    walk(i)
+            elif isinstance(x, Comparison):
+                hint = ("term comparisons belong in the rule body" if where == "head" else
+                        "a term comparison in a rule without an arrow would be a disjunct, not a "
+                        "condition; write the rule with a body, e.g. `A(X, Y) & (X != Y) -> B(X, Y)`")
+                raise RuleSyntaxError(hint, x.span, self.text)
+            else:
+                lits.append(x)
+        walk(e)
+        return lits
+
+    def _bool_span(self, x):
+        while isinstance(x, BoolOp):
+            x = x.items[0]
+        return x.span
+
+    def bool_expr(self):
+        """Literals and comparisons joined by `&`/`|`, with parentheses; `&` binds tighter."""
+        items = [self.bool_conj()]
+        while self.at("|", "||"):
+            self.next()
+            items.append(self.bool_conj())
+        return items[0] if len(items) == 1 else BoolOp("|", tuple(items))
+
+    def bool_conj(self):
+        items = [self.bool_value()]
+        while self.at("&", "&&"):
+            self.next()
+            items.append(self.bool_value())
+        return items[0] if len(items) == 1 else BoolOp("&", tuple(items))
+
+    def bool_value(self):
         t = self.peek()
         if t.kind == "OP" and t.text in ("!", "~"):
             self.next()
-            inner = self.literal_or_comparison()
+            inner = self.bool_value()
             if isinstance(inner, Comparison):
                 raise self.error("a term comparison cannot be negated; use the opposite operator", t)
+            if isinstance(inner, BoolOp):
+                raise self.error("negation applies to a single atom; push it inside "
+                                 "(`!(A & B)` is `!A | !B`)", t)
             return Literal(inner.atom, not inner.negated, self.span(t))
         if t.kind == "OP" and t.text == "(":
             a, op = self.peek(1), self.peek(2)
-            if a.kind in ("IDENT", "STRING") and op.kind == "OP" and op.text in _CMP_OPS and not (
-                    a.kind == "IDENT" and self.at("(", k=2)):
+            if a.kind in ("IDENT", "STRING") and op.kind == "OP" and op.text in _CMP_OPS and \
+                    self.peek(4).kind == "OP" and self.peek(4).text == ")":
                 return self.comparison()
             self.next()
-            inner = self.literal_or_comparison()
-            if self.at("&", "&&", "|", "||"):
-                raise self.error("parenthesised sub-formulas are not yet supported; "
-                                 "write the rule without the inner parentheses")
+            inner = self.bool_expr()
             self.expect(")", "`)`")
             return inner
+        if t.kind in ("IDENT", "STRING") and self.peek(1).kind == "OP" and self.peek(1).text in _CMP_OPS \
+                and not (t.kind == "IDENT" and self.at("(", k=1)):
+            return self.bare_comparison()
         if t.kind == "IDENT":
             return Literal(self.atom(), False, self.span(t))
         if t.kind == "OP" and t.text == "{":
-            raise self.error("filter clauses `{...}` are not yet supported", t)
+            raise self.error("filter clauses `{...}` belong after an arithmetic rule with a "
+                             "summation variable", t)
         raise self.error(f"expected an atom such as `Friends(A, B)`, found {_describe(t)}", t)
 
     def comparison(self) -> Comparison:
@@ -267,7 +317,14 @@ class _Parser:
         self.expect(")", "`)` to close the term comparison")
         return Comparison(_CMP_OPS[op_tok.text], left, right, self.span(open_tok, self.toks[self.i - 1]))
 
-    def atom(self) -> Atom:
+    def bare_comparison(self) -> Comparison:
+        first = self.peek()
+        left = self.term()
+        op_tok = self.next()
+        right = self.term()
+        return Comparison(_CMP_OPS[op_tok.text], left, right, self.span(first, self.toks[self.i - 1]))
+
+    def atom(self, summation: bool = False) -> Atom:
         name = self.next()
         if not self.at("("):
             raise self.error(f"expected `(` after predicate name {name.text!r}; "
@@ -276,8 +333,17 @@ class _Parser:
         args = []
         while True:
             if self.at("+"):
-                raise self.error("summation atoms (`+X` arguments) are not yet supported", self.peek())
-            args.append(self.term())
+                plus = self.next()
+                if not summation:
+                    raise self.error("summation variables (`+X`) belong in arithmetic rules "
+                                     "(`Friends(A, +B) <= 1 .`); a logical rule cannot sum", plus)
+                v = self.peek()
+                if v.kind != "IDENT":
+                    raise self.error(f"expected a variable name after `+`, found {_describe(v)}", v)
+                self.next()
+                args.append(Variable(v.text, self.span(plus, v), summation=True))
+            else:
+                args.append(self.term())
             if self.at(","):
                 self.next()
                 continue
@@ -299,68 +365,254 @@ class _Parser:
 
     # -- arithmetic ----------------------------------------------------------------------------
     def arithmetic_rule(self, weight, first: _Tok) -> ArithmeticRule:
-        lhs = self.sum_expr()
+        lhs = self.lin_sum()
         op_tok = self.next()
-        rhs = self.sum_expr()
+        rhs = self.lin_sum()
         comparisons = []
         while self.at("("):
             comparisons.append(self.comparison())
-        if self.at("{"):
-            raise self.error("filter clauses `{...}` are not yet supported", self.peek())
-        terms = tuple(lhs.terms) + tuple((-c, a) for c, a in rhs.terms)
+        filters = self.filter_clauses()
+        terms = tuple(lhs.terms) + tuple((coef_neg(c), a) for c, a in rhs.terms)
         if not terms:
             raise self.error("an arithmetic rule needs at least one atom", first)
-        expr = LinearExpr(terms, lhs.constant - rhs.constant)
         squared, last = self._finish(weight, first)
-        return ArithmeticRule(expr, op_tok.text, tuple(comparisons), weight, squared,
-                              self.span(first, last), self.text[first.start:last.end].strip())
+        more = self.filter_clauses()
+        if more:
+            filters += more
+        if filters or more:
+            last = self.toks[self.i - 1]
+        const = _coef_add(lhs.constant, coef_neg(rhs.constant))
+        rule = ArithmeticRule(LinearExpr(terms, const), op_tok.text, tuple(comparisons), weight,
+                              squared, self.span(first, last),
+                              self.text[first.start:last.end].strip(), tuple(filters))
+        self._validate_arithmetic(rule)
+        return rule
 
-    def sum_expr(self) -> LinearExpr:
-        terms: list[tuple[float, Atom]] = []
-        const = 0.0
-        sign = 1.0
+    def filter_clauses(self):
+        out = []
+        while self.at("{"):
+            open_tok = self.next()
+            v = self.peek()
+            if v.kind != "IDENT":
+                raise self.error(f"expected the summation variable a filter restricts, e.g. "
+                                 f"`{{B: Nice(B)}}`, found {_describe(v)}", v)
+            self.next()
+            self.expect(":", "`:` after the filter's variable")
+            formula = self.bool_expr()
+            close = self.expect("}", "`}` to close the filter clause")
+            out.append(FilterClause(v.text, formula, self.span(open_tok, close)))
+        return out
+
+    def _validate_arithmetic(self, rule: ArithmeticRule) -> None:
+        """The reference engine's checks on summation variables, cardinalities and filters."""
+        seen: dict[str, object] = {}
+        plain: dict[str, object] = {}
+        for atom in rule.atoms:
+            for arg in atom.args:
+                if isinstance(arg, Variable) and arg.summation:
+                    if arg.name in seen:
+                        raise RuleSyntaxError(
+                            f"summation variable +{arg.name} is used twice; each summation variable "
+                            f"may appear once per rule: rename one (e.g. +{arg.name}2)",
+                            arg.span, self.text)
+                    seen[arg.name] = arg
+                elif isinstance(arg, Variable):
+                    plain.setdefault(arg.name, arg)
+        for name, arg in seen.items():
+            if name in plain:
+                raise RuleSyntaxError(
+                    f"{name} is a summation variable (+{name}) and an ordinary variable in the same "
+                    f"rule; rename one of them", plain[name].span, self.text)
+        coefs = [c for c, _ in rule.lhs.terms] + [rule.lhs.constant]
+        for c in coefs:
+            for card in coef_cardinalities(c):
+                if card.variable not in seen:
+                    raise RuleSyntaxError(
+                        f"|{card.variable}| takes the cardinality of a summation variable, but "
+                        f"{card.variable} is not one; write +{card.variable} in a summation atom "
+                        f"(e.g. `P(A, +{card.variable})`) or drop the |{card.variable}|",
+                        card.span, self.text)
+        done = set()
+        for f in rule.filters:
+            if f.variable not in seen:
+                raise RuleSyntaxError(
+                    f"the filter's variable {f.variable} is not a summation variable of the rule; "
+                    f"filters restrict summations: write +{f.variable} in an atom or filter on one "
+                    f"of: {', '.join(sorted(seen)) or 'none (the rule has no +X)'}", f.span, self.text)
+            if f.variable in done:
+                raise RuleSyntaxError(f"two filter clauses restrict {f.variable}; join them with `&`",
+                                      f.span, self.text)
+            done.add(f.variable)
+            for a in _filter_terms(f.formula):
+                if isinstance(a, Variable) and a.name != f.variable and a.name not in plain:
+                    raise RuleSyntaxError(
+                        f"variable {a.name} in the filter of {f.variable} is neither {f.variable} nor "
+                        "a variable of the rule's atoms; filters may only use those",
+                        a.span or f.span, self.text)
+
+    def lin_sum(self):
+        """A linear expression, as ``_Lin`` (terms and constant), with `+` and `-`."""
+        acc = self.lin_product()
+        while self.at("+", "-"):
+            op = self.next()
+            rhs = self.lin_product()
+            acc = acc.add(rhs if op.text == "+" else rhs.scale(-1.0))
+        return acc
+
+    def lin_product(self):
+        acc = self.lin_unary()
+        while True:
+            if self.at("*"):
+                tok = self.next()
+                rhs = self.lin_unary()
+                acc = self._mul(acc, rhs, tok)
+            elif self.at("/"):
+                tok = self.next()
+                rhs = self.lin_unary()
+                if rhs.terms:
+                    raise self.error("cannot divide by an atom: the rule would not be linear; "
+                                     "divide by a number or a coefficient such as |B|", tok)
+                if isinstance(rhs.constant, (int, float)) and rhs.constant == 0:
+                    raise self.error("division by zero in a coefficient", tok)
+                acc = acc.divide(rhs.constant)
+            elif acc.is_constant() and self.peek().kind == "IDENT" and not self.at("(", k=0):
+                # PSL allows `2 Friends(A, B)`: a coefficient directly before its atom.
+                rhs = self.lin_unary()
+                acc = self._mul(acc, rhs, self.peek())
+            else:
+                return acc
+
+    def _mul(self, a, b, tok):
+        if a.terms and b.terms:
+            raise self.error("a product of two atoms is not linear; arithmetic rules take "
+                             "sums of coefficient * atom", tok)
+        if a.terms:
+            return a.scale(b.constant)
+        return b.scale(a.constant)
+
+    def lin_unary(self):
         if self.at("-"):
             self.next()
-            sign = -1.0
-        elif self.at("+"):
+            return self.lin_unary().scale(-1.0)
+        if self.at("+") and self.peek(1).kind != "IDENT":
             self.next()
-        while True:
-            coef, atom = self.product()
-            if atom is None:
-                const += sign * coef
-            else:
-                terms.append((sign * coef, atom))
-            if self.at("+"):
-                sign = 1.0
-            elif self.at("-"):
-                sign = -1.0
-            else:
-                break
-            self.next()
-        return LinearExpr(tuple(terms), const)
+            return self.lin_unary()
+        return self.lin_primary()
 
-    def product(self):
+    def lin_primary(self):
         t = self.peek()
         if t.kind == "NUMBER":
-            coef = float(self.next().text)
-            if self.at("*"):
-                self.next()
-                if self.peek().kind != "IDENT":
-                    raise self.error("expected an atom after `*`")
-                return coef, self.atom()
-            if self.at("/"):
-                raise self.error("coefficient expressions with `/` are not yet supported", self.peek())
-            return coef, None
+            self.next()
+            return _Lin((), float(t.text))
         if t.kind == "IDENT":
-            atom = self.atom()
-            if self.at("*", "/"):
-                raise self.error("write coefficients before the atom, e.g. `0.5 * P(A)`", self.peek())
-            return 1.0, atom
+            atom = self.atom(summation=True)
+            return _Lin(((1.0, atom),), 0.0)
+        if t.kind == "OP" and t.text == "(":
+            self.next()
+            inner = self.lin_sum()
+            self.expect(")", "`)`")
+            return inner
         if t.kind == "OP" and t.text == "|":
-            raise self.error("cardinality `|X|` is not yet supported", t)
+            self.next()
+            v = self.peek()
+            if v.kind != "IDENT":
+                raise self.error(f"expected a summation variable inside `|...|`, found {_describe(v)}", v)
+            self.next()
+            close = self.expect("|", "`|` to close the cardinality")
+            return _Lin((), Cardinality(v.text, self.span(t, close)))
         if t.kind == "OP" and t.text == "@":
-            raise self.error("coefficient functions (`@Min`, `@Max`) are not yet supported", t)
+            self.next()
+            name = self.peek()
+            fn = name.text.capitalize() if name.kind == "IDENT" else ""
+            if fn not in ("Min", "Max"):
+                raise self.error(f"unknown coefficient function @{name.text}; use @Min[a, b] or "
+                                 "@Max[a, b]", name)
+            self.next()
+            if not self.at("[", "("):
+                raise self.error(f"expected `[` after @{fn}", self.peek())
+            closer = "]" if self.next().text == "[" else ")"
+            a = self.lin_sum()
+            self.expect(",", "`,` between the two arguments")
+            b = self.lin_sum()
+            self.expect(closer, f"`{closer}` to close @{fn}")
+            if a.terms or b.terms:
+                raise self.error(f"@{fn} takes coefficients (numbers, |X|), not atoms", name)
+            return _Lin((), _coef_call(fn, a.constant, b.constant))
         raise self.error(f"expected a number or an atom, found {_describe(t)}", t)
+
+
+class _Lin:
+    """A linear expression while parsing: ``((coef, atom), ...)`` and a constant."""
+
+    def __init__(self, terms, constant):
+        self.terms = tuple(terms)
+        self.constant = constant
+
+    def is_constant(self) -> bool:
+        return not self.terms
+
+    def add(self, other: "_Lin") -> "_Lin":
+        return _Lin(self.terms + other.terms, _coef_add(self.constant, other.constant))
+
+    def scale(self, k) -> "_Lin":
+        return _Lin(tuple((_coef_mul(k, c), a) for c, a in self.terms), _coef_mul(k, self.constant))
+
+    def divide(self, k) -> "_Lin":
+        return _Lin(tuple((_coef_div(c, k), a) for c, a in self.terms), _coef_div(self.constant, k))
+
+
+def _is_num(c) -> bool:
+    return isinstance(c, (int, float))
+
+
+def _coef_add(a, b):
+    if _is_num(a) and _is_num(b):
+        return float(a) + float(b)
+    if _is_num(b) and b == 0:
+        return a
+    if _is_num(a) and a == 0:
+        return b
+    return CoefOp("+", a, b)
+
+
+def _coef_mul(k, c):
+    if _is_num(k) and _is_num(c):
+        return float(k) * float(c) + 0.0
+    if (_is_num(k) and k == 0) or (_is_num(c) and c == 0):
+        return 0.0
+    if _is_num(k) and k == 1:
+        return c
+    if _is_num(c) and c == 1:
+        return k
+    if _is_num(k) and k == -1:
+        return coef_neg(c)
+    if _is_num(c) and c == -1:
+        return coef_neg(k)
+    return CoefOp("*", k, c)
+
+
+def _coef_div(c, k):
+    if _is_num(c) and _is_num(k):
+        return float(c) / float(k) + 0.0
+    if _is_num(k) and k == 1:
+        return c
+    if _is_num(c) and c == 0:
+        return 0.0
+    return CoefOp("/", c, k)
+
+
+def _coef_call(fn, a, b):
+    if _is_num(a) and _is_num(b):
+        return float(min(a, b) if fn == "Min" else max(a, b))
+    return CoefCall(fn, (a, b))
+
+
+def _filter_terms(e):
+    if isinstance(e, Literal):
+        return e.atom.args
+    if isinstance(e, Comparison):
+        return (e.left, e.right)
+    return tuple(t for i in e.items for t in _filter_terms(i))
 
 
 def _describe(t: _Tok) -> str:
