@@ -15,7 +15,7 @@ def test_acquaintances_end_to_end(examples, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "grounding: 4,532 ground rules" in text
     assert "converged" in text
-    assert "KNOWS: n=118 accuracy 0.915254  f1 0.933333" in text and "auroc 0.982456" in text
+    assert "Knows: n=118 accuracy 0.915254  f1 0.933333" in text and "auroc 0.982456" in text
     lines = (out / "KNOWS.txt").read_text().splitlines()
     assert len(lines) == 118
     expected = {tuple(l.split("\t")[:2]): float(l.split("\t")[2]) for l in
