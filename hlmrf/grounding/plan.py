@@ -11,7 +11,13 @@ Relations a plan can scan, per predicate:
 - ``"support"``: atoms that can make the grounding non-trivial as a *binding* literal of a logical
   rule: observed atoms with value > 0, plus targets of an open predicate (an observed 0 makes the
   ground clause trivially satisfied);
-- ``"known"``: every observed atom plus every target (arithmetic rules, and pure-head priors).
+- ``"known"``: every observed atom plus every target (arithmetic rules, and pure-head priors);
+- ``"targets"``: the target atoms of an open predicate (one branch per literal of a rule that is a
+  disjunction of positive literals, whose groundings are those that reach a target).
+
+An arithmetic rule with summation atoms scans them like ordinary atoms (the summation variable
+bound like any other) and keeps the distinct substitutions of its other variables
+(``JoinPlan.project``); expanding the sums is grounding's job, not the plan's.
 """
 from __future__ import annotations
 
@@ -54,6 +60,7 @@ class JoinPlan:
     variables: tuple[str, ...]  # output columns, in binding order
     steps: tuple[Union[Scan, Filter], ...]
     lookups: tuple[Lookup, ...]
+    project: tuple[str, ...] | None = None  # SELECT DISTINCT these (summation rules)
 
     def to_sql(self) -> str:
         """The plan as one SQL query over tables ``<predicate>_<relation>(a0, a1, ...)``.
@@ -78,11 +85,25 @@ class JoinPlan:
                 l, r = (f"'{x.value}'" if isinstance(x, Constant) else first_col[x]
                         for x in (step.left, step.right))
                 where.append(f"{l} {'<>' if step.op == '!=' else '=' if step.op == '==' else '<'} {r}")
-        cols = ", ".join(f"{first_col[v]} AS {v}" for v in self.variables)
+        cols = ", ".join(f"{first_col[v]} AS {v}" for v in (
+            self.variables if self.project is None else self.project)) or "1"
         sql = f"SELECT DISTINCT {cols}\nFROM " + ",\n     ".join(froms)
         if where:
             sql += "\nWHERE " + "\n  AND ".join(where)
         return sql
+
+
+@dataclass(frozen=True)
+class UnionPlan:
+    """The union of several join plans over the same output variables (``SELECT ... UNION``)."""
+
+    rule: int
+    variables: tuple[str, ...]
+    parts: tuple[JoinPlan, ...]
+    lookups: tuple[Lookup, ...]
+
+    def to_sql(self) -> str:
+        return "\nUNION\n".join(p.to_sql() for p in self.parts)
 
 
 def _pattern(atom: Atom):
@@ -102,18 +123,24 @@ def plan_rule(rule_index: int, rule, sizes: Mapping[tuple[str, str], int], text:
         always joining on a shared variable when one exists).
     text : the rule file's text, for error carets.
     """
+    project = None
     if isinstance(rule, ArithmeticRule):
         atoms = list(rule.atoms)
         scans = [Scan(i, a.key, _pattern(a), "known") for i, a in enumerate(atoms)]
         lookups: list[Lookup] = []
         head_vars: set[str] = set()
+        sums = set(rule.sum_variables)
+        if sums:
+            seen: list[str] = []
+            for a in atoms:
+                seen += [v for v in a.variables() if v not in sums and v not in seen]
+            project = tuple(seen)
     else:
         clause = rule.clause()
         binding = [i for i, l in enumerate(clause) if l.negated]
+        if not binding and len(clause) > 1:
+            return _plan_disjunction(rule_index, rule, clause, sizes, text)
         if not binding:
-            if len(clause) > 1:
-                raise RuleError("a disjunction of positive literals only (no body) is not yet "
-                                "supported; add a body that binds its variables", rule.span, text)
             binding = [0]
             relation = "known"
         else:
@@ -162,4 +189,33 @@ def plan_rule(rule_index: int, rule, sizes: Mapping[tuple[str, str], int], text:
             if all(not isinstance(x, str) or x in have for x in (f.left, f.right)):
                 steps.append(f)
                 pending.remove(f)
-    return JoinPlan(rule_index, tuple(bound), tuple(steps), tuple(lookups))
+    return JoinPlan(rule_index, tuple(bound), tuple(steps), tuple(lookups), project)
+
+
+def _plan_disjunction(rule_index, rule, clause, sizes, text) -> UnionPlan:
+    """``w: A(X) | B(X)``: the groundings that reach a target of some literal.
+
+    One branch per literal scans that literal's targets and binds every variable of the rule, so
+    each literal must mention them all. (The reference engine rejects such rules outright: no
+    literal is negated in the clause, so none binds variables for its grounding query.)
+    """
+    order: list[str] = []
+    for l in clause:
+        order += [v for v in l.atom.variables() if v not in order]
+    for l in clause:
+        missing = [v for v in order if v not in l.atom.variables()]
+        if missing:
+            raise RuleError(
+                f"variable {missing[0]} does not appear in {l}: in a disjunction of positive literals "
+                "every literal must mention every variable, since each literal's targets enumerate "
+                f"the groundings. Any variable used in a negated (non-functional) predicate must also "
+                f"participate in a positive (non-functional) predicate; add a body that binds "
+                f"{missing[0]}, e.g. `Person({missing[0]}) -> ...`", l.span, text)
+    parts = []
+    for i, l in enumerate(clause):
+        steps: list[Union[Scan, Filter]] = [Scan(i, l.atom.key, _pattern(l.atom), "targets")]
+        steps += [Filter(c.op, *(t.name if isinstance(t, Variable) else t for t in (c.left, c.right)))
+                  for c in rule.comparisons]
+        parts.append(JoinPlan(rule_index, tuple(order), tuple(steps), ()))
+    lookups = tuple(Lookup(i, l.atom.key, _pattern(l.atom)) for i, l in enumerate(clause))
+    return UnionPlan(rule_index, tuple(order), tuple(parts), lookups)
