@@ -49,7 +49,7 @@ def generate(n: int, seed: int = 0, targets: float = 0.2, likes: int = 10) -> di
 
     lived = np.zeros((n, n_loc), dtype=bool)
     for p in range(n):
-        lived[p, rng.choice(n_loc, size=rng.integers(1, 4), replace=False)] = True
+        lived[p, rng.choice(n_loc, size=rng.integers(1, min(3, n_loc) + 1), replace=False)] = True
     like_val = np.zeros((n, n_item))
     for p in range(n):
         items = rng.choice(n_item, size=k, replace=False)
