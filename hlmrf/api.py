@@ -97,11 +97,14 @@ class Inference:
 
 def infer(program: Program, store: FactStore, settings: AdmmSettings | None = None, *,
           solver: str = "admm", device: str = "cpu", dtype: str = "float64",
-          callback=None) -> Inference:
+          callback=None, keep_substitutions: bool = False) -> Inference:
     """Ground ``program`` on ``store`` and find the MAP state.
 
     Weights are divided by the largest first when ``settings.normalize_weights`` (the reference
     engine's default); the reported energy is of that normalised model.
+
+    ``keep_substitutions`` keeps each row's substitution in ``model.index`` (for printing
+    ground rules, :func:`hlmrf.model.printer.ground_rule_text`).
 
     Raises
     ------
@@ -109,7 +112,7 @@ def infer(program: Program, store: FactStore, settings: AdmmSettings | None = No
     """
     settings = settings or AdmmSettings()
     t0 = time.perf_counter()
-    model = ground(program, store)
+    model = ground(program, store, keep_substitutions=keep_substitutions)
     t_ground = time.perf_counter() - t0
     if settings.normalize_weights:
         model = model.normalized()

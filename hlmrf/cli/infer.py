@@ -1,4 +1,7 @@
-"""``hlmrf-infer RULES FACTS_DIR``: MAP inference from the shell, writing PSL-style outputs.
+"""``hlmrf-infer RULES FACTS_DIR|DATA_FILE`` or ``hlmrf-infer CONFIG``: MAP inference from the shell.
+
+The inputs are a rule file and a facts directory, a rule file and a PSL 2.x ``.data`` file, or
+one JSON/YAML config holding rules and data (see ``docs/data_formats.md``); outputs are PSL-style.
 
 The command prints a short summary (atoms, potentials per rule, iterations, energy, seconds) and,
 when truth files exist, accuracy and F1 at the threshold, MAE, MSE and AUROC. Exit status 0 on
@@ -19,11 +22,15 @@ from hlmrf.errors import HlmrfError, InfeasibleError, SolverError
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="hlmrf-infer",
-        description="MAP inference for a PSL model: ground RULES on the facts in FACTS_DIR and "
-                    "write one <PREDICATE>.txt per open predicate.",
-        epilog="example: hlmrf-infer examples/smokers/rules.psl examples/smokers/facts --output out/")
-    ap.add_argument("rules", help="rule file in PSL syntax (.psl)")
-    ap.add_argument("facts", help="facts directory with <predicate>_{obs,targets,truth}.txt files")
+        description="MAP inference for a PSL model: ground RULES on the facts in FACTS (a folder "
+                    "or a .data file), or run a JSON/YAML CONFIG, and write one <PREDICATE>.txt "
+                    "per open predicate.",
+        epilog="examples: hlmrf-infer examples/smokers/rules.psl examples/smokers/facts -o out/ ; "
+               "hlmrf-infer model.psl model.data ; hlmrf-infer model.json")
+    ap.add_argument("rules", help="rule file in PSL syntax (.psl), or a JSON/YAML config alone")
+    ap.add_argument("facts", nargs="?", default=None,
+                    help="facts directory with <predicate>_{obs,targets,truth}.txt files, or a "
+                         "PSL .data file (omit when RULES is a config)")
     ap.add_argument("-o", "--output", default="inferred-predicates",
                     help="output directory (default: ./inferred-predicates)")
     ap.add_argument("--solver", choices=["admm", "torch", "cvxpy"], default="admm",
@@ -42,6 +49,29 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+# PSL option names with an hlmrf equivalent; others in a config are reported and ignored.
+_PSL_OPTIONS = {"admmreasoner.maxiterations": "max_iter", "admmreasoner.epsilonabs": "eps_abs",
+                "admmreasoner.epsilonrel": "eps_rel", "admmreasoner.stepsize": "rho",
+                "inference.normalize": "normalize_weights"}
+
+
+def _config_options(options):
+    """Split a config's options into ``KEY=VALUE`` settings and the names hlmrf ignores."""
+    from dataclasses import fields
+
+    from hlmrf.inference.settings import AdmmSettings
+
+    names = {f.name for f in fields(AdmmSettings)}
+    pairs, ignored = [], []
+    for k, v in options.items():
+        key = _PSL_OPTIONS.get(str(k).lower(), k)
+        if key in names:
+            pairs.append(f"{key}={v}")
+        else:
+            ignored.append(str(k))
+    return pairs, ignored
+
+
 def _settings(options):
     from hlmrf.errors import SettingsError
     from hlmrf.inference.settings import AdmmSettings
@@ -56,16 +86,19 @@ def _settings(options):
 
 
 def run(args, out=None, err=None) -> int:
-    from hlmrf.api import infer, load_facts, load_rules
+    from hlmrf.api import infer
     from hlmrf.cli.progress import Progress
+    from hlmrf.data.descriptions import load_inputs
     from hlmrf.data.writer import write_atomic
 
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=out))
-    settings = _settings(args.option)
-    program = load_rules(args.rules)
-    store = load_facts(args.facts, program)
+    program, store, config_options = load_inputs(args.rules, args.facts)
+    from_config, ignored = _config_options(config_options)
+    settings = _settings(from_config + list(args.option))  # -D wins over the config
+    if ignored:
+        say(f"ignoring config option(s) with no hlmrf equivalent: {', '.join(sorted(ignored))}")
 
     bar = Progress(settings.max_iter, "admm", stream=err, enabled=not args.quiet)
 
@@ -74,7 +107,8 @@ def run(args, out=None, err=None) -> int:
 
     try:
         run_ = infer(program, store, settings, solver=args.solver, device=args.device,
-                     dtype=args.dtype, callback=callback)
+                     dtype=args.dtype, callback=callback,
+                     keep_substitutions=bool(args.ground_rules))
     finally:
         bar.close()
     model, res = run_.model, run_.result
@@ -105,7 +139,7 @@ def run(args, out=None, err=None) -> int:
         from hlmrf.model.printer import write_ground_rules
 
         buf = io.StringIO()
-        write_ground_rules(model, buf)
+        write_ground_rules(model, buf, program=program)
         write_atomic(args.ground_rules, buf.getvalue())
         say(f"wrote {model.m:,} ground rules to {args.ground_rules}")
     paths = run_.write(args.output)
