@@ -69,32 +69,54 @@ def auprc(scores: np.ndarray, labels: np.ndarray) -> float:
 
 
 def ranking_metrics(pred: np.ndarray, truth: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """AUROC and AUPRC of ``pred`` as scores for the labels ``truth >= threshold``."""
     labels = np.asarray(truth) >= threshold
     return {"auroc": auroc(pred, labels), "auprc": auprc(pred, labels)}
 
 
 def categorical_accuracy(pred: np.ndarray, truth: np.ndarray, groups: np.ndarray) -> float:
-    """Share of groups (e.g. entities) whose argmax prediction is an argmax of the truth."""
+    """Share of groups (e.g. entities) whose argmax prediction is an argmax of the truth.
+
+    Ties in the prediction go to the first atom of the group in input order.
+    """
     pred, truth, groups = np.asarray(pred, float), np.asarray(truth, float), np.asarray(groups)
-    uniq, inv = np.unique(groups, return_inverse=True)
-    if len(uniq) == 0:
+    if len(groups) == 0:
         return float("nan")
-    hits = 0
-    for g in range(len(uniq)):
-        sel = inv == g
-        hits += truth[sel][np.argmax(pred[sel])] >= truth[sel].max()
-    return float(hits / len(uniq))
+    _, inv = np.unique(groups, return_inverse=True, axis=0 if groups.ndim > 1 else None)
+    inv = inv.reshape(-1)
+    ng = int(inv.max()) + 1
+    # Sort by (group, -pred, position): the first atom of each group run is its argmax.
+    order = np.lexsort((np.arange(len(pred)), -pred, inv))
+    first = order[np.r_[0, np.flatnonzero(np.diff(inv[order])) + 1]]
+    tmax = np.full(ng, -np.inf)
+    np.maximum.at(tmax, inv, truth)
+    return float(np.mean(truth[first] >= tmax[inv[first]]))
 
 
-def evaluate(model, y: np.ndarray, store, threshold: float = 0.5) -> dict[str, dict]:
+def categorical_metrics(pred: np.ndarray, truth: np.ndarray, args: np.ndarray,
+                        category_index: int | tuple[int, ...] = -1) -> dict[str, float]:
+    """Categorical accuracy of atoms whose ``category_index`` argument(s) hold the category; the
+    other arguments name the entity (the reference's CategoricalEvaluator)."""
+    args = np.asarray(args)
+    idx = np.atleast_1d(category_index) % max(args.shape[1], 1)
+    entity = np.delete(args, idx, axis=1)
+    if entity.shape[1] == 0:
+        entity = np.zeros((len(args), 1), dtype=args.dtype)
+    return {"categorical_accuracy": categorical_accuracy(pred, truth, entity)}
+
+
+def evaluate(model, y: np.ndarray, store, threshold: float = 0.5,
+             categories: dict[str, int | tuple[int, ...]] | None = None) -> dict[str, dict]:
     """Metrics per open predicate that has truth atoms, matched to the model's variables.
 
     Returns ``{PREDICATE: {"count", "unmatched", "accuracy", "precision", "recall", "f1", "mae",
     "mse", "auroc", "auprc"}}``; ``unmatched`` truth atoms (not targets) are left out of the
-    metrics.
+    metrics. ``categories`` maps a predicate name to the argument position(s) of its category
+    and adds ``categorical_accuracy`` for it.
     """
     from hlmrf.grounding.relational import lookup_rows
 
+    cats = {k.upper(): v for k, v in (categories or {}).items()}
     out = {}
     index = model.index
     for name in index.predicates:
@@ -110,5 +132,7 @@ def evaluate(model, y: np.ndarray, store, threshold: float = 0.5) -> dict[str, d
         row.update(discrete_metrics(pred, truth, threshold))
         row.update(continuous_metrics(pred, truth))
         row.update(ranking_metrics(pred, truth, threshold))
+        if name.upper() in cats:
+            row.update(categorical_metrics(pred, truth, p.truth_args[ok], cats[name.upper()]))
         out[name] = row
     return out
