@@ -279,11 +279,9 @@ def _rows_of_arithmetic(r, rule: ArithmeticRule, plan, subs, ctx: _Context):
         all_rows, all_var, all_coef = [], [], []
         n_atoms = np.zeros(g, np.int64)
         for i, rows, var, val in entries:
-            k = np.asarray(coef_value(rule.lhs.terms[i][0], cards), float)
-            k = np.broadcast_to(k, (g,))[rows] if k.ndim else np.full(len(rows), float(k))
-            fin = np.isfinite(k)
-            bad[rows[~fin]] = True
-            k = np.where(fin, k, 0.0)
+            k_all = np.broadcast_to(np.asarray(coef_value(rule.lhs.terms[i][0], cards), float), (g,))
+            bad |= ~np.isfinite(k_all)  # undefined even where its sum is empty: skip
+            k = np.where(np.isfinite(k_all), k_all, 0.0)[rows]
             c -= np.bincount(rows, weights=sign * k * val, minlength=g)
             n_atoms += np.bincount(rows, minlength=g)
             all_rows.append(rows), all_var.append(var), all_coef.append(sign * k)

@@ -236,11 +236,19 @@ class _Parser:
     def _disjunction(self, e, where: str):
         """A rule head (or an arrowless rule): literals joined by `|` (parentheses flattened)."""
         lits = []
+        ops = set()
+
+        def collect(x):
+            if isinstance(x, BoolOp):
+                ops.add(x.op)
+                for i in x.items:
+                    collect(i)
+        collect(e)
 
         def walk(x):
             if isinstance(x, BoolOp):
                 if x.op == "&":
-                    mixed = where == "head" and any(isinstance(i, BoolOp) and i.op == "|" for i in x.items)
+                    mixed = "|" in ops
                     msg = ("a rule head cannot mix `&` and `|`; " if mixed else
                            "a conjunction in a rule head is not a single clause, and PSL grounds "
                            "clauses only (the reference engine rejects it too); ")
