@@ -97,12 +97,14 @@ def _metric_row(metrics) -> str:
                      for name, m in metrics.items()) or "(no truth atoms among the targets)"
 
 
-def run(args, out=sys.stdout, err=sys.stderr) -> int:
+def run(args, out=None, err=None) -> int:
     from hlmrf.api import infer, load_facts, load_rules
     from hlmrf.cli.progress import Progress
     from hlmrf.data.writer import write_atomic
     from hlmrf.learning import program_with_weights, rules_text
 
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=out))
     learner = _learner(args)
     program = load_rules(args.rules)
