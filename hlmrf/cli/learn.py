@@ -132,6 +132,9 @@ def run(args, out=None, err=None) -> int:
         text = rule.text or str(rule)
         w = "hard" if rule.hard else f"{rule.weight:.4g} -> {learner.weights_[i]:.4g}"
         say(f"  rule {i + 1:>2}: {w:>20}   {text}")
+    if learner.learnable_.any() and not (learner.weights_[learner.learnable_] > 0).any():
+        print("hlmrf-learn: warning: every learned weight is 0, so the MAP state is undetermined; "
+              "try another --method, fewer --epochs or a larger --l2", file=err)
     write_atomic(args.out, rules_text(program, learner.weights_))
     say(f"wrote the rules with learned weights to {args.out}")
     if eval_store is not None:
