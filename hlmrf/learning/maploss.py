@@ -16,7 +16,6 @@ invariant in ``w``, so steps are taken relative to the largest weight.
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import scipy.sparse as sp

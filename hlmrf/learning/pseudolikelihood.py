@@ -74,7 +74,6 @@ class MaxPseudoLikelihood(Learner):
     # -- the objective ----------------------------------------------------------------------------
     def _setup(self, w: np.ndarray) -> None:
         self._tables = None
-        self._tables_truth = None
 
     def _ensure_tables(self, w: np.ndarray) -> None:
         truth = self._completed_truth(w)
@@ -214,8 +213,7 @@ def _conditional_tables(model, truth, labelled, n_rules, K) -> _Tables:
     for sl in _chunks(int(leq.sum()), K):
         idx = np.flatnonzero(leq)[sl]
         d = d0[rows[idx], None] + alpha[idx, None] * (t[None, :] - t0[blk[idx], None])
-        bad = d > 1e-6
-        np.logical_and.at(feasible, blk[idx], ~bad) if len(idx) else None
+        np.logical_and.at(feasible, blk[idx], d <= 1e-6)
     soft = (kind <= Kind.HINGE) & active[blk]
     sidx = np.flatnonzero(soft)
     gkey = blk[sidx].astype(np.int64) * max(n_rules, 1) + model.rule[rows[sidx]]
