@@ -62,13 +62,17 @@ def layout(model: HLMRF) -> _Layout:
 
 
 def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarray | None = None,
-               callback: Callable[[int, float, float], None] | None = None) -> Result:
+               callback: Callable[[int, float, float], None] | None = None,
+               state: dict | None = None) -> Result:
     """Find the MAP state of ``model`` by consensus ADMM.
 
     Parameters
     ----------
     settings : :class:`AdmmSettings`; the defaults follow the reference engine's tolerances.
-    y0 : warm start (defaults to zeros).
+    y0 : warm start of the values (defaults to zeros).
+    state : a full warm start, ``previous_result.extra["state"]`` (the scaled duals and rho) from
+        a model with the same rows and sparsity (e.g. the same ground model re-weighted during
+        learning); it is ignored when the shapes do not match. Pass ``y0`` with it.
     callback : called as ``callback(iteration, primal_residual, dual_residual)`` at every
         stopping-rule check (the CLI draws its progress display with it).
 
@@ -90,6 +94,9 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
     rho = float(st.rho)
     alpha = float(st.alpha)
     u = np.zeros(L)
+    if state is not None and np.shape(state.get("u")) == (L,):
+        u = np.array(state["u"], dtype=np.float64)
+        rho = float(state["rho"])
     t = np.empty(m)
     sqrtL = np.sqrt(L)
     status = Status.ITERATION_LIMIT
@@ -136,7 +143,7 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
     violation = model.violation(z)
     bound = dual_bound(rho * t, lay.A, lay.c, lay.w, lay.p)
     return Result(z, status, it, r_norm, s_norm, energy, violation, time.perf_counter() - t0, "admm",
-                  rho=rho, extra={"lower_bound": bound})
+                  rho=rho, extra={"lower_bound": bound, "state": {"u": u, "rho": rho}})
 
 
 def _gap_ok(lay: _Layout, z: np.ndarray, theta: np.ndarray, st: AdmmSettings) -> bool:

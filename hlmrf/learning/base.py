@@ -97,10 +97,11 @@ def condition(model: HLMRF, fixed: np.ndarray, values: np.ndarray) -> tuple[HLMR
                  model.index), free
 
 
-def solve_map(model: HLMRF, settings: AdmmSettings, y0: np.ndarray | None):
+def solve_map(model: HLMRF, settings: AdmmSettings, y0: np.ndarray | None, state: dict | None = None):
     """MAP state of ``model``; weights are rescaled to a largest weight of 1 (MAP unchanged),
-    which keeps ADMM's ``rho`` well matched to the weights whatever their scale."""
-    return solve_admm(model.normalized(), settings, y0=y0)
+    which keeps ADMM's ``rho`` well matched to the weights whatever their scale. ``state`` is a
+    previous result's ``extra["state"]`` (duals and rho) for a full warm start."""
+    return solve_admm(model.normalized(), settings, y0=y0, state=state)
 
 
 class Learner:
@@ -253,8 +254,10 @@ class Learner:
 
     def _map(self, w: np.ndarray):
         """MAP state of the training model under ``w``, warm-started from the previous one."""
-        res = solve_map(self.model_.with_weights(w), self.settings_, self._y_map)
+        res = solve_map(self.model_.with_weights(w), self.settings_, self._y_map,
+                        getattr(self, "_state_map", None))
         self._y_map = res.y
+        self._state_map = res.extra.get("state")
         return res
 
     def _train_metrics(self, y: np.ndarray) -> dict:

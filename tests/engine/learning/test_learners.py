@@ -157,7 +157,7 @@ def test_latent_targets(problem):
 
 def test_grounds_once_reuses_the_model_and_warm_starts(problem, monkeypatch):
     program, train, _ = problem
-    calls = {"ground": 0, "y0": []}
+    calls = {"ground": 0, "y0": [], "state": []}
     import importlib
 
     G = importlib.import_module("hlmrf.grounding.ground")  # the package re-exports the function
@@ -168,9 +168,10 @@ def test_grounds_once_reuses_the_model_and_warm_starts(problem, monkeypatch):
         calls["ground"] += 1
         return real_ground(*a, **k)
 
-    def recording_solve(model, settings=None, y0=None, callback=None):
+    def recording_solve(model, settings=None, y0=None, callback=None, state=None):
         calls["y0"].append(None if y0 is None else np.array(y0))
-        return real_solve(model, settings, y0=y0, callback=callback)
+        calls["state"].append(state)
+        return real_solve(model, settings, y0=y0, callback=callback, state=state)
 
     monkeypatch.setattr(G, "ground", counting_ground)
     monkeypatch.setattr(learning_base, "solve_admm", recording_solve)
@@ -178,6 +179,8 @@ def test_grounds_once_reuses_the_model_and_warm_starts(problem, monkeypatch):
     assert calls["ground"] == 1
     assert calls["y0"][0] is None and all(y is not None for y in calls["y0"][1:])
     assert len(calls["y0"]) == 4
+    # the duals and rho are carried over too, not only the values
+    assert calls["state"][0] is None and all(s is not None for s in calls["state"][1:])
 
 
 def test_hard_rules_keep_zero_weight_and_params_validate():
