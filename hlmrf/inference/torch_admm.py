@@ -2,19 +2,21 @@
 
 The same algorithm as :mod:`hlmrf.inference.admm` (local copies ``x``, scaled duals ``u``,
 consensus ``z`` clipped to [0, 1], over-relaxation ``alpha``, residual-balancing ``rho``, the
-reference engine's stopping rule), re-stated on tensors so a batch of models (a
-:class:`~hlmrf.model.batch.ModelBatch`: block-diagonal, no padding) runs as one set of flat
-tensor operations: segment sums are ``index_add_`` over a copy -> term, copy -> variable or
-copy -> model index. Every model keeps its own ``rho`` and its own stopping rule, so a model
-solved in a batch takes the same iterates as solved alone; a model that has converged is recorded
-and, once such models hold a share of the working set, they are compacted out of it so they stop
-costing work. Deliberately not here: grounding, weight normalisation (use ``model.normalized()``),
-and anything that imports torch at ``import hlmrf`` time (this module is imported on demand).
+reference engine's residual rule plus the hard-constraint and certified-duality-gap checks),
+re-stated on tensors so a batch of models (a :class:`~hlmrf.model.batch.ModelBatch`:
+block-diagonal, no padding) runs as one set of flat tensor operations. Segment sums are
+``index_add_`` over a copy -> term, copy -> variable or copy/term/variable -> model index; there is
+no Python loop over terms or models. Every model keeps its own ``rho`` and its own stopping rule,
+so a model solved in a batch takes the same iterates as solved alone; a converged model is
+recorded, and once converged models hold a share of the working set they are compacted out of it
+so they stop costing work. Deliberately not here: grounding, weight normalisation (use
+``model.normalized()``), and any import of torch at ``import hlmrf`` time (this module is imported
+on demand and raises an ImportError naming the ``torch`` extra when torch is missing).
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Callable, Sequence
 
 import numpy as np
@@ -35,68 +37,78 @@ _DTYPES = {"float64": torch.float64, "float32": torch.float32, "double": torch.f
 
 
 def _dtype(dtype) -> "torch.dtype":
-    if isinstance(dtype, torch.dtype):
-        if dtype in (torch.float32, torch.float64):
-            return dtype
-    elif str(dtype) in _DTYPES:
+    if isinstance(dtype, torch.dtype) and dtype in (torch.float32, torch.float64):
+        return dtype
+    if str(dtype) in _DTYPES:
         return _DTYPES[str(dtype)]
     raise SettingsError(f"dtype {dtype!r} is not supported; use 'float64' or 'float32'")
 
 
 @dataclass
 class _Work:
-    """The working set: the rows, copies and variables of the models not yet converged.
+    """The working set: the rows, copies and variables of the models still being solved.
 
-    Copy-level tensors have length ``L``, term-level ``m``, variable-level ``n`` (variables with
-    at least one copy; the others never move), model-level ``B``.
+    Fields are grouped by length: copies ``(L,)``, terms ``(m,)``, variables ``(n,)`` (only
+    variables with a copy; the others never move) and models ``(B,)``. Copies are ordered by term
+    and terms by model, as in the stacked CSR matrix.
     """
 
-    a: "torch.Tensor"  # (L,) coefficient of each copy
-    var: "torch.Tensor"  # (L,) working variable of each copy
-    term: "torch.Tensor"  # (L,) working term of each copy
-    cmodel: "torch.Tensor"  # (L,) working model of each copy
-    u: "torch.Tensor"  # (L,) scaled dual
-    zv: "torch.Tensor"  # (L,) z[var]
-    c: "torch.Tensor"  # (m,)
-    w: "torch.Tensor"  # (m,)
-    w2: "torch.Tensor"  # (m,) 2w on squared soft terms, else 0
-    w2aa: "torch.Tensor"  # (m,) 2w|a|^2 on squared soft terms, else 0
-    inv_aa: "torch.Tensor"  # (m,) 1 / |a|^2
-    sq: "torch.Tensor"  # (m,) bool: squared soft term
-    hard: "torch.Tensor"  # (m,) bool: LEQ or EQ
-    capped: "torch.Tensor"  # (m,) bool: linear hinge (its step is capped at the hinge)
-    one_sided: "torch.Tensor"  # (m,) bool: HINGE or LEQ (no step when d <= 0)
-    leq: "torch.Tensor"  # (m,) bool
-    tmodel: "torch.Tensor"  # (m,)
-    z: "torch.Tensor"  # (n,)
-    deg: "torch.Tensor"  # (n,) copies per variable
-    inv_deg: "torch.Tensor"  # (n,)
-    vmodel: "torch.Tensor"  # (n,)
-    gvar: "torch.Tensor"  # (n,) index of each working variable in the stacked model
-    rho: "torch.Tensor"  # (B,)
-    gid: "torch.Tensor"  # (B,) index of each working model in the batch
-    sqrtL: "torch.Tensor"  # (B,) sqrt(copies per model)
-    Lb: "torch.Tensor"  # (B,) copies per model
-    has_hard: "torch.Tensor"  # (B,) bool
-    done: "torch.Tensor"  # (B,) bool: recorded, waiting to be compacted out
-    hcopy: "torch.Tensor"  # (Lh,) copies of hard terms
-    hterm: "torch.Tensor"  # (Lh,) 0.. index of the hard term of each hard copy
-    hrows: "torch.Tensor"  # (mh,) working term of each hard term
+    # copies
+    a: "torch.Tensor"  # coefficient
+    var: "torch.Tensor"  # working variable
+    term: "torch.Tensor"  # working term
+    cmodel: "torch.Tensor"  # working model
+    u: "torch.Tensor"  # scaled dual
+    zv: "torch.Tensor"  # z[var]
+    # terms
+    c: "torch.Tensor"
+    w: "torch.Tensor"
+    w2: "torch.Tensor"  # 2w on squared soft terms, else 0
+    w2aa: "torch.Tensor"  # 2w|a|^2 on squared soft terms, else 0
+    k2: "torch.Tensor"  # 1/|a|^2 on linear hinges and hard rows, else 0
+    lb: "torch.Tensor"  # 0 on one-sided rows (HINGE, LEQ), -inf on two-sided ones
+    k3: "torch.Tensor"  # +inf on linear p = 1 rows, else 0
+    sq: "torch.Tensor"  # bool: squared soft term
+    p1: "torch.Tensor"  # bool: soft term with p = 1
+    leq: "torch.Tensor"  # bool
+    eq: "torch.Tensor"  # bool
+    wsoft: "torch.Tensor"  # w on soft rows, 0 on hard ones (energy)
+    qcoef: "torch.Tensor"  # 1/(4w) where p = 2 and w > 0, else 0 (dual bound)
+    tmodel: "torch.Tensor"
+    # variables
+    z: "torch.Tensor"
+    deg: "torch.Tensor"  # copies per variable
+    inv_deg: "torch.Tensor"
+    vmodel: "torch.Tensor"
+    gvar: "torch.Tensor"  # index in the stacked model
+    # models
+    rho: "torch.Tensor"
+    gid: "torch.Tensor"  # index in the batch
+    sqrtL: "torch.Tensor"  # sqrt(copies)
+    Lb: "torch.Tensor"  # copies
+    mb: "torch.Tensor"  # rows
+    has_hard: "torch.Tensor"  # bool
+    done: "torch.Tensor"  # bool: recorded, waiting to be compacted out
 
     @property
     def B(self) -> int:
         return self.rho.shape[0]
 
 
-def _build(batch: ModelBatch, z0: np.ndarray, settings: AdmmSettings, dev, dt) -> tuple[_Work, np.ndarray]:
-    """Lay the stacked model out as working tensors; also return which models have copies."""
+_COPY = ("a", "var", "term", "cmodel", "u", "zv")
+_TERM = ("c", "w", "w2", "w2aa", "k2", "lb", "k3", "sq", "p1", "leq", "eq", "wsoft", "qcoef", "tmodel")
+_VAR = ("z", "deg", "inv_deg", "vmodel", "gvar")
+_MODEL = ("rho", "gid", "sqrtL", "Lb", "mb", "has_hard", "done")
+assert set(_COPY + _TERM + _VAR + _MODEL) == {f.name for f in fields(_Work)}
+
+
+def _build(batch: ModelBatch, z0: np.ndarray, rho: float, dev, dt) -> _Work:
+    """Lay the stacked model out as working tensors (every model, none done yet)."""
     mod = batch.model
     A = mod.A
-    counts = np.diff(A.indptr)
-    term = np.repeat(np.arange(mod.m, dtype=np.int64), counts)
+    term = np.repeat(np.arange(mod.m, dtype=np.int64), np.diff(A.indptr))
     var_g = A.indices.astype(np.int64)
     deg_g = np.bincount(var_g, minlength=mod.n)
-    # Variables without a copy never move: leave them out of the working set.
     keep_var = np.flatnonzero(deg_g > 0)
     new_var = np.full(mod.n, -1, np.int64)
     new_var[keep_var] = np.arange(len(keep_var))
@@ -105,14 +117,8 @@ def _build(batch: ModelBatch, z0: np.ndarray, settings: AdmmSettings, dev, dt) -
     kind, p, w = mod.kind.astype(np.int64), mod.p.astype(np.int64), mod.w.astype(np.float64)
     sq = (kind <= Kind.HINGE) & (p == 2)
     hard = kind >= Kind.LEQ
-    tmodel = batch.row_batch
-    cmodel = tmodel[term]
-    Lb = np.bincount(cmodel, minlength=len(batch)).astype(np.float64)
-    has_hard = np.bincount(tmodel[hard], minlength=len(batch)) > 0
-    hrows = np.flatnonzero(hard)
-    hcopy = np.flatnonzero(hard[term])
-    hterm_map = np.full(mod.m, -1, np.int64)
-    hterm_map[hrows] = np.arange(len(hrows))
+    Bn = len(batch)
+    Lb = np.bincount(batch.row_batch[term], minlength=Bn).astype(np.float64)
 
     def T(x, dtype=dt):
         return torch.as_tensor(np.ascontiguousarray(x)).to(device=dev, dtype=dtype)
@@ -121,141 +127,190 @@ def _build(batch: ModelBatch, z0: np.ndarray, settings: AdmmSettings, dev, dt) -
     var = T(new_var[var_g], i64)
     z = T(z0[keep_var])
     deg = T(deg_g[keep_var])
-    work = _Work(
-        a=T(a), var=var, term=T(term, i64), cmodel=T(cmodel, i64),
+    with np.errstate(divide="ignore"):
+        inv_aa = 1.0 / aa
+        qcoef = np.where((p == 2) & (w > 0), 1.0 / (4.0 * np.where(w > 0, w, 1.0)), 0.0)
+    return _Work(
+        a=T(a), var=var, term=T(term, i64), cmodel=T(batch.row_batch[term], i64),
         u=torch.zeros(len(a), device=dev, dtype=dt), zv=z[var],
         c=T(mod.c), w=T(w), w2=T(np.where(sq, 2.0 * w, 0.0)), w2aa=T(np.where(sq, 2.0 * w * aa, 0.0)),
-        inv_aa=T(1.0 / aa), sq=T(sq, bl), hard=T(hard, bl), capped=T((kind == Kind.HINGE) & (p == 1), bl),
-        one_sided=T((kind == Kind.HINGE) | (kind == Kind.LEQ), bl), leq=T(kind == Kind.LEQ, bl),
-        tmodel=T(tmodel, i64), z=z, deg=deg, inv_deg=1.0 / deg, vmodel=T(batch.var_batch[keep_var], i64),
-        gvar=T(keep_var, i64), rho=torch.full((len(batch),), float(settings.rho), device=dev, dtype=dt),
-        gid=torch.arange(len(batch), device=dev), sqrtL=T(np.sqrt(Lb)), Lb=T(Lb),
-        has_hard=T(has_hard, bl), done=torch.zeros(len(batch), device=dev, dtype=bl),
-        hcopy=T(hcopy, i64), hterm=T(hterm_map[term[hcopy]], i64), hrows=T(hrows, i64))
-    return work, Lb > 0
+        k2=T(np.where(hard | ((kind == Kind.HINGE) & (p == 1)), inv_aa, 0.0)),
+        lb=T(np.where((kind == Kind.HINGE) | (kind == Kind.LEQ), 0.0, -np.inf)),
+        k3=T(np.where((kind == Kind.LINEAR) & (p == 1), np.inf, 0.0)),
+        sq=T(sq, bl), p1=T((kind <= Kind.HINGE) & (p == 1), bl), leq=T(kind == Kind.LEQ, bl),
+        eq=T(kind == Kind.EQ, bl), wsoft=T(np.where(hard, 0.0, w)), qcoef=T(qcoef),
+        tmodel=T(batch.row_batch, i64),
+        z=z, deg=deg, inv_deg=1.0 / deg, vmodel=T(batch.var_batch[keep_var], i64), gvar=T(keep_var, i64),
+        rho=torch.full((Bn,), float(rho), device=dev, dtype=dt), gid=torch.arange(Bn, device=dev),
+        sqrtL=T(np.sqrt(Lb)), Lb=T(Lb), mb=T(np.diff(batch.row_ptr)),
+        has_hard=T(np.bincount(batch.row_batch[hard], minlength=Bn) > 0, bl),
+        done=T(Lb == 0, bl))
 
 
 def _compact(W: _Work) -> _Work:
-    """Drop the models marked done (and their terms, copies, variables) from the working set.
+    """Drop the models marked done, with their terms, copies and variables.
 
-    Boolean-mask selection keeps the order, so every remaining model's copies stay in the same
-    relative order and its sums are taken in the same order as before.
+    Boolean-mask selection keeps the order, so each remaining model's copies keep their relative
+    order and its sums are taken in the same order as before (and as when solved alone).
     """
     keep = ~W.done
-    kc, kt, kv = keep[W.cmodel], keep[W.tmodel], keep[W.vmodel]
+    masks = {"copy": keep[W.cmodel], "term": keep[W.tmodel], "var": keep[W.vmodel], "model": keep}
 
     def renumber(mask):
         return torch.cumsum(mask.to(torch.int64), 0) - 1
 
-    nv, nt, nm = renumber(kv), renumber(kt), renumber(keep)
-    khc = kc[W.hcopy]
-    kht = kt[W.hrows]
-    return _Work(
-        a=W.a[kc], var=nv[W.var[kc]], term=nt[W.term[kc]], cmodel=nm[W.cmodel[kc]], u=W.u[kc],
-        zv=W.zv[kc], c=W.c[kt], w=W.w[kt], w2=W.w2[kt], w2aa=W.w2aa[kt], inv_aa=W.inv_aa[kt],
-        sq=W.sq[kt], hard=W.hard[kt], capped=W.capped[kt], one_sided=W.one_sided[kt], leq=W.leq[kt],
-        tmodel=nm[W.tmodel[kt]], z=W.z[kv], deg=W.deg[kv], inv_deg=W.inv_deg[kv],
-        vmodel=nm[W.vmodel[kv]], gvar=W.gvar[kv], rho=W.rho[keep], gid=W.gid[keep],
-        sqrtL=W.sqrtL[keep], Lb=W.Lb[keep], has_hard=W.has_hard[keep], done=W.done[keep],
-        hcopy=renumber(kc)[W.hcopy[khc]], hterm=renumber(kht)[W.hterm[khc]], hrows=nt[W.hrows[kht]])
+    new = {k: renumber(v) for k, v in masks.items()}
+    out = {}
+    for names, level in ((_COPY, "copy"), (_TERM, "term"), (_VAR, "var"), (_MODEL, "model")):
+        for name in names:
+            out[name] = getattr(W, name)[masks[level]]
+    out["var"], out["term"] = new["var"][out["var"]], new["term"][out["term"]]
+    for name in ("cmodel", "tmodel", "vmodel"):
+        out[name] = new["model"][out[name]]
+    return _Work(**out)
 
 
-def _prox_t(W: _Work, d, rho_t):
-    """The scalar ``t`` of ``x = v - t a`` for every term: :func:`hlmrf.model.terms.prox_step`
-    re-stated on tensors (see the table in :mod:`hlmrf.model.terms`), all kinds at once.
+class _Buffers:
+    """Scratch tensors for the loop, allocated once at the first working set's size.
 
-    A linear hinge's step ``w/rho`` is kept while ``d - (w/rho)|a|^2 >= 0``, i.e. it is
-    ``min(w/rho, d/|a|^2)``; a hard row's step is ``d/|a|^2``; one-sided rows (HINGE, LEQ) take no
-    step when ``d <= 0``.
+    Writing into them (``out=``) instead of allocating every iteration matters on CPU: tensors of
+    tens of MB come back as fresh ``mmap`` pages each time, and the page faults cost about as much
+    as the arithmetic. After a compaction the loop uses prefixes of them.
     """
-    t_proj = d * W.inv_aa
-    t = W.w / rho_t
-    t = torch.where(W.capped, torch.minimum(t, t_proj), t)
-    t = torch.where(W.hard, t_proj, t)
-    t = torch.where(W.sq, W.w2 * d / (rho_t + W.w2aa), t)
-    return torch.where(W.one_sided & (d <= 0.0), torch.zeros((), dtype=d.dtype, device=d.device), t)
+
+    def __init__(self, W: _Work):
+        self.v, self.tmp, self.x, self.xh = (torch.empty_like(W.a) for _ in range(4))
+        self.d, self.t = torch.empty_like(W.c), torch.empty_like(W.c)
+
+
+def _prox_coefs(W: _Work, rho_t):
+    """``(K1, K2)`` of the prox step ``t = min(K1, K3 + K2 max(d, lb))`` at the current rho.
+
+    This is :func:`hlmrf.model.terms.prox_step` re-stated on tensors (see the table in
+    :mod:`hlmrf.model.terms`), in a form that all kinds share so that one iteration costs three
+    elementwise operations on the terms: linear p = 1: ``t = w/rho`` (``K1 = w/rho``, ``K3 = inf``);
+    squared: ``t = 2w d/(rho + 2w|a|^2)``, ``d`` floored at 0 for hinges (``K2 = 2w/(rho + 2w|a|^2)``);
+    linear hinge: the step ``w/rho`` is kept while ``d - (w/rho)|a|^2 >= 0``, i.e.
+    ``t = min(w/rho, max(d, 0)/|a|^2)``; LEQ: ``max(d, 0)/|a|^2``; EQ: ``d/|a|^2`` (``K1 = inf``).
+    Only ``K1`` and ``K2`` depend on rho, so they are recomputed only when rho changes.
+    """
+    inf = torch.full((), float("inf"), dtype=W.w.dtype, device=W.w.device)
+    K1 = torch.where(W.p1, W.w / rho_t, inf)
+    K2 = torch.where(W.sq, W.w2 / (rho_t + W.w2aa), W.k2)
+    return K1, K2
 
 
 def _segsum(index, src, size):
     return torch.zeros(size, dtype=src.dtype, device=src.device).index_add_(0, index, src)
 
 
-def _violation(W: _Work):
-    """Largest hard-constraint violation at ``z`` per working model (0 without hard rows)."""
-    out = torch.zeros(W.B, dtype=W.z.dtype, device=W.z.device)
-    if W.hrows.numel() == 0:
-        return out
-    hd = _segsum(W.hterm, W.a[W.hcopy] * W.z[W.var[W.hcopy]], W.hrows.numel()) - W.c[W.hrows]
-    viol = torch.where(W.leq[W.hrows], hd.clamp(min=0.0), hd.abs())
-    return out.scatter_reduce_(0, W.tmodel[W.hrows], viol, reduce="amax", include_self=True)
+def _certificate(W: _Work, theta):
+    """Per working model at ``z``: the largest hard violation, the soft energy, and the Lagrangian
+    lower bound :func:`hlmrf.model.terms.dual_bound` of ``theta = rho t`` (re-stated per model)."""
+    B = W.B
+    d = torch.neg(W.c).index_add_(0, W.term, W.a * W.z[W.var])
+    viol = torch.where(W.leq, d.clamp(min=0.0), torch.where(W.eq, d.abs(), torch.zeros_like(d)))
+    viol = torch.zeros(B, dtype=d.dtype, device=d.device).scatter_reduce_(
+        0, W.tmodel, viol, reduce="amax", include_self=True)
+    h = torch.maximum(d, W.lb)  # the hinge where there is one; hard rows carry no energy (wsoft = 0)
+    energy = _segsum(W.tmodel, W.wsoft * torch.where(W.sq, h * h, h), B)
+    g = _segsum(W.var, W.a * theta[W.term], W.z.shape[0]).clamp_(max=0.0)
+    bound = _segsum(W.vmodel, g, B) - _segsum(W.tmodel, theta * W.c + theta * theta * W.qcoef, B)
+    return viol, energy, bound
 
 
-def _run(batch: ModelBatch, settings: AdmmSettings, z0: np.ndarray, device, dtype,
+class _Records:
+    """What is known of each model of the batch once it is done (indexed by batch position)."""
+
+    def __init__(self, z0, B, rho, dev, dt):
+        self.y = torch.as_tensor(z0).to(device=dev, dtype=dt).clone()
+        self.it = torch.zeros(B, dtype=torch.int64, device=dev)
+        self.r, self.s, self.bound = (torch.zeros(B, dtype=dt, device=dev) for _ in range(3))
+        self.rho = torch.full((B,), float(rho), dtype=dt, device=dev)
+        self.conv = torch.zeros(B, dtype=torch.bool, device=dev)
+
+    def record(self, W: _Work, mask, it, r, s, bound, converged: bool) -> None:
+        gid = W.gid[mask]
+        self.it[gid] = it
+        self.r[gid], self.s[gid], self.bound[gid] = r[mask], s[mask], bound[mask]
+        self.rho[gid] = W.rho[mask]
+        self.conv[gid] = converged
+        vm = mask[W.vmodel]
+        self.y[W.gvar[vm]] = W.z[vm]
+
+
+def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, device, dtype,
          callback: Callable | None, compact_share: float) -> list[Result]:
     t0 = time.perf_counter()
-    st = settings
-    dev = torch.device(device)
-    dt = _dtype(dtype)
-    B = len(batch)
-    W, active = _build(batch, z0, st, dev, dt)
-    # Output records, indexed by model (and by stacked variable for the values).
-    Y = torch.as_tensor(z0).to(device=dev, dtype=dt).clone()
-    it_out = torch.zeros(B, dtype=torch.int64, device=dev)
-    r_out = torch.zeros(B, dtype=dt, device=dev)
-    s_out = torch.zeros(B, dtype=dt, device=dev)
-    rho_out = torch.full((B,), float(st.rho), dtype=dt, device=dev)
-    conv_out = torch.zeros(B, dtype=torch.bool, device=dev)
-    # Models without rows are solved by their start, as in the numpy solver.
-    conv_out[torch.as_tensor(~active, device=dev)] = True
-    if not active.any():
+    dev, dt = torch.device(device), _dtype(dtype)
+    W = _build(batch, z0, st.rho, dev, dt)
+    rec = _Records(z0, len(batch), st.rho, dev, dt)
+    rec.conv |= W.done  # models without rows are solved by their start, as in the numpy solver
+    W = _compact(W) if bool(W.done.any()) else W
+    if W.B == 0:
         W = None
-    elif not active.all():
-        W.done = torch.as_tensor(~active, device=dev)
-        W = _compact(W)
+    buf = _Buffers(W) if W is not None else None
     alpha = float(st.alpha)
-    r = s = rho_t = None
+    r = s = K1 = None
     it = 0
     while W is not None and it < st.max_iter:
         it += 1
-        if rho_t is None:  # rho per term, refreshed only when rho or the working set changes
+        if K1 is None:  # recomputed only when rho or the working set changes
             rho_t = W.rho[W.tmodel]
-        v = W.zv - W.u
-        d = _segsum(W.term, W.a * v, W.c.shape[0]) - W.c
-        t = _prox_t(W, d, rho_t)
-        x = v - t[W.term] * W.a
-        xh = torch.lerp(W.zv, x, alpha) if alpha != 1.0 else x
+            K1, K2 = _prox_coefs(W, rho_t)
+        L, m = W.a.shape[0], W.c.shape[0]
+        v, ax, x, xh, d, t = buf.v[:L], buf.tmp[:L], buf.x[:L], buf.xh[:L], buf.d[:m], buf.t[:m]
+        # Local step: v = z_S - u, d = a.v - c, t in closed form, x = v - t a.
+        torch.sub(W.zv, W.u, out=v)
+        torch.mul(W.a, v, out=ax)
+        torch.neg(W.c, out=d).index_add_(0, W.term, ax)
+        torch.maximum(d, W.lb, out=d)
+        torch.addcmul(W.k3, d, K2, out=t)
+        torch.minimum(t, K1, out=t)
+        torch.index_select(t, 0, W.term, out=ax)
+        torch.addcmul(v, ax, W.a, value=-1.0, out=x)
+        if alpha != 1.0:
+            torch.lerp(W.zv, x, alpha, out=xh)  # alpha x + (1 - alpha) z_S
+        else:
+            xh.copy_(x)
+        # Consensus step: z = clip(mean over copies of xh + u), then the dual step.
         z_old = W.z
-        W.z = (_segsum(W.var, xh + W.u, z_old.shape[0]) * W.inv_deg).clamp_(0.0, 1.0)
-        zv_new = W.z[W.var]
-        W.u += xh - zv_new
-        check = it % st.check_every == 0 or it == st.max_iter
+        torch.add(xh, W.u, out=ax)
+        W.z = torch.zeros_like(z_old).index_add_(0, W.var, ax).mul_(W.inv_deg).clamp_(0.0, 1.0)
+        torch.index_select(W.z, 0, W.var, out=W.zv)
+        W.u.add_(xh).sub_(W.zv)
+        final = it == st.max_iter
+        check = it % st.check_every == 0 or final
         adapt = st.adaptive_rho and it % st.adapt_every == 0
         if check or adapt:
-            r = _segsum(W.cmodel, (x - zv_new).square(), W.B).sqrt()
-            s = W.rho * _segsum(W.vmodel, W.deg * (W.z - z_old).square(), W.B).sqrt()
+            r = _segsum(W.cmodel, torch.sub(x, W.zv, out=ax).square_(), W.B).sqrt_()
+            s = W.rho * _segsum(W.vmodel, W.deg * (W.z - z_old).square_(), W.B).sqrt_()
         if check:
-            xn = _segsum(W.cmodel, x.square(), W.B).sqrt()
-            zn = _segsum(W.cmodel, zv_new.square(), W.B).sqrt()
-            un = _segsum(W.cmodel, W.u.square(), W.B).sqrt()
+            xn = _segsum(W.cmodel, torch.mul(x, x, out=ax), W.B).sqrt_()
+            zn = _segsum(W.cmodel, torch.mul(W.zv, W.zv, out=ax), W.B).sqrt_()
+            un = _segsum(W.cmodel, torch.mul(W.u, W.u, out=ax), W.B).sqrt_()
             eps_pri = W.sqrtL * st.eps_abs + st.eps_rel * torch.maximum(xn, zn)
             eps_dual = W.sqrtL * st.eps_abs + st.eps_rel * W.rho * un
             if callback is not None:
                 callback(it, float(r[0]), float(s[0]))
             conv = (r < eps_pri) & (s < eps_dual) & ~W.done
-            if bool((conv & W.has_hard).any()):
-                conv &= ~W.has_hard | (_violation(W) <= st.constraint_tol)
-            if bool(conv.any()):
-                _record(W, conv, it, r, s, Y, it_out, r_out, s_out, rho_out, conv_out, True)
-                W.done |= conv
-                if bool(W.done.all()):
-                    W = None
-                    break
-                dead = float(W.Lb[W.done].sum())
-                if dead >= compact_share * float(W.Lb.sum()):
-                    keep = ~W.done
-                    r, s, zv_new = r[keep], s[keep], zv_new[keep[W.cmodel]]
-                    W = _compact(W)
-                    rho_t = None
+            if final or bool(conv.any()):
+                # theta = rho t of this iteration's prox step is dual feasible (see dual_bound).
+                viol, energy, bound = _certificate(W, rho_t * t)
+                conv &= ~W.has_hard | (viol <= st.constraint_tol)
+                if st.gap_rel > 0:
+                    conv &= energy - bound <= st.gap_rel * energy.abs() + st.eps_abs * W.mb
+                if bool(conv.any()):
+                    rec.record(W, conv, it, r, s, bound, True)
+                    W.done |= conv
+                    if bool(W.done.all()):
+                        W = None
+                        break
+                    if not final and float(W.Lb[W.done].sum()) >= compact_share * float(W.Lb.sum()):
+                        keep = ~W.done
+                        r, s = r[keep], s[keep]
+                        W = _compact(W)
+                        K1 = None
         if adapt:
             ratio = r / s
             change = (r > 0) & (s > 0) & ((ratio > 10.0) | (ratio < 0.1))
@@ -263,79 +318,91 @@ def _run(batch: ModelBatch, settings: AdmmSettings, z0: np.ndarray, device, dtyp
                 scale = torch.where(change, ratio.sqrt().clamp(0.1, 10.0), torch.ones_like(ratio))
                 W.rho = W.rho * scale
                 W.u /= scale[W.cmodel]
-                rho_t = None
-        W.zv = zv_new
-    if W is not None:
-        _record(W, ~W.done, it, r, s, Y, it_out, r_out, s_out, rho_out, conv_out, False)
-    y = Y.to("cpu", torch.float64).numpy()
-    return _results(batch, y, it_out.cpu().numpy(), r_out.cpu().double().numpy(),
-                    s_out.cpu().double().numpy(), rho_out.cpu().double().numpy(),
-                    conv_out.cpu().numpy(), time.perf_counter() - t0, f"torch/{dev.type}/{str(dt)[6:]}")
+                K1 = None
+    if W is not None:  # the iteration limit: record the rest with the last check's values
+        rec.record(W, ~W.done, it, r, s, bound, False)
+    name = f"torch/{dev.type}/{str(dt).replace('torch.', '')}"
+    return _results(batch, rec, time.perf_counter() - t0, name)
 
 
-def _record(W, mask, it, r, s, Y, it_out, r_out, s_out, rho_out, conv_out, converged):
-    gid = W.gid[mask]
-    it_out[gid] = it
-    if r is not None:
-        r_out[gid] = r[mask]
-        s_out[gid] = s[mask]
-    rho_out[gid] = W.rho[mask]
-    conv_out[gid] = converged
-    vm = mask[W.vmodel]
-    Y[W.gvar[vm]] = W.z[vm]
-
-
-def _results(batch, y, its, r, s, rho, conv, seconds, name) -> list[Result]:
+def _results(batch: ModelBatch, rec: _Records, seconds: float, name: str) -> list[Result]:
     """Energies and violations for all models at once on the stacked model, then one Result each."""
+    y = rec.y.to("cpu", torch.float64).numpy()
+    its, conv = rec.it.cpu().numpy(), rec.conv.cpu().numpy()
+    r, s, rho, bound = (v.cpu().double().numpy() for v in (rec.r, rec.s, rec.rho, rec.bound))
     mod = batch.model
     B = len(batch)
     d = mod.distance(y)
     energy = np.bincount(batch.row_batch, weights=term_energy(d, mod.w, mod.p, mod.kind), minlength=B)
-    viol_rows = term_violation(d, mod.kind)
     viol = np.zeros(B)
     nonempty = np.flatnonzero(np.diff(batch.row_ptr) > 0)
     if len(nonempty):
-        viol[nonempty] = np.maximum.reduceat(viol_rows, batch.row_ptr[nonempty])
+        viol[nonempty] = np.maximum.reduceat(term_violation(d, mod.kind), batch.row_ptr[nonempty])
     ys = batch.split(y)
     return [Result(ys[b], Status.CONVERGED if conv[b] else Status.ITERATION_LIMIT, int(its[b]),
                    float(r[b]), float(s[b]), float(energy[b]), float(viol[b]), seconds, name,
-                   rho=float(rho[b]), extra={"batch_size": B}) for b in range(B)]
+                   rho=float(rho[b]), extra={"lower_bound": float(bound[b]), "batch_size": B})
+            for b in range(B)]
 
 
 def solve_batch(models: Sequence[HLMRF] | ModelBatch, settings: AdmmSettings | None = None,
                 device="cpu", dtype="float64", y0: Sequence[np.ndarray | None] | None = None,
-                *, compact_share: float = 0.25) -> list[Result]:
-    """Solve many models together (one block-diagonal batch) by consensus ADMM in torch.
+                *, compact_share: float = 0.25, max_copies: int | None = None) -> list[Result]:
+    """Solve many models together, as one block-diagonal batch, by consensus ADMM in torch.
 
     Parameters
     ----------
     models : the models, or a :class:`~hlmrf.model.batch.ModelBatch` of them.
-    settings : :class:`AdmmSettings`, shared by all models; each model still keeps its own
-        ``rho`` and stops by its own residuals.
+    settings : :class:`AdmmSettings` shared by all models; each model still has its own ``rho``
+        and stops by its own residuals, constraint check and duality gap.
     device : any torch device (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
     dtype : ``"float64"`` or ``"float32"``.
     y0 : optional warm starts, one per model (``None`` entries start at zeros).
-    compact_share : converged models are dropped from the working set once they hold this share
-        of its local copies (0 compacts at every check that finds one; 1 never compacts them out).
+    compact_share : converged models leave the working set once they hold this share of its
+        local copies (0: at every check that finds one; 1: only when every model is done).
+    max_copies : solve consecutive chunks of at most this many local copies at a time (a single
+        model larger than that is its own chunk); ``None`` solves the whole batch at once. The
+        results do not depend on it: models never interact.
 
     Returns
     -------
-    One :class:`Result` per model, in order; ``seconds`` is the whole batch's wall time and
+    One :class:`Result` per model, in order; ``seconds`` is the wall time of the model's chunk,
+    ``extra["lower_bound"]`` a certified lower bound on its optimum energy and
     ``extra["batch_size"]`` the number of models solved together.
     """
     st = settings or AdmmSettings()
-    batch = models if isinstance(models, ModelBatch) else ModelBatch.from_models(models)
-    if y0 is None:
-        z0 = np.zeros(int(batch.var_ptr[-1]))
-    else:
-        if len(y0) != len(batch):
-            raise SettingsError(f"y0 has {len(y0)} warm starts for {len(batch)} models; give one per model")
-        z0 = batch.stack([np.zeros(m.n) if y is None else np.asarray(y, np.float64).reshape(-1)
-                          for m, y in zip(batch.models, y0)])
-    np.clip(z0, 0.0, 1.0, out=z0)
     if not 0.0 <= compact_share <= 1.0:
         raise SettingsError(f"compact_share must lie in [0, 1], got {compact_share}")
-    return _run(batch, st, z0, device, dtype, None, compact_share)
+    if max_copies is not None and max_copies < 1:
+        raise SettingsError(f"max_copies must be >= 1 or None, got {max_copies}")
+    _dtype(dtype)
+    if isinstance(models, ModelBatch):
+        batch, models = models, list(models.models)
+    else:
+        models, batch = list(models), None
+    if y0 is not None and len(y0) != len(models):
+        raise SettingsError(f"y0 has {len(y0)} warm starts for {len(models)} models; give one per model")
+    starts = [np.zeros(m.n) if y0 is None or y0[b] is None else
+              np.clip(np.asarray(y0[b], np.float64).reshape(-1), 0.0, 1.0) for b, m in enumerate(models)]
+    for b, (m, z) in enumerate(zip(models, starts)):
+        if z.shape != (m.n,):
+            raise SettingsError(f"y0[{b}] has {z.shape[0]} values; model {b} has {m.n} variables")
+    bounds = [0, len(models)]
+    if max_copies is not None:
+        nnz = np.cumsum([m.A.nnz for m in models])
+        bounds, lo = [0], 0
+        while lo < len(models):
+            base = nnz[lo - 1] if lo else 0
+            hi = max(lo + 1, int(np.searchsorted(nnz, base + max_copies, side="right")))
+            bounds.append(hi)
+            lo = hi
+    results: list[Result] = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        part = batch if (batch is not None and (lo, hi) == (0, len(models))) else \
+            ModelBatch.from_models(models[lo:hi])
+        z0 = np.concatenate(starts[lo:hi]) if hi > lo else np.zeros(0)
+        results += _run(part, st, z0, device, dtype, None, compact_share)
+    return results
 
 
 def solve_torch(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarray | None = None,
@@ -343,12 +410,12 @@ def solve_torch(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarr
                 callback: Callable[[int, float, float], None] | None = None) -> Result:
     """Find the MAP state of one model by consensus ADMM in torch.
 
-    The same iterates as :func:`hlmrf.inference.admm.solve_admm` (up to floating-point order), on
-    any torch device; ``callback(iteration, primal_residual, dual_residual)`` is called at every
-    stopping-rule check.
+    The iterates of :func:`hlmrf.inference.admm.solve_admm` (up to floating-point rounding), on
+    any torch device and in float64 or float32; ``y0`` warm-starts the values and
+    ``callback(iteration, primal_residual, dual_residual)`` is called at every stopping-rule check.
     """
     st = settings or AdmmSettings()
     z0 = np.zeros(model.n) if y0 is None else np.clip(np.asarray(y0, np.float64).reshape(-1), 0.0, 1.0)
     if z0.shape != (model.n,):
-        raise SettingsError(f"y0 has shape {z0.shape}; the model has {model.n} variables")
+        raise SettingsError(f"y0 has {z0.shape[0]} values; the model has {model.n} variables")
     return _run(ModelBatch.from_models([model]), st, z0, device, dtype, callback, 1.0)[0]

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
-from hlmrf.model.hlmrf import HLMRF
+from hlmrf.model.hlmrf import HLMRF, GroundIndex
 from hlmrf.model.terms import Kind
 
 _KIND_NAMES = {"linear": Kind.LINEAR, "hinge": Kind.HINGE, "leq": Kind.LEQ, "eq": Kind.EQ}
@@ -40,16 +41,22 @@ def random_model(rng: np.random.Generator, n_vars: int, n_pots: int,
     max_arity : most variables per potential.
     weights : range of the uniform weights.
     """
-    kinds = [_kind(k) for k in kinds]
+    kinds = np.array([int(_kind(k)) for k in kinds])
+    max_arity = max(1, min(max_arity, n_vars))
+    # Vectorised draws (benchmarks build tens of thousands of these): k distinct variables per
+    # potential are the first k of a random permutation of each row.
+    arity = rng.integers(1, max_arity + 1, size=n_pots)
+    order = np.argsort(rng.random((n_pots, n_vars)), axis=1)[:, :max_arity]
+    take = np.arange(max_arity)[None, :] < arity[:, None]
+    cols = np.sort(np.where(take, order, n_vars), axis=1)  # distinct, sorted; n_vars marks unused
+    coef = rng.choice([-1.0, 1.0], size=(n_pots, max_arity)) * rng.uniform(0.5, 1.5, size=(n_pots, max_arity))
+    used = cols < n_vars
+    indices, data = cols[used], coef[used]
+    c = rng.uniform(-1.0, 1.0, size=n_pots)
+    w = rng.uniform(*weights, size=n_pots)
+    p = np.where(rng.random(n_pots) < squared_share, 2, 1)
+    kind = kinds[rng.integers(len(kinds), size=n_pots)]
     rows = []
-    for _ in range(n_pots):
-        k = int(rng.integers(1, min(max_arity, n_vars) + 1))
-        idx = rng.choice(n_vars, size=k, replace=False)
-        coef = rng.choice([-1.0, 1.0], size=k) * rng.uniform(0.5, 1.5, size=k)
-        kind = kinds[int(rng.integers(len(kinds)))]
-        p = 2 if rng.random() < squared_share else 1
-        rows.append(({int(i): float(a) for i, a in zip(idx, coef)}, float(rng.uniform(-1.0, 1.0)),
-                     float(rng.uniform(*weights)), p, kind, 0))
     if isinstance(constraints, (int, np.integer)):
         perm = rng.permutation(n_vars)
         size = max(1, min(5, n_vars // max(int(constraints), 1)))
@@ -57,13 +64,19 @@ def random_model(rng: np.random.Generator, n_vars: int, n_pots: int,
             group = perm[j * size:(j + 1) * size]
             if len(group) == 0:
                 break
-            kind = Kind.LEQ if rng.random() < 0.6 else Kind.EQ
-            c = float(rng.uniform(0.2, 0.8) * len(group)) if kind == Kind.EQ else float(rng.uniform(0.0, 1.0))
-            rows.append(({int(i): 1.0 for i in group}, c, 0.0, 1, kind, 1))
+            hk = Kind.LEQ if rng.random() < 0.6 else Kind.EQ
+            rhs = rng.uniform(0.2, 0.8) * len(group) if hk == Kind.EQ else rng.uniform(0.0, 1.0)
+            rows.append(({int(i): 1.0 for i in group}, float(rhs), 0.0, 1, hk, 1))
     else:
-        for kind, group, c in constraints:
-            rows.append(({int(i): 1.0 for i in group}, float(c), 0.0, 1, _kind(kind), 1))
-    return HLMRF.from_rows(rows, n_vars)
+        for hk, group, rhs in constraints:
+            rows.append(({int(i): 1.0 for i in group}, float(rhs), 0.0, 1, _kind(hk), 1))
+    hard = HLMRF.from_rows(rows, n_vars)
+    A = sp.vstack([sp.csr_matrix((data, indices, np.r_[0, np.cumsum(arity)]), shape=(n_pots, n_vars)),
+                   hard.A], format="csr")
+    A.sort_indices()
+    return HLMRF(A, np.r_[c, hard.c], np.r_[w, hard.w], np.r_[p, hard.p].astype(np.int8),
+                 np.r_[kind, hard.kind].astype(np.int8), np.r_[np.zeros(n_pots, np.int32), hard.rule],
+                 GroundIndex(rule_texts=("soft", "hard")))
 
 
 def clevr_like_model(rng: np.random.Generator, mentions: int = 4, objects: int = 10,
