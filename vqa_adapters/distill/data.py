@@ -24,7 +24,7 @@ from hlmrf.errors import SettingsError
 from vqa_adapters.distill.oracle import oracle_mask
 
 __all__ = ["QADataset", "synthetic_dataset", "sort_of_clevr_generated", "LOADERS",
-           "load_split", "SYNTHETIC_ANSWERS"]
+           "load_split", "SYNTHETIC_ANSWERS", "WithOracleMasks"]
 
 MaskFn = Callable[[int, int], np.ndarray]
 
@@ -147,20 +147,44 @@ def _load_synthetic(data, split: str) -> QADataset:
                              masks=data.masks != "none")
 
 
+class WithOracleMasks(Dataset):
+    """Adds oracle-referred-object masks to a ``SortOfClevrDataset`` (from its scene graphs)."""
+
+    def __init__(self, base, sigma: float | None = None):
+        data = base.data
+        self.base = base
+        self.q = data.answers.shape[1]
+        self.mask_fn = _OracleMasks(tuple(s.centers() for s in data.scenes),
+                                    tuple(tuple(q.objects for q in qs) for qs in data.records),
+                                    data.settings.size,
+                                    float(sigma or data.settings.object_size))
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, k: int) -> dict:
+        item = dict(self.base[k])
+        i, j = divmod(int(k), self.q)
+        item["mask"] = torch.from_numpy(self.mask_fn(i, j))[None]
+        return item
+
+
 def _load_sort_of_clevr(data, split: str):
     if data.root is None:
         return sort_of_clevr_generated(data.generator, split, masks=data.masks,
                                        sigma=data.mask_sigma)
-    try:
-        from vqa_adapters.sort_of_clevr.torch_data import SortOfClevrDataset
-    except ImportError as exc:  # the on-disk reader lands with the generator's torch adapter
-        raise SettingsError("data.root needs vqa_adapters.sort_of_clevr.torch_data; leave "
-                            "data.root unset to generate the split in memory") from exc
-    masks = {"file": "auto", "none": False, "oracle": "oracle"}.get(data.masks, data.masks)
-    if masks == "oracle":
-        raise SettingsError("oracle masks need the scene graphs: leave data.root unset so the "
-                            "split is generated in memory, or write masks to DIR/masks/")
-    return SortOfClevrDataset(data.root, split, masks=masks)
+    from vqa_adapters.sort_of_clevr.torch_data import SortOfClevrDataset
+
+    if data.masks == "none":
+        return SortOfClevrDataset(data.root, split, masks=None)
+    if data.masks == "oracle":
+        return WithOracleMasks(SortOfClevrDataset(data.root, split, masks=None),
+                               sigma=data.mask_sigma)
+    ds = SortOfClevrDataset(data.root, split, masks="auto")
+    if ds.masks is None:
+        raise SettingsError(f"data.masks is 'file' but {data.root}/masks/{split}.npz does not "
+                            "exist; write masks there or use data.masks: oracle")
+    return ds
 
 
 def _load_clevr(data, split: str):
