@@ -38,6 +38,7 @@ from .parser import (
     referred_mention_objects,
     require_parse,
 )
+from .torch_data import Vocabulary, build_vocabularies, tokenize
 from .vocabulary import FAMILY_GROUPS, family_group
 
 __all__ = [
@@ -78,6 +79,10 @@ __all__ = [
     "precision_recall_report",
     "ParserEvaluation",
     "evaluate_parser",
+    # teacher inputs (torch is imported only by ClevrMaskDataset, via vqa_adapters.clevr.torch_data)
+    "Vocabulary",
+    "build_vocabularies",
+    "tokenize",
     # vocabulary
     "FAMILY_GROUPS",
     "family_group",

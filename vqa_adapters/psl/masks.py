@@ -1,8 +1,8 @@
 """Heatmap masks from chosen objects: Gaussian blobs, rendered vectorised at any resolution.
 
 A chosen object becomes the blob ``weight * exp(-d^2 / (2 sigma^2))`` around its pixel centre,
-``d`` measured in the source image's pixels and ``sigma = radius / 2`` (so the blob is
-``e^-2 ~ 0.14`` at the object's radius); a question's mask is the union of its blobs (their
+``d`` measured in the source image's pixels and ``sigma = 0.6 radius`` (so the blob is
+``~0.25`` at the object's radius); a question's mask is the union of its blobs (their
 maximum). Masks are sampled at pixel centres of a ``width x height`` grid laid over the source
 image, so one call renders 480x320 (native CLEVR), 128x128 (RN) or a 14x14 grid (SAN). Blobs are
 separable, so a batch costs two small exponentials per object and one broadcast product per
@@ -19,7 +19,10 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["MaskSpec", "parse_size", "render_masks", "quantize", "dequantize", "overlay_png"]
+#: Gaussian sigma per unit of object radius.
+SIGMA_PER_RADIUS = 0.6
+
+__all__ = ["SIGMA_PER_RADIUS", "MaskSpec", "parse_size", "render_masks", "quantize", "dequantize", "overlay_png"]
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ def render_masks(specs: Sequence[MaskSpec], size: tuple[int, int], dtype: str = 
             if m:
                 c = np.asarray(p.centres, np.float32).reshape(m, 2)
                 cx[i, :m], cy[i, :m] = c[:, 0], c[:, 1]
-                sig[i, :m] = np.maximum(np.asarray(p.radii, np.float32) / 2.0, 1e-3)
+                sig[i, :m] = np.maximum(np.asarray(p.radii, np.float32) * SIGMA_PER_RADIUS, 1e-3)
                 wt[i, :m] = p.weights
             sx[i], sy[i] = p.image_size[0] / W, p.image_size[1] / H
         # Pixel centres of the output grid in source coordinates, per question.
@@ -126,7 +129,7 @@ def overlay_png(image_path: str | os.PathLike, mask: np.ndarray, out_path: str |
     a = np.asarray(img, np.float32) / 255.0
     k = (np.asarray(m, np.float32) / 255.0)[..., None]
     tint = np.array([1.0, 0.25, 0.1], np.float32)
-    blend = a * (0.25 + 0.75 * k) * (1 - 0.35 * k) + 0.35 * k * tint
+    blend = a * (0.4 + 0.6 * k) * (1 - 0.3 * k) + 0.3 * k * tint
     out = Image.fromarray(np.rint(np.clip(blend, 0, 1) * 255).astype(np.uint8))
     tmp = f"{out_path}.tmp{os.getpid()}"
     try:
