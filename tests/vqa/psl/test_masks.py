@@ -1,0 +1,66 @@
+"""Masks: blobs sit on the referred objects' pixel_coords (the scene file is the reference)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vqa_adapters.clevr import execute_program, referred_objects
+from vqa_adapters.psl import PipelineSettings, clevr_pipeline, render_question_masks
+from vqa_adapters.psl.facts import clevr_object_facts
+from vqa_adapters.psl.masks import MaskSpec, dequantize, parse_size, quantize, render_masks
+
+from .conftest import IMAGE0
+
+
+def test_mask_of_a_shared_question_sits_on_its_referred_objects(scenes, shared_questions, tmp_path):
+    qs = [q for q in shared_questions if q.image_index == 0]
+    run = clevr_pipeline(qs, scenes, PipelineSettings())
+    scene = scenes[0]
+    facts = clevr_object_facts(scene)
+    masks = render_question_masks(run, lambda r: facts, (480, 320), "float32")
+    for q, r, m in zip(qs, run.results, masks):
+        ref = referred_objects(q.program, execute_program(q.program, scene).outputs)
+        for o in scene.objects:
+            x, y, _ = o.pixel_coords
+            v = m[int(y), int(x)]
+            if o.index in ref:
+                assert v > 0.95, (q.text, o.index)
+            else:
+                # other objects may lie inside a neighbour's blob, but never near its peak
+                assert v < 0.9, (q.text, o.index)
+    # the PNG preview over the real image
+    from vqa_adapters.psl.masks import overlay_png
+
+    out = tmp_path / "q.png"
+    overlay_png(IMAGE0, masks[0], out)
+    from PIL import Image
+
+    assert Image.open(out).size == (480, 320)
+
+
+@pytest.mark.parametrize("size", [(128, 128), (14, 14)])
+def test_any_resolution_maps_pixel_coords(size):
+    spec = MaskSpec(np.array([[119.0, 131.0]]), np.array([40.0]), np.array([1.0]), (480, 320))
+    m = render_masks([spec], size)[0]
+    W, H = size
+    iy, ix = np.unravel_index(np.argmax(m), m.shape)
+    assert abs((ix + 0.5) * 480 / W - 119) <= 480 / W and abs((iy + 0.5) * 320 / H - 131) <= 320 / H
+
+
+def test_union_is_the_max_of_blobs_and_weights_scale():
+    spec = MaskSpec(np.array([[10.0, 10.0], [50.0, 10.0]]), np.array([5.0, 5.0]), np.array([1.0, 0.5]),
+                    (64, 32))
+    m = render_masks([spec], (64, 32))[0]
+    assert m[10, 10] == pytest.approx(np.exp(-0.5 * (0.5 / 3.0) ** 2 * 2), rel=1e-4)
+    assert m[10, 50] == pytest.approx(0.5 * np.exp(-0.5 * (0.5 / 3.0) ** 2 * 2), rel=1e-4)
+    assert m[30, 30] < 1e-6
+    q = render_masks([spec], (64, 32), "uint8")[0]
+    assert q.dtype == np.uint8 and np.abs(dequantize(q) - m).max() <= 0.5 / 255 + 1e-6
+    assert np.array_equal(quantize(m), q)
+
+
+def test_empty_and_bad_sizes():
+    assert render_masks([MaskSpec(np.zeros((0, 2)), np.zeros(0), np.zeros(0), (10, 10))], (4, 4)).max() == 0
+    assert parse_size("128x64") == (128, 64) and parse_size("14") == (14, 14)
+    with pytest.raises(ValueError, match="WIDTHxHEIGHT"):
+        parse_size("big")
