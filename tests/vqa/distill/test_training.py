@@ -178,3 +178,22 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
         save_checkpoint(path, {"x": torch.zeros(2)})
     assert torch.equal(load_checkpoint(path)["x"], torch.ones(2))
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+def test_experiment_with_attention_teacher_san_student_and_options(tmp_path):
+    from vqa_adapters.distill.runner import Runner
+
+    settings = load_settings(_config(
+        tmp_path,
+        model={**TINY_MODEL, "kind": "san", "san_dim": 8, "attention_dim": 4},
+        teacher_model={**TINY_MODEL, "kind": "rn_attention", "attention_supervision": 1.0},
+        train={"epochs": 2, "warmup": {"start": 0.001, "max": 0.004, "every": 1}},
+        distill={"mode": "iterative", "schedule": "min", "pi": 0.9, "soft_loss": "euclidean"}))
+    runner = Runner(settings, tmp_path / "out")
+    results = runner.run()
+    rows = results["student"].history
+    assert [(r["network"], r["epoch"], r["lr"], round(r["pi"], 6)) for r in rows] == [
+        ("teacher", 1, 0.001, 0.1), ("student", 1, 0.001, 0.1),
+        ("teacher", 2, 0.002, 0.19), ("student", 2, 0.002, 0.19)]
+    assert [r["model"] for r in runner.summary_rows()] == [
+        "baseline", "teacher", "teacher (after iterative)", "student"]
