@@ -94,6 +94,8 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
     rho = float(st.rho)
     alpha = float(st.alpha)
     u = np.zeros(L)
+    adapt_interval = st.adapt_every
+    next_adapt = adapt_interval
     if state is not None and np.shape(state.get("u")) == (L,):
         u = np.array(state["u"], dtype=np.float64)
         rho = float(state["rho"])
@@ -117,7 +119,7 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
         zv_new = z[var]
         u += xh - zv_new
         check = it % st.check_every == 0 or it == st.max_iter
-        adapt = st.adaptive_rho and it % st.adapt_every == 0
+        adapt = st.adaptive_rho and it >= next_adapt
         if check or adapt:
             r_norm = float(np.linalg.norm(x - zv_new))
             s_norm = rho * float(np.sqrt(np.dot(lay.deg, (z - z_old) ** 2)))
@@ -132,12 +134,17 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
                     status = Status.CONVERGED
                     zv = zv_new
                     break
-        if adapt and r_norm > 0 and s_norm > 0:
-            ratio = r_norm / s_norm
+        if adapt:
+            next_adapt = it + adapt_interval
+            ratio = r_norm / s_norm if r_norm > 0 and s_norm > 0 else 1.0
             if ratio > 10.0 or ratio < 0.1:
                 scale = float(np.clip(np.sqrt(ratio), 0.1, 10.0))
                 rho *= scale
                 u /= scale
+                # Back off geometrically: rho settles after finitely many changes, which keeps
+                # ADMM's convergence guarantee (a rho that keeps moving can stall it).
+                adapt_interval *= 2
+                next_adapt = it + adapt_interval
         zv = zv_new
     energy = model.energy(z)
     violation = model.violation(z)

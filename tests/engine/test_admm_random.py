@@ -1,7 +1,7 @@
 """Property test: on random small models ADMM reaches the cvxpy optimum (independent reference)."""
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from hlmrf import HLMRF, AdmmSettings, solve_admm
 from hlmrf.model.terms import Kind
@@ -39,10 +39,11 @@ def random_model(seed: int, n: int, m: int, squared_share: float, n_hard: int) -
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), n=st.integers(1, 12), m=st.integers(1, 40),
        squared_share=st.sampled_from([0.0, 0.5, 1.0]), n_hard=st.integers(0, 3))
+@example(seed=58, n=7, m=30, squared_share=0.0, n_hard=3)  # a rho that kept adapting stalled here
 def test_admm_reaches_the_cvxpy_optimum(seed, n, m, squared_share, n_hard):
     model = random_model(seed, n, m, squared_share, n_hard)
     ref = solve_cvxpy(model)
-    res = solve_admm(model, AdmmSettings(eps_abs=1e-7, eps_rel=1e-6, max_iter=50_000))
+    res = solve_admm(model, AdmmSettings(eps_abs=1e-6, eps_rel=1e-5, gap_rel=1e-5, max_iter=50_000))
     assert np.all(res.y >= 0) and np.all(res.y <= 1)
     assert res.violation <= 1e-4
     scale = max(abs(ref.energy), 1.0)
