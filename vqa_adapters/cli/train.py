@@ -16,7 +16,9 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vqa-train", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="vqa-train",
+        description="Train VQA networks: a baseline, a mask teacher and a distilled student.")
     p.add_argument("config", help="settings file (.yaml, .yml or .json)")
     p.add_argument("--out", default="vqa-train-out", help="output directory (default: %(default)s)")
     p.add_argument("--resume", action="store_true",

@@ -90,8 +90,8 @@ class ModelConfig:
             raise SettingsError("model.conv_channels needs at least one layer")
         for name in ("conv_channels", "g_units", "f_units"):
             sizes = getattr(self, name)
-            if any(int(s) < 1 for s in sizes):
-                raise SettingsError(f"model.{name} sizes must be >= 1, got {sizes}")
+            if any(not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in sizes):
+                raise SettingsError(f"model.{name} sizes must be integers >= 1, got {sizes}")
         if self.kind in ("rn", "rn_state", "rn_attention") and not self.g_units:
             raise SettingsError("model.g_units needs at least one layer for a Relation Network")
         if not 0.0 <= self.dropout < 1.0:
@@ -154,6 +154,12 @@ def config_from_dict(data: dict, where: str = "model") -> ModelConfig:
             raise SettingsError(f"unknown {where}.question settings: {', '.join(qunknown)}; "
                                 f"known: {', '.join(sorted(qknown))}")
         q = {k: tuple(v) if k in _tuple_fields(QuestionConfig) else v for k, v in q.items()}
-        data["question"] = replace(base.question, **q)
-    data = {k: tuple(v) if k in _tuple_fields(ModelConfig) else v for k, v in data.items()}
-    return replace(base, **data)
+        try:
+            data["question"] = replace(base.question, **q)
+        except TypeError as exc:
+            raise SettingsError(f"bad {where}.question settings: {exc}") from exc
+    try:
+        data = {k: tuple(v) if k in _tuple_fields(ModelConfig) else v for k, v in data.items()}
+        return replace(base, **data)
+    except TypeError as exc:
+        raise SettingsError(f"bad {where} settings: {exc}") from exc
