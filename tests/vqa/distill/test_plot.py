@@ -17,7 +17,8 @@ def test_plot_is_a_deterministic_png_with_each_series(tmp_path):
     a = plot_accuracy(SERIES, tmp_path / "a.png")
     b = plot_accuracy(SERIES, tmp_path / "b.png")
     assert a.read_bytes() == b.read_bytes()
-    img = Image.open(a).convert("RGB")
+    with Image.open(a) as opened:
+        img = opened.convert("RGB")
     assert img.size == (640, 420)
     colors = {c for _, c in img.getcolors(maxcolors=1 << 20)}
     for name in SERIES:
@@ -26,4 +27,5 @@ def test_plot_is_a_deterministic_png_with_each_series(tmp_path):
 
 def test_plot_handles_a_single_epoch(tmp_path):
     p = plot_accuracy({"baseline": [(1, 0.4)]}, tmp_path / "one.png")
-    assert Image.open(p).size == (640, 420)
+    with Image.open(p) as img:
+        assert img.size == (640, 420)
