@@ -133,7 +133,7 @@ def overlay_png(image_path: str | os.PathLike, mask: np.ndarray, out_path: str |
     out = Image.fromarray(np.rint(np.clip(blend, 0, 1) * 255).astype(np.uint8))
     tmp = f"{out_path}.tmp{os.getpid()}"
     try:
-        out.save(tmp, format="PNG", optimize=True)
+        out.save(tmp, format="PNG")
         os.replace(tmp, out_path)
     finally:
         if os.path.exists(tmp):
