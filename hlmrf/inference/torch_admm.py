@@ -63,9 +63,8 @@ class _Work:
     # terms
     c: "torch.Tensor"
     w: "torch.Tensor"
-    w2: "torch.Tensor"  # 2w on squared soft terms, else 0
-    w2aa: "torch.Tensor"  # 2w|a|^2 on squared soft terms, else 0
-    k2: "torch.Tensor"  # 1/|a|^2 on linear hinges and hard rows, else 0
+    num: "torch.Tensor"  # numerator factor of the prox step: 2w (squared), 0 (linear p = 1), else 1
+    den: "torch.Tensor"  # its denominator: 2w|a|^2 (squared, plus rho), 1 (linear p = 1), else |a|^2
     lb: "torch.Tensor"  # 0 on one-sided rows (HINGE, LEQ), -inf on two-sided ones
     k3: "torch.Tensor"  # +inf on linear p = 1 rows, else 0
     sq: "torch.Tensor"  # bool: squared soft term
@@ -87,7 +86,12 @@ class _Work:
     sqrtL: "torch.Tensor"  # sqrt(copies)
     Lb: "torch.Tensor"  # copies
     mb: "torch.Tensor"  # rows
+    nc: "torch.Tensor"  # int64 segment lengths: copies,
+    nt: "torch.Tensor"  # terms
+    nv: "torch.Tensor"  # and working variables per model
     has_hard: "torch.Tensor"  # bool
+    next_adapt: "torch.Tensor"  # int64: the iteration of the model's next rho rebalancing check
+    interval: "torch.Tensor"  # int64: its current interval (doubles after each change)
     done: "torch.Tensor"  # bool: recorded, waiting to be compacted out
 
     @property
@@ -96,16 +100,23 @@ class _Work:
 
 
 _COPY = ("a", "var", "term", "cmodel", "u", "zv")
-_TERM = ("c", "w", "w2", "w2aa", "k2", "lb", "k3", "sq", "p1", "leq", "eq", "wsoft", "qcoef", "tmodel")
+_TERM = ("c", "w", "num", "den", "lb", "k3", "sq", "p1", "leq", "eq", "wsoft", "qcoef", "tmodel")
 _VAR = ("z", "deg", "inv_deg", "vmodel", "gvar")
-_MODEL = ("rho", "gid", "sqrtL", "Lb", "mb", "has_hard", "done")
+_MODEL = ("rho", "gid", "sqrtL", "Lb", "mb", "nc", "nt", "nv", "has_hard", "next_adapt", "interval", "done")
 assert set(_COPY + _TERM + _VAR + _MODEL) == {f.name for f in fields(_Work)}
 
 
-def _build(batch: ModelBatch, z0: np.ndarray, rho: float, dev, dt) -> _Work:
+def _build(batch: ModelBatch, z0: np.ndarray, st: AdmmSettings, dev, dt) -> _Work:
     """Lay the stacked model out as working tensors (every model, none done yet)."""
     mod = batch.model
-    A = mod.A
+    # Within each model, rows are grouped by (kind, exponent) as the numpy solver lays them out
+    # (hlmrf.inference.admm.layout), so that every sum runs over the same terms in the same order:
+    # degenerate (linear-hinge) models are sensitive to rounding, and this keeps a float64 torch
+    # solve on the numpy solver's iterates.
+    perm = np.lexsort((mod.kind.astype(np.int64) * 4 + mod.p.astype(np.int64), batch.row_batch))
+    A = mod.A[perm]
+    A.sort_indices()
+    row_batch = batch.row_batch[perm]
     term = np.repeat(np.arange(mod.m, dtype=np.int64), np.diff(A.indptr))
     var_g = A.indices.astype(np.int64)
     deg_g = np.bincount(var_g, minlength=mod.n)
@@ -114,11 +125,12 @@ def _build(batch: ModelBatch, z0: np.ndarray, rho: float, dev, dt) -> _Work:
     new_var[keep_var] = np.arange(len(keep_var))
     a = A.data.astype(np.float64)
     aa = np.bincount(term, weights=a * a, minlength=mod.m)
-    kind, p, w = mod.kind.astype(np.int64), mod.p.astype(np.int64), mod.w.astype(np.float64)
+    kind, p, w = mod.kind[perm].astype(np.int64), mod.p[perm].astype(np.int64), mod.w[perm].astype(np.float64)
     sq = (kind <= Kind.HINGE) & (p == 2)
     hard = kind >= Kind.LEQ
+    lin1 = (kind == Kind.LINEAR) & (p == 1)
     Bn = len(batch)
-    Lb = np.bincount(batch.row_batch[term], minlength=Bn).astype(np.float64)
+    Lb = np.bincount(row_batch[term], minlength=Bn).astype(np.float64)
 
     def T(x, dtype=dt):
         return torch.as_tensor(np.ascontiguousarray(x)).to(device=dev, dtype=dtype)
@@ -128,22 +140,24 @@ def _build(batch: ModelBatch, z0: np.ndarray, rho: float, dev, dt) -> _Work:
     z = T(z0[keep_var])
     deg = T(deg_g[keep_var])
     with np.errstate(divide="ignore"):
-        inv_aa = 1.0 / aa
         qcoef = np.where((p == 2) & (w > 0), 1.0 / (4.0 * np.where(w > 0, w, 1.0)), 0.0)
     return _Work(
-        a=T(a), var=var, term=T(term, i64), cmodel=T(batch.row_batch[term], i64),
+        a=T(a), var=var, term=T(term, i64), cmodel=T(row_batch[term], i64),
         u=torch.zeros(len(a), device=dev, dtype=dt), zv=z[var],
-        c=T(mod.c), w=T(w), w2=T(np.where(sq, 2.0 * w, 0.0)), w2aa=T(np.where(sq, 2.0 * w * aa, 0.0)),
-        k2=T(np.where(hard | ((kind == Kind.HINGE) & (p == 1)), inv_aa, 0.0)),
+        c=T(mod.c[perm]), w=T(w), num=T(np.where(sq, 2.0 * w, np.where(lin1, 0.0, 1.0))),
+        den=T(np.where(sq, 2.0 * w * aa, np.where(lin1, 1.0, aa))),
         lb=T(np.where((kind == Kind.HINGE) | (kind == Kind.LEQ), 0.0, -np.inf)),
-        k3=T(np.where((kind == Kind.LINEAR) & (p == 1), np.inf, 0.0)),
+        k3=T(np.where(lin1, np.inf, 0.0)),
         sq=T(sq, bl), p1=T((kind <= Kind.HINGE) & (p == 1), bl), leq=T(kind == Kind.LEQ, bl),
         eq=T(kind == Kind.EQ, bl), wsoft=T(np.where(hard, 0.0, w)), qcoef=T(qcoef),
-        tmodel=T(batch.row_batch, i64),
+        tmodel=T(row_batch, i64),
         z=z, deg=deg, inv_deg=1.0 / deg, vmodel=T(batch.var_batch[keep_var], i64), gvar=T(keep_var, i64),
-        rho=torch.full((Bn,), float(rho), device=dev, dtype=dt), gid=torch.arange(Bn, device=dev),
-        sqrtL=T(np.sqrt(Lb)), Lb=T(Lb), mb=T(np.diff(batch.row_ptr)),
-        has_hard=T(np.bincount(batch.row_batch[hard], minlength=Bn) > 0, bl),
+        rho=torch.full((Bn,), float(st.rho), device=dev, dtype=dt), gid=torch.arange(Bn, device=dev),
+        next_adapt=torch.full((Bn,), st.adapt_every, device=dev, dtype=i64),
+        interval=torch.full((Bn,), st.adapt_every, device=dev, dtype=i64),
+        sqrtL=T(np.sqrt(Lb)), Lb=T(Lb), mb=T(np.diff(batch.row_ptr)), nc=T(Lb, i64),
+        nt=T(np.diff(batch.row_ptr), i64), nv=T(np.bincount(batch.var_batch[keep_var], minlength=Bn), i64),
+        has_hard=T(np.bincount(row_batch[hard], minlength=Bn) > 0, bl),
         done=T(Lb == 0, bl))
 
 
@@ -155,15 +169,14 @@ def _compact(W: _Work) -> _Work:
     """
     keep = ~W.done
     masks = {"copy": keep[W.cmodel], "term": keep[W.tmodel], "var": keep[W.vmodel], "model": keep}
-
-    def renumber(mask):
-        return torch.cumsum(mask.to(torch.int64), 0) - 1
-
-    new = {k: renumber(v) for k, v in masks.items()}
+    # Selecting by an index vector (one nonzero per level) is much cheaper than boolean-mask
+    # indexing of each of the ~35 tensors.
+    index = {k: v.nonzero().squeeze(1) for k, v in masks.items()}
+    new = {k: torch.cumsum(v.to(torch.int64), 0) - 1 for k, v in masks.items()}
     out = {}
     for names, level in ((_COPY, "copy"), (_TERM, "term"), (_VAR, "var"), (_MODEL, "model")):
         for name in names:
-            out[name] = getattr(W, name)[masks[level]]
+            out[name] = getattr(W, name).index_select(0, index[level])
     out["var"], out["term"] = new["var"][out["var"]], new["term"][out["term"]]
     for name in ("cmodel", "tmodel", "vmodel"):
         out[name] = new["model"][out[name]]
@@ -184,38 +197,45 @@ class _Buffers:
 
 
 def _prox_coefs(W: _Work, rho_t):
-    """``(K1, K2)`` of the prox step ``t = min(K1, K3 + K2 max(d, lb))`` at the current rho.
+    """``(K1, D)`` of the prox step ``t = min(K1, K3 + num * max(d, lb) / D)`` at the current rho.
 
     This is :func:`hlmrf.model.terms.prox_step` re-stated on tensors (see the table in
-    :mod:`hlmrf.model.terms`), in a form that all kinds share so that one iteration costs three
-    elementwise operations on the terms: linear p = 1: ``t = w/rho`` (``K1 = w/rho``, ``K3 = inf``);
-    squared: ``t = 2w d/(rho + 2w|a|^2)``, ``d`` floored at 0 for hinges (``K2 = 2w/(rho + 2w|a|^2)``);
-    linear hinge: the step ``w/rho`` is kept while ``d - (w/rho)|a|^2 >= 0``, i.e.
-    ``t = min(w/rho, max(d, 0)/|a|^2)``; LEQ: ``max(d, 0)/|a|^2``; EQ: ``d/|a|^2`` (``K1 = inf``).
-    Only ``K1`` and ``K2`` depend on rho, so they are recomputed only when rho changes.
+    :mod:`hlmrf.model.terms`) in one form for all kinds, with the same floating-point operations
+    as the numpy solver: linear p = 1: ``t = w/rho`` (``K1 = w/rho``, ``K3 = inf``); squared:
+    ``t = 2w d/(rho + 2w|a|^2)``, ``d`` floored at 0 for hinges; linear hinge: the step ``w/rho``
+    is kept while ``d - (w/rho)|a|^2 >= 0``, i.e. ``t = min(w/rho, max(d, 0)/|a|^2)``; LEQ:
+    ``max(d, 0)/|a|^2``; EQ: ``d/|a|^2`` (``K1 = inf``). Only ``K1`` and ``D`` depend on rho, so
+    they are recomputed only when rho changes.
     """
     inf = torch.full((), float("inf"), dtype=W.w.dtype, device=W.w.device)
-    K1 = torch.where(W.p1, W.w / rho_t, inf)
-    K2 = torch.where(W.sq, W.w2 / (rho_t + W.w2aa), W.k2)
-    return K1, K2
+    return torch.where(W.p1, W.w / rho_t, inf), torch.where(W.sq, rho_t + W.den, W.den)
 
 
-def _segsum(index, src, size):
-    return torch.zeros(size, dtype=src.dtype, device=src.device).index_add_(0, index, src)
+def _segsum(index, src, size, out=None):
+    """``out[index[k]] += src[k]`` from zeros: sums over the copies of each term or variable."""
+    out = torch.zeros(size, dtype=src.dtype, device=src.device) if out is None else out.zero_()
+    return out.scatter_add_(0, index, src)
+
+
+def _permodel(src, lengths, reduce="sum"):
+    """Sums (or maxima) over each model's consecutive copies, terms or variables.
+
+    A segment reduction, not a scatter: scattering hundreds of consecutive values into one bin
+    is a serial chain of dependent additions, several times slower on CPU.
+    """
+    return torch.segment_reduce(src, reduce, lengths=lengths)
 
 
 def _certificate(W: _Work, theta):
     """Per working model at ``z``: the largest hard violation, the soft energy, and the Lagrangian
     lower bound :func:`hlmrf.model.terms.dual_bound` of ``theta = rho t`` (re-stated per model)."""
-    B = W.B
-    d = torch.neg(W.c).index_add_(0, W.term, W.a * W.z[W.var])
+    d = _segsum(W.term, W.a * W.z.index_select(0, W.var), W.c.shape[0]).sub_(W.c)
     viol = torch.where(W.leq, d.clamp(min=0.0), torch.where(W.eq, d.abs(), torch.zeros_like(d)))
-    viol = torch.zeros(B, dtype=d.dtype, device=d.device).scatter_reduce_(
-        0, W.tmodel, viol, reduce="amax", include_self=True)
+    viol = _permodel(viol, W.nt, "max")
     h = torch.maximum(d, W.lb)  # the hinge where there is one; hard rows carry no energy (wsoft = 0)
-    energy = _segsum(W.tmodel, W.wsoft * torch.where(W.sq, h * h, h), B)
-    g = _segsum(W.var, W.a * theta[W.term], W.z.shape[0]).clamp_(max=0.0)
-    bound = _segsum(W.vmodel, g, B) - _segsum(W.tmodel, theta * W.c + theta * theta * W.qcoef, B)
+    energy = _permodel(W.wsoft * torch.where(W.sq, h * h, h), W.nt)
+    g = _segsum(W.var, W.a * theta.index_select(0, W.term), W.z.shape[0]).clamp_(max=0.0)
+    bound = _permodel(g, W.nv) - _permodel(theta * W.c + theta * theta * W.qcoef, W.nt)
     return viol, energy, bound
 
 
@@ -243,7 +263,7 @@ def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, device, dtype,
          callback: Callable | None, compact_share: float) -> list[Result]:
     t0 = time.perf_counter()
     dev, dt = torch.device(device), _dtype(dtype)
-    W = _build(batch, z0, st.rho, dev, dt)
+    W = _build(batch, z0, st, dev, dt)
     rec = _Records(z0, len(batch), st.rho, dev, dt)
     rec.conv |= W.done  # models without rows are solved by their start, as in the numpy solver
     W = _compact(W) if bool(W.done.any()) else W
@@ -256,39 +276,42 @@ def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, device, dtype,
     while W is not None and it < st.max_iter:
         it += 1
         if K1 is None:  # recomputed only when rho or the working set changes
-            rho_t = W.rho[W.tmodel]
-            K1, K2 = _prox_coefs(W, rho_t)
+            rho_t = W.rho.index_select(0, W.tmodel)
+            K1, D = _prox_coefs(W, rho_t)
         L, m = W.a.shape[0], W.c.shape[0]
-        v, ax, x, xh, d, t = buf.v[:L], buf.tmp[:L], buf.x[:L], buf.xh[:L], buf.d[:m], buf.t[:m]
-        # Local step: v = z_S - u, d = a.v - c, t in closed form, x = v - t a.
-        torch.sub(W.zv, W.u, out=v)
-        torch.mul(W.a, v, out=ax)
-        torch.neg(W.c, out=d).index_add_(0, W.term, ax)
-        torch.maximum(d, W.lb, out=d)
-        torch.addcmul(W.k3, d, K2, out=t)
-        torch.minimum(t, K1, out=t)
-        torch.index_select(t, 0, W.term, out=ax)
-        torch.addcmul(v, ax, W.a, value=-1.0, out=x)
-        if alpha != 1.0:
-            torch.lerp(W.zv, x, alpha, out=xh)  # alpha x + (1 - alpha) z_S
-        else:
-            xh.copy_(x)
-        # Consensus step: z = clip(mean over copies of xh + u), then the dual step.
-        z_old = W.z
-        torch.add(xh, W.u, out=ax)
-        W.z = torch.zeros_like(z_old).index_add_(0, W.var, ax).mul_(W.inv_deg).clamp_(0.0, 1.0)
-        torch.index_select(W.z, 0, W.var, out=W.zv)
-        W.u.add_(xh).sub_(W.zv)
+        v, tmp, x, xh, d, t = buf.v[:L], buf.tmp[:L], buf.x[:L], buf.xh[:L], buf.d[:m], buf.t[:m]
         final = it == st.max_iter
         check = it % st.check_every == 0 or final
-        adapt = st.adaptive_rho and it % st.adapt_every == 0
+        # Each model rebalances rho on its own schedule (adapt_every, doubled after each change, as
+        # in the numpy solver); every scheduled iteration is a multiple of adapt_every.
+        adapt = st.adaptive_rho and it % st.adapt_every == 0 and bool((W.next_adapt <= it).any())
+        # Local step: v = z_S - u, d = a.v - c, t in closed form; x = v - t a is formed only
+        # when the residuals need it.
+        torch.sub(W.zv, W.u, out=v)
+        torch.mul(W.a, v, out=tmp)
+        _segsum(W.term, tmp, m, out=d).sub_(W.c)
+        torch.maximum(d, W.lb, out=d)
+        torch.mul(W.num, d, out=t).div_(D).add_(W.k3)
+        torch.minimum(t, K1, out=t)
+        ta = torch.index_select(t, 0, W.term, out=tmp).mul_(W.a)
         if check or adapt:
-            r = _segsum(W.cmodel, torch.sub(x, W.zv, out=ax).square_(), W.B).sqrt_()
-            s = W.rho * _segsum(W.vmodel, W.deg * (W.z - z_old).square_(), W.B).sqrt_()
+            torch.sub(v, ta, out=x)
+        # Consensus on q = xh + u, where xh = alpha x + (1 - alpha) z_S is the over-relaxed copy:
+        # q = z_S + (1 - alpha) u - alpha t a; z = clip(mean of q over each variable's copies);
+        # the dual step u += xh - z_S(new) is u = q - z_S(new). Same iterates as the numpy
+        # solver's, in fewer passes over the copies.
+        q = torch.add(W.zv, W.u, alpha=1.0 - alpha, out=xh).sub_(ta, alpha=alpha)
+        z_old = W.z
+        W.z = _segsum(W.var, q, z_old.shape[0]).mul_(W.inv_deg).clamp_(0.0, 1.0)
+        torch.index_select(W.z, 0, W.var, out=W.zv)
+        torch.sub(q, W.zv, out=W.u)
+        if check or adapt:
+            r = _permodel(torch.sub(x, W.zv, out=v).square_(), W.nc).sqrt_()
+            s = W.rho * _permodel(W.deg * (W.z - z_old).square_(), W.nv).sqrt_()
         if check:
-            xn = _segsum(W.cmodel, torch.mul(x, x, out=ax), W.B).sqrt_()
-            zn = _segsum(W.cmodel, torch.mul(W.zv, W.zv, out=ax), W.B).sqrt_()
-            un = _segsum(W.cmodel, torch.mul(W.u, W.u, out=ax), W.B).sqrt_()
+            xn = _permodel(torch.mul(x, x, out=v), W.nc).sqrt_()
+            zn = _permodel(torch.mul(W.zv, W.zv, out=v), W.nc).sqrt_()
+            un = _permodel(torch.mul(W.u, W.u, out=v), W.nc).sqrt_()
             eps_pri = W.sqrtL * st.eps_abs + st.eps_rel * torch.maximum(xn, zn)
             eps_dual = W.sqrtL * st.eps_abs + st.eps_rel * W.rho * un
             if callback is not None:
@@ -312,12 +335,15 @@ def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, device, dtype,
                         W = _compact(W)
                         K1 = None
         if adapt:
-            ratio = r / s
-            change = (r > 0) & (s > 0) & ((ratio > 10.0) | (ratio < 0.1))
+            due = W.next_adapt <= it
+            ratio = torch.where((r > 0) & (s > 0), r / s, torch.ones_like(r))
+            change = due & ((ratio > 10.0) | (ratio < 0.1))
+            W.interval = torch.where(change, 2 * W.interval, W.interval)
+            W.next_adapt = torch.where(due, it + W.interval, W.next_adapt)
             if bool(change.any()):
                 scale = torch.where(change, ratio.sqrt().clamp(0.1, 10.0), torch.ones_like(ratio))
                 W.rho = W.rho * scale
-                W.u /= scale[W.cmodel]
+                W.u /= scale.index_select(0, W.cmodel)
                 K1 = None
     if W is not None:  # the iteration limit: record the rest with the last check's values
         rec.record(W, ~W.done, it, r, s, bound, False)
