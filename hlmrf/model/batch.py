@@ -90,14 +90,14 @@ class ModelBatch:
         y = np.asarray(y)
         if y.shape[0] != self.var_ptr[-1]:
             raise ValueError(f"expected {self.var_ptr[-1]} values (the batch's variables), got {y.shape[0]}")
-        return [a.copy() for a in np.split(y, self.var_ptr[1:-1])]
+        return [y[s:e].copy() for s, e in zip(self.var_ptr[:-1], self.var_ptr[1:])]
 
     def split_rows(self, r: np.ndarray) -> list[np.ndarray]:
         """Split a per-row array (length ``row_ptr[-1]``) into one array per model."""
         r = np.asarray(r)
         if r.shape[0] != self.row_ptr[-1]:
             raise ValueError(f"expected {self.row_ptr[-1]} values (the batch's rows), got {r.shape[0]}")
-        return [a.copy() for a in np.split(r, self.row_ptr[1:-1])]
+        return [r[s:e].copy() for s, e in zip(self.row_ptr[:-1], self.row_ptr[1:])]
 
     def stack(self, ys: Sequence[np.ndarray]) -> np.ndarray:
         """The inverse of :meth:`split`: one vector from per-model values (e.g. warm starts)."""
