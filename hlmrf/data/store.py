@@ -200,6 +200,41 @@ class FactStore:
         codes = self.constants.intern_rows(args) if args else np.zeros((0, arity), dtype=np.int64)
         return codes.reshape(-1, arity), vals
 
+    # -- integer-coded atoms (constants interned by the caller) ------------------------------
+    def add_observation_codes(self, name: str, codes: np.ndarray, values: np.ndarray | None = None) -> None:
+        """Add observed atoms given as an ``(n, arity)`` array of codes from ``self.constants``.
+
+        The fast path for adapters that build many facts with numpy (no per-row Python work).
+        """
+        codes, arity = self._check_codes(name, codes)
+        vals = np.ones(len(codes)) if values is None else np.asarray(values, dtype=np.float64).ravel()
+        if len(vals) != len(codes):
+            raise DataError(f"{name}: {len(codes)} atoms but {len(vals)} values")
+        bad = np.flatnonzero(~((vals >= 0) & (vals <= 1)))
+        if len(bad):
+            raise DataError(f"{name}: value {vals[bad[0]]} of atom {bad[0]} is outside [0, 1]")
+        pred = self.declare(name, arity)
+        pred.obs_args = np.concatenate([pred.obs_args, codes]) if len(pred.obs_args) else codes
+        pred.obs_values = np.concatenate([pred.obs_values, vals]) if len(pred.obs_values) else vals
+
+    def add_target_codes(self, name: str, codes: np.ndarray) -> None:
+        """Add target atoms given as an ``(n, arity)`` array of codes from ``self.constants``."""
+        codes, arity = self._check_codes(name, codes)
+        pred = self.declare(name, arity)
+        pred.target_args = np.concatenate([pred.target_args, codes]) if len(pred.target_args) else codes
+
+    def _check_codes(self, name: str, codes) -> tuple[np.ndarray, int]:
+        codes = np.asarray(codes, dtype=np.int64)
+        pred = self.get(name)
+        if codes.ndim != 2:
+            if pred is None:
+                raise DataError(f"{name}: codes must be an (n, arity) array")
+            codes = codes.reshape(-1, pred.arity)
+        if len(codes) and (codes.min() < 0 or codes.max() >= len(self.constants)):
+            raise DataError(f"{name}: a code is not in the constant table (0..{len(self.constants) - 1}); "
+                            "intern constants with store.constants.intern first")
+        return np.ascontiguousarray(codes), codes.shape[1]
+
     # -- views ---------------------------------------------------------------------------------
     def summary(self) -> dict[str, dict[str, int]]:
         return {p.name: {"arity": p.arity, "observed": len(p.obs_args), "targets": len(p.target_args),

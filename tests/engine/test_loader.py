@@ -77,3 +77,24 @@ def test_programmatic_store_matches_files(examples):
 def test_store_rejects_values_outside_unit_interval():
     with pytest.raises(DataError, match="outside"):
         hlmrf.FactStore().add_observations("P", [("a", 1.5)], arity=1)
+
+
+def test_integer_coded_atoms_match_string_rows():
+    import hlmrf
+
+    program = hlmrf.parse_rules("1: Friends(A, B) & Smokes(A) -> Smokes(B) ^2\n0.1: !Smokes(X) ^2")
+    by_rows = hlmrf.FactStore()
+    by_rows.add_observations("Friends", [("a", "b"), ("b", "c")])
+    by_rows.add_observations("Smokes", [("a", 0.8)])
+    by_rows.add_targets("Smokes", [("b",), ("c",)])
+    by_codes = hlmrf.FactStore()
+    a, b, c = (by_codes.constants.intern(x) for x in "abc")
+    by_codes.add_observation_codes("Friends", np.array([[a, b], [b, c]]))
+    by_codes.add_observation_codes("Smokes", np.array([[a]]), [0.8])
+    by_codes.add_target_codes("Smokes", np.array([[b], [c]]))
+    assert hlmrf.infer(program, by_rows).values("Smokes") == pytest.approx(
+        hlmrf.infer(program, by_codes).values("Smokes"))
+    with pytest.raises(DataError, match="not in the constant table"):
+        by_codes.add_target_codes("Smokes", np.array([[7]]))
+    with pytest.raises(DataError, match="outside"):
+        by_codes.add_observation_codes("Smokes", np.array([[a]]), [1.5])

@@ -378,9 +378,8 @@ def build_facts(items: Sequence[tuple[QuestionParse, ObjectFacts]], *, negatives
             values = np.ones(len(rows))
         elif isinstance(values, list):
             values = np.concatenate(values) if values else np.zeros(0)
-        pred = store.declare(name, arity)
-        pred.obs_args = np.ascontiguousarray(rows, dtype=np.int64).reshape(-1, arity)
-        pred.obs_values = np.asarray(values, np.float64)
+        store.declare(name, arity)
+        store.add_observation_codes(name, np.asarray(rows, dtype=np.int64).reshape(-1, arity), values)
 
     put("attr_o", attr_o, attr_o_v)
     put("attr_m", attr_m)
@@ -391,5 +390,5 @@ def build_facts(items: Sequence[tuple[QuestionParse, ObjectFacts]], *, negatives
     put("level", level)
     targets = pairs[allowed]
     put("candidate", pairs[~allowed], np.zeros(int((~allowed).sum())))
-    store.declare("candidate", 2, open=True).target_args = targets
+    store.add_target_codes("candidate", targets)
     return FactChunk(store, n_m, n_o, offsets, pair_target, q_of[allowed], targets)
