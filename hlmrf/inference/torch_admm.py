@@ -226,15 +226,19 @@ def _permodel(src, lengths, reduce="sum"):
     return torch.segment_reduce(src, reduce, lengths=lengths)
 
 
-def _certificate(W: _Work, theta):
+def _certificate(W: _Work, theta, theta_a, buf):
     """Per working model at ``z``: the largest hard violation, the soft energy, and the Lagrangian
-    lower bound :func:`hlmrf.model.terms.dual_bound` of ``theta = rho t`` (re-stated per model)."""
-    d = _segsum(W.term, W.a * W.z.index_select(0, W.var), W.c.shape[0]).sub_(W.c)
+    lower bound :func:`hlmrf.model.terms.dual_bound` of ``theta = rho t`` (re-stated per model).
+
+    ``theta_a`` is ``theta[term] * a`` per copy; ``W.zv`` must hold ``z[var]``; ``buf`` is scratch
+    of the copies' length.
+    """
+    d = _segsum(W.term, torch.mul(W.a, W.zv, out=buf), W.c.shape[0]).sub_(W.c)
     viol = torch.where(W.leq, d.clamp(min=0.0), torch.where(W.eq, d.abs(), torch.zeros_like(d)))
     viol = _permodel(viol, W.nt, "max")
     h = torch.maximum(d, W.lb)  # the hinge where there is one; hard rows carry no energy (wsoft = 0)
     energy = _permodel(W.wsoft * torch.where(W.sq, h * h, h), W.nt)
-    g = _segsum(W.var, W.a * theta.index_select(0, W.term), W.z.shape[0]).clamp_(max=0.0)
+    g = _segsum(W.var, theta_a, W.z.shape[0]).clamp_(max=0.0)
     bound = _permodel(g, W.nv) - _permodel(theta * W.c + theta * theta * W.qcoef, W.nt)
     return viol, energy, bound
 
@@ -277,6 +281,7 @@ def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, device, dtype,
         it += 1
         if K1 is None:  # recomputed only when rho or the working set changes
             rho_t = W.rho.index_select(0, W.tmodel)
+            rho_c = W.rho.index_select(0, W.cmodel)
             K1, D = _prox_coefs(W, rho_t)
         L, m = W.a.shape[0], W.c.shape[0]
         v, tmp, x, xh, d, t = buf.v[:L], buf.tmp[:L], buf.x[:L], buf.xh[:L], buf.d[:m], buf.t[:m]
@@ -310,7 +315,7 @@ def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, device, dtype,
             s = W.rho * _permodel(W.deg * (W.z - z_old).square_(), W.nv).sqrt_()
         if check:
             xn = _permodel(torch.mul(x, x, out=v), W.nc).sqrt_()
-            zn = _permodel(torch.mul(W.zv, W.zv, out=v), W.nc).sqrt_()
+            zn = _permodel(W.deg * W.z.square(), W.nv).sqrt_()  # |z_S| over the copies
             un = _permodel(torch.mul(W.u, W.u, out=v), W.nc).sqrt_()
             eps_pri = W.sqrtL * st.eps_abs + st.eps_rel * torch.maximum(xn, zn)
             eps_dual = W.sqrtL * st.eps_abs + st.eps_rel * W.rho * un
@@ -319,7 +324,7 @@ def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, device, dtype,
             conv = (r < eps_pri) & (s < eps_dual) & ~W.done
             if final or bool(conv.any()):
                 # theta = rho t of this iteration's prox step is dual feasible (see dual_bound).
-                viol, energy, bound = _certificate(W, rho_t * t)
+                viol, energy, bound = _certificate(W, rho_t * t, ta.mul_(rho_c), v)
                 conv &= ~W.has_hard | (viol <= st.constraint_tol)
                 if st.gap_rel > 0:
                     conv &= energy - bound <= st.gap_rel * energy.abs() + st.eps_abs * W.mb
