@@ -121,19 +121,21 @@ class Runner:
             torch.use_deterministic_algorithms(True)
         self.out.mkdir(parents=True, exist_ok=True)
         teacher: nn.Module | None = None
-        trained_earlier = False
+        teacher_trained = False  # the student's checkpoint is stale if its teacher trained on
         for stage in self.stages():
             if stage == "student" and teacher is None:
                 teacher = self._load_teacher(Path(s.distill.teacher_checkpoint))
             path = self.out / stage / "checkpoint.pt"
-            if trained_earlier and path.exists():
-                raise SettingsError(f"an earlier stage trained further on --resume, so {path} "
-                                    "was trained against an older network; use a fresh --out")
+            if stage == "student" and teacher_trained and path.exists():
+                raise SettingsError(f"the teacher trained further on --resume, so {path} was "
+                                    "distilled from an older teacher; use a fresh --out (or "
+                                    "keep train.teacher_epochs fixed)")
             players = self._players(stage, teacher)
             before = load_checkpoint(path)["epoch"] if path.exists() else 0
             self.results[stage] = self._run_stage(stage, players)
             history = self.results[stage].history
-            trained_earlier = trained_earlier or (bool(history) and history[-1]["epoch"] > before)
+            if stage == "teacher":
+                teacher_trained = bool(history) and history[-1]["epoch"] > before
             if stage == "teacher":
                 teacher = players[0].model
             self._write_metrics()
