@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from hlmrf.errors import HlmrfError, InfeasibleError, SolverError
+from hlmrf.inference.settings import AdmmSettings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,19 +73,6 @@ def _config_options(options):
     return pairs, ignored
 
 
-def _settings(options):
-    from hlmrf.errors import SettingsError
-    from hlmrf.inference.settings import AdmmSettings
-
-    pairs = {}
-    for opt in options:
-        if "=" not in opt:
-            raise SettingsError(f"option {opt!r} must look like KEY=VALUE, e.g. max_iter=5000")
-        k, v = opt.split("=", 1)
-        pairs[k.strip()] = v.strip()
-    return AdmmSettings.from_mapping(pairs)
-
-
 def run(args, out=None, err=None) -> int:
     from hlmrf.api import infer
     from hlmrf.cli.progress import Progress
@@ -96,7 +84,7 @@ def run(args, out=None, err=None) -> int:
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=out))
     program, store, config_options = load_inputs(args.rules, args.facts)
     from_config, ignored = _config_options(config_options)
-    settings = _settings(from_config + list(args.option))  # -D wins over the config
+    settings = AdmmSettings.from_options(from_config + list(args.option))  # -D wins over the config
     if ignored:
         say(f"ignoring config option(s) with no hlmrf equivalent: {', '.join(sorted(ignored))}")
 

@@ -15,6 +15,7 @@ import sys
 import numpy as np
 
 from hlmrf.errors import HlmrfError
+from hlmrf.inference.settings import AdmmSettings
 
 _METHOD_HELP = ("perceptron: voted perceptron, approximate maximum likelihood with MAP states (the "
                 "reference engine's default); pseudolikelihood: maximum pseudo-likelihood; mse / "
@@ -67,24 +68,11 @@ def _learner(args):
     if args.l2 is not None:
         params["l2"] = args.l2
     if args.option:
-        params["settings"] = _settings(args.option)
+        params["settings"] = AdmmSettings.from_options(args.option)
     try:
         return make_learner(args.method, **params)
     except TypeError as exc:  # a flag the method has no use for
         raise SettingsError(f"--method {args.method} does not take that option ({exc})") from None
-
-
-def _settings(options):
-    from hlmrf.errors import SettingsError
-    from hlmrf.inference.settings import AdmmSettings
-
-    pairs = {}
-    for opt in options:
-        if "=" not in opt:
-            raise SettingsError(f"option {opt!r} must look like KEY=VALUE, e.g. eps_rel=1e-5")
-        k, v = opt.split("=", 1)
-        pairs[k.strip()] = v.strip()
-    return AdmmSettings.from_mapping(pairs)
 
 
 def _fmt_w(w) -> str:

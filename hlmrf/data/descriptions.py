@@ -131,15 +131,8 @@ class _Builder:
                             f"{self.arities[up]}", where)
         self.arities[up] = arity
         codes = self.store.constants.intern_rows(rows).reshape(-1, arity)
-        p = self.store.declare(self.names[up], arity)
-        if kind == "obs":
-            p.obs_args = np.concatenate([p.obs_args, codes])
-            p.obs_values = np.concatenate([p.obs_values, values])
-        elif kind == "targets":
-            p.target_args = np.concatenate([p.target_args, codes])
-        else:
-            p.truth_args = np.concatenate([p.truth_args, codes])
-            p.truth_values = np.concatenate([p.truth_values, values])
+        self.store.declare(self.names[up], arity)
+        self.store.add_codes(self.names[up], kind, codes, values)
 
     def finish(self) -> FactStore:
         for up, is_open in self.open.items():

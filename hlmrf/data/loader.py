@@ -147,15 +147,8 @@ def load_facts(directory: str | os.PathLike, arities: Mapping[str, int] | None =
             name = pred
             codes = store.constants.intern_rows(rows).reshape(-1, arity)
             _check_duplicates(codes, linenos, str(path))
-            p = store.declare(name, arity)
-            if kind == "obs":
-                p.obs_args = np.concatenate([p.obs_args, codes])
-                p.obs_values = np.concatenate([p.obs_values, values])
-            elif kind == "targets":
-                p.target_args = np.concatenate([p.target_args, codes])
-            else:
-                p.truth_args = np.concatenate([p.truth_args, codes])
-                p.truth_values = np.concatenate([p.truth_values, values])
+            store.declare(name, arity)
+            store.add_codes(name, kind, codes, values)
         p = store.get(pred)
         if p is not None and len(p.obs_args) and len(p.target_args):
             _check_disjoint(p, store, kinds)

@@ -207,12 +207,7 @@ class FactStore:
         The fast path for adapters that build many facts with numpy (no per-row Python work).
         """
         codes, arity = self._check_codes(name, codes)
-        vals = np.ones(len(codes)) if values is None else np.asarray(values, dtype=np.float64).ravel()
-        if len(vals) != len(codes):
-            raise DataError(f"{name}: {len(codes)} atoms but {len(vals)} values")
-        bad = np.flatnonzero(~((vals >= 0) & (vals <= 1)))
-        if len(bad):
-            raise DataError(f"{name}: value {vals[bad[0]]} of atom {bad[0]} is outside [0, 1]")
+        vals = self._check_values(name, codes, values)
         pred = self.declare(name, arity)
         pred.obs_args = np.concatenate([pred.obs_args, codes]) if len(pred.obs_args) else codes
         pred.obs_values = np.concatenate([pred.obs_values, vals]) if len(pred.obs_values) else vals
@@ -222,6 +217,34 @@ class FactStore:
         codes, arity = self._check_codes(name, codes)
         pred = self.declare(name, arity)
         pred.target_args = np.concatenate([pred.target_args, codes]) if len(pred.target_args) else codes
+
+    def add_truth_codes(self, name: str, codes: np.ndarray, values: np.ndarray | None = None) -> None:
+        """Add truth atoms given as an ``(n, arity)`` array of codes from ``self.constants``."""
+        codes, arity = self._check_codes(name, codes)
+        vals = self._check_values(name, codes, values)
+        pred = self.declare(name, arity)
+        pred.truth_args = np.concatenate([pred.truth_args, codes]) if len(pred.truth_args) else codes
+        pred.truth_values = np.concatenate([pred.truth_values, vals]) if len(pred.truth_values) else vals
+
+    def add_codes(self, name: str, kind: str, codes: np.ndarray, values: np.ndarray | None = None) -> None:
+        """``kind`` is ``"obs"``, ``"targets"`` or ``"truth"``: the loaders' one entry point."""
+        if kind == "obs":
+            self.add_observation_codes(name, codes, values)
+        elif kind == "targets":
+            self.add_target_codes(name, codes)
+        elif kind == "truth":
+            self.add_truth_codes(name, codes, values)
+        else:
+            raise ValueError(f"kind must be obs, targets or truth, not {kind!r}")
+
+    def _check_values(self, name: str, codes: np.ndarray, values) -> np.ndarray:
+        vals = np.ones(len(codes)) if values is None else np.asarray(values, dtype=np.float64).ravel()
+        if len(vals) != len(codes):
+            raise DataError(f"{name}: {len(codes)} atoms but {len(vals)} values")
+        bad = np.flatnonzero(~((vals >= 0) & (vals <= 1)))
+        if len(bad):
+            raise DataError(f"{name}: value {vals[bad[0]]} of atom {bad[0]} is outside [0, 1]")
+        return vals
 
     def _check_codes(self, name: str, codes) -> tuple[np.ndarray, int]:
         codes = np.asarray(codes, dtype=np.int64)

@@ -48,6 +48,17 @@ class AdmmSettings:
                 raise SettingsError(msg)
 
     @classmethod
+    def from_options(cls, options: list[str] | tuple[str, ...]) -> "AdmmSettings":
+        """Build from command-line ``KEY=VALUE`` strings (``-D max_iter=5000``)."""
+        pairs = {}
+        for opt in options:
+            if "=" not in opt:
+                raise SettingsError(f"option {opt!r} must look like KEY=VALUE, e.g. max_iter=5000")
+            k, v = opt.split("=", 1)
+            pairs[k.strip()] = v.strip()
+        return cls.from_mapping(pairs)
+
+    @classmethod
     def from_mapping(cls, options: Mapping[str, object]) -> "AdmmSettings":
         """Build from a mapping; unknown keys are an error that lists them and the valid ones."""
         names = {f.name: f for f in fields(cls)}
