@@ -1,4 +1,6 @@
 """Learned-rule text, truth folds, the hlmrf-learn command and held-out results on the example."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,7 @@ from hlmrf.cli.learn import main
 from hlmrf.learning import MapLossLearner, VotedPerceptron, program_with_weights, rules_text
 from hlmrf.learning.folds import fold_of, split_truth
 
-from conftest import EXAMPLE
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "simple-acquaintances"
 
 RULES = """// a comment that must survive
  20.5 : A(X) -> Y(X) ^2  # trailing comment
