@@ -4,17 +4,19 @@ The same algorithm as :mod:`hlmrf.inference.admm` (local copies ``x``, scaled du
 consensus ``z`` clipped to [0, 1], over-relaxation ``alpha``, residual-balancing ``rho``, the
 reference engine's residual rule plus the hard-constraint and certified-duality-gap checks),
 re-stated on tensors so a batch of models (a :class:`~hlmrf.model.batch.ModelBatch`:
-block-diagonal, no padding) runs as one set of flat tensor operations. Segment sums are
-``index_add_`` over a copy -> term, copy -> variable or copy/term/variable -> model index; there is
-no Python loop over terms or models. Every model keeps its own ``rho`` and its own stopping rule,
-so a model solved in a batch takes the same iterates as solved alone; a converged model is
-recorded, and once converged models hold a share of the working set they are compacted out of it
-so they stop costing work. Deliberately not here: grounding, weight normalisation (use
+block-diagonal, no padding) runs as one set of flat tensor operations: sums over a term's or a
+variable's copies are ``scatter_add_`` over a copy -> term or copy -> variable index, sums per
+model are segment reductions over the model's consecutive copies, terms or variables; there is no
+Python loop over terms or models. Every model keeps its own ``rho``, adaptation schedule and
+stopping rule, so a model solved in a batch takes the same iterates as solved alone. A converged
+model is recorded, and once converged models hold a share of the working set they are compacted
+out of it so they stop costing work; with ``max_copies`` the next models join as room frees up. Deliberately not here: grounding, weight normalisation (use
 ``model.normalized()``), and any import of torch at ``import hlmrf`` time (this module is imported
 on demand and raises an ImportError naming the ``torch`` extra when torch is missing).
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, fields
 from typing import Callable, Sequence
@@ -91,6 +93,7 @@ class _Work:
     nt: "torch.Tensor"  # terms
     nv: "torch.Tensor"  # and working variables per model
     has_hard: "torch.Tensor"  # bool
+    start: "torch.Tensor"  # int64: the iteration the model joined the working set at
     next_adapt: "torch.Tensor"  # int64: the iteration of the model's next rho rebalancing check
     interval: "torch.Tensor"  # int64: its current interval (doubles after each change)
     done: "torch.Tensor"  # bool: recorded, waiting to be compacted out
@@ -103,7 +106,7 @@ class _Work:
 _COPY = ("a", "var", "term", "cmodel", "u", "zv")
 _TERM = ("c", "w", "num", "den", "lb", "k3", "sq", "p1", "leq", "eq", "wsoft", "qcoef", "tmodel")
 _VAR = ("z", "deg", "inv_deg", "vmodel", "gvar")
-_MODEL = ("rho", "gid", "sqrtL", "Lb", "mb", "nc", "nt", "nv", "has_hard", "next_adapt", "interval", "done")
+_MODEL = ("rho", "gid", "sqrtL", "Lb", "mb", "nc", "nt", "nv", "has_hard", "start", "next_adapt", "interval", "done")
 assert set(_COPY + _TERM + _VAR + _MODEL) == {f.name for f in fields(_Work)}
 
 
@@ -154,6 +157,7 @@ def _build(batch: ModelBatch, z0: np.ndarray, st: AdmmSettings, dev, dt) -> _Wor
         tmodel=T(row_batch, i64),
         z=z, deg=deg, inv_deg=1.0 / deg, vmodel=T(batch.var_batch[keep_var], i64), gvar=T(keep_var, i64),
         rho=torch.full((Bn,), float(st.rho), device=dev, dtype=dt), gid=torch.arange(Bn, device=dev),
+        start=torch.zeros(Bn, device=dev, dtype=i64),
         next_adapt=torch.full((Bn,), st.adapt_every, device=dev, dtype=i64),
         interval=torch.full((Bn,), st.adapt_every, device=dev, dtype=i64),
         sqrtL=T(np.sqrt(Lb)), Lb=T(Lb), mb=T(np.diff(batch.row_ptr)), nc=T(Lb, i64),
@@ -185,16 +189,23 @@ def _compact(W: _Work) -> _Work:
 
 
 class _Buffers:
-    """Scratch tensors for the loop, allocated once at the first working set's size.
+    """Scratch tensors for the loop, grown when the working set outgrows them.
 
     Writing into them (``out=``) instead of allocating every iteration matters on CPU: tensors of
     tens of MB come back as fresh ``mmap`` pages each time, and the page faults cost about as much
-    as the arithmetic. After a compaction the loop uses prefixes of them.
+    as the arithmetic. The loop uses prefixes of them.
     """
 
-    def __init__(self, W: _Work):
-        self.v, self.tmp, self.x, self.xh = (torch.empty_like(W.a) for _ in range(4))
-        self.d, self.t = torch.empty_like(W.c), torch.empty_like(W.c)
+    def __init__(self):
+        self.copies = self.terms = None
+
+    def get(self, L: int, m: int, like):
+        if self.copies is None or self.copies.shape[1] < L or self.copies.dtype != like.dtype:
+            self.copies = torch.empty((4, max(L, 1)), dtype=like.dtype, device=like.device)
+        if self.terms is None or self.terms.shape[1] < m:
+            self.terms = torch.empty((2, max(m, 1)), dtype=like.dtype, device=like.device)
+        c, t = self.copies, self.terms
+        return c[0, :L], c[1, :L], c[2, :L], c[3, :L], t[0, :m], t[1, :m]
 
 
 def _prox_coefs(W: _Work, rho_t):
@@ -256,7 +267,7 @@ class _Records:
 
     def record(self, W: _Work, mask, it, r, s, bound, converged: bool) -> None:
         gid = W.gid[mask]
-        self.it[gid] = it
+        self.it[gid] = it - W.start[mask]
         self.r[gid], self.s[gid], self.bound[gid] = r[mask], s[mask], bound[mask]
         self.rho[gid] = W.rho[mask]
         self.conv[gid] = converged
@@ -264,29 +275,88 @@ class _Records:
         self.y[W.gvar[vm]] = W.z[vm]
 
 
+def _take(store: _Work, ptr: dict, lo: int, hi: int, it: int) -> _Work:
+    """Models ``lo:hi`` of the full layout as a working set joining at iteration ``it``.
+
+    The layout is ordered by model, so their copies, terms and variables are contiguous slices.
+    """
+    sl = {level: slice(int(ptr[level][lo]), int(ptr[level][hi])) for level in ptr}
+    out = {}
+    for names, level in ((_COPY, "copy"), (_TERM, "term"), (_VAR, "var"), (_MODEL, "model")):
+        for name in names:
+            out[name] = getattr(store, name)[sl[level]].clone()
+    out["var"] -= sl["var"].start
+    out["term"] -= sl["term"].start
+    for name in ("cmodel", "tmodel", "vmodel"):
+        out[name] -= lo
+    out["next_adapt"] += it
+    out["start"] += it
+    return _Work(**out)
+
+
+def _concat(W1: _Work, W2: _Work) -> _Work:
+    """Two working sets as one (``W2``'s local indices shifted past ``W1``'s)."""
+    shift = {"var": W1.z.shape[0], "term": W1.c.shape[0], "cmodel": W1.B, "tmodel": W1.B, "vmodel": W1.B}
+    out = {}
+    for f in fields(_Work):
+        second = getattr(W2, f.name)
+        out[f.name] = torch.cat([getattr(W1, f.name), second + shift[f.name] if f.name in shift else second])
+    return _Work(**out)
+
+
 def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, device, dtype,
-         callback: Callable | None, compact_share: float) -> list[Result]:
+         callback: Callable | None, compact_share: float, max_copies: int | None) -> list[Result]:
     t0 = time.perf_counter()
     dev, dt = torch.device(device), _dtype(dtype)
-    W = _build(batch, z0, st, dev, dt)
+    store = _build(batch, z0, st, dev, dt)
     rec = _Records(z0, len(batch), st.rho, dev, dt)
-    rec.conv |= W.done  # models without rows are solved by their start, as in the numpy solver
-    W = _compact(W) if bool(W.done.any()) else W
-    if W.B == 0:
-        W = None
-    buf = _Buffers(W) if W is not None else None
+    rec.conv |= store.done  # models without rows are solved by their start, as in the numpy solver
+    # The working set holds at most max_copies local copies (at least one model); as models
+    # converge and are compacted out, the next models join, at iterations that are multiples of
+    # both check_every and adapt_every so every model keeps the schedule it would have alone.
+    ptr = {level: np.r_[0, np.cumsum(n.cpu().numpy())] for level, n in
+           (("copy", store.nc), ("term", store.nt), ("var", store.nv))}
+    ptr["model"] = np.arange(store.B + 1)
+    empty = store.done.cpu().numpy()
+    cap = np.inf if max_copies is None else max_copies
+    join_every = math.lcm(st.check_every, st.adapt_every) if st.adaptive_rho else st.check_every
+    joined_at: set[int] = set()
+    nxt = 0
+
+    def refill(W, it):
+        nonlocal nxt
+        used = 0 if W is None else float(W.Lb.sum())
+        hi = nxt
+        while hi < store.B and (used + ptr["copy"][hi + 1] - ptr["copy"][nxt] <= cap or (W is None and hi == nxt)):
+            hi += 1
+        if hi == nxt:
+            return W
+        new = _take(store, ptr, nxt, hi, it)
+        nxt = hi
+        if empty[new.gid.cpu().numpy()].any():
+            new = _compact(new)
+        if new.B:
+            joined_at.add(it)
+        if new.B == 0:
+            return W
+        return new if W is None else _concat(W, new)
+
+    W = None
+    while W is None and nxt < store.B:
+        W = refill(None, 0)
+    buf = _Buffers()
     alpha = float(st.alpha)
     r = s = K1 = None
     it = 0
-    while W is not None and it < st.max_iter:
+    while W is not None:
         it += 1
         if K1 is None:  # recomputed only when rho or the working set changes
             rho_t = W.rho.index_select(0, W.tmodel)
             rho_c = W.rho.index_select(0, W.cmodel)
             K1, D = _prox_coefs(W, rho_t)
         L, m = W.a.shape[0], W.c.shape[0]
-        v, tmp, x, xh, d, t = buf.v[:L], buf.tmp[:L], buf.x[:L], buf.xh[:L], buf.d[:m], buf.t[:m]
-        final = it == st.max_iter
+        v, tmp, x, xh, d, t = buf.get(L, m, W.a)
+        final = (it - st.max_iter) in joined_at  # some model reaches max_iter now
         check = it % st.check_every == 0 or final
         # Each model rebalances rho on its own schedule (adapt_every, doubled after each change, as
         # in the numpy solver); every scheduled iteration is a multiple of adapt_every.
@@ -322,25 +392,26 @@ def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, device, dtype,
             eps_dual = W.sqrtL * st.eps_abs + st.eps_rel * W.rho * un
             if callback is not None:
                 callback(it, float(r[0]), float(s[0]))
-            conv = (r < eps_pri) & (s < eps_dual) & ~W.done
+            last = (it - W.start == st.max_iter) & ~W.done
+            due = last | (it % st.check_every == 0)
+            conv = (r < eps_pri) & (s < eps_dual) & ~W.done & due
             if final or bool(conv.any()):
                 # theta = rho t of this iteration's prox step is dual feasible (see dual_bound).
                 viol, energy, bound = _certificate(W, rho_t * t, ta.mul_(rho_c), v)
                 conv &= ~W.has_hard | (viol <= st.constraint_tol)
                 if st.gap_rel > 0:
                     conv &= energy - bound <= st.gap_rel * energy.abs() + st.eps_abs * W.mb
-                if bool(conv.any()):
+                stop = conv | last
+                if bool(stop.any()):
                     rec.record(W, conv, it, r, s, bound, True)
-                    W.done |= conv
-                    if bool(W.done.all()):
-                        W = None
-                        break
-                    if not final and float(W.Lb[W.done].sum()) >= compact_share * float(W.Lb.sum()):
+                    rec.record(W, last & ~conv, it, r, s, bound, False)
+                    W.done |= stop
+                    if float(W.Lb[W.done].sum()) >= compact_share * float(W.Lb.sum()):
                         keep = ~W.done
                         r, s = r[keep], s[keep]
-                        W = _compact(W)
+                        W = _compact(W) if bool(keep.any()) else None
                         K1 = None
-        if adapt:
+        if adapt and W is not None:
             due = W.next_adapt <= it
             ratio = torch.where((r > 0) & (s > 0), r / s, torch.ones_like(r))
             change = due & ((ratio > 10.0) | (ratio < 0.1))
@@ -351,8 +422,15 @@ def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, device, dtype,
                 W.rho = W.rho * scale
                 W.u /= scale.index_select(0, W.cmodel)
                 K1 = None
-    if W is not None:  # the iteration limit: record the rest with the last check's values
-        rec.record(W, ~W.done, it, r, s, bound, False)
+        if nxt < store.B and (W is None or it % join_every == 0):
+            # Join only once a share of the room is free: each join copies the working set.
+            room = cap - (0.0 if W is None else float(W.Lb[~W.done].sum()))
+            if W is None:  # nothing is iterating: move the clock to the next joining iteration
+                it = -(-it // join_every) * join_every
+            if W is None or room >= max(compact_share, 0.05) * cap:
+                W = _compact(W) if W is not None and bool(W.done.any()) else W
+                W = refill(W, it)
+                K1 = None
     name = f"torch/{dev.type}/{str(dt).replace('torch.', '')}"
     return _results(batch, rec, time.perf_counter() - t0, name)
 
@@ -392,15 +470,14 @@ def solve_batch(models: Sequence[HLMRF] | ModelBatch, settings: AdmmSettings | N
     y0 : optional warm starts, one per model (``None`` entries start at zeros).
     compact_share : converged models leave the working set once they hold this share of its
         local copies (0: at every check that finds one; 1: only when every model is done).
-    max_copies : solve consecutive chunks of at most this many local copies at a time (a single
-        model larger than that is its own chunk); ``None`` solves the whole batch at once;
-        ``"auto"`` is ``2**18`` on CPU, where a chunk's tensors then stay in cache (measured 1.3-1.7x
-        faster at 16384 CLEVR-sized models on 2 cores), and ``None`` on other devices. The results
-        do not depend on it: models never interact.
+    max_copies : keep at most this many local copies in the working set (at least one model):
+        models join as others converge and leave; ``None`` starts the whole batch at once;
+        ``"auto"`` is ``2**18`` on CPU, where the working tensors then stay in cache, and ``None``
+        on other devices. The results do not depend on it: models never interact.
 
     Returns
     -------
-    One :class:`Result` per model, in order; ``seconds`` is the wall time of the model's chunk,
+    One :class:`Result` per model, in order; ``seconds`` is the wall time of the whole batch,
     ``extra["lower_bound"]`` a certified lower bound on its optimum energy and
     ``extra["batch_size"]`` the number of models solved together.
     """
@@ -423,22 +500,9 @@ def solve_batch(models: Sequence[HLMRF] | ModelBatch, settings: AdmmSettings | N
     for b, (m, z) in enumerate(zip(models, starts)):
         if z.shape != (m.n,):
             raise SettingsError(f"y0[{b}] has {z.shape[0]} values; model {b} has {m.n} variables")
-    bounds = [0, len(models)]
-    if max_copies is not None:
-        nnz = np.cumsum([m.A.nnz for m in models])
-        bounds, lo = [0], 0
-        while lo < len(models):
-            base = nnz[lo - 1] if lo else 0
-            hi = max(lo + 1, int(np.searchsorted(nnz, base + max_copies, side="right")))
-            bounds.append(hi)
-            lo = hi
-    results: list[Result] = []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        part = batch if (batch is not None and (lo, hi) == (0, len(models))) else \
-            ModelBatch.from_models(models[lo:hi])
-        z0 = np.concatenate(starts[lo:hi]) if hi > lo else np.zeros(0)
-        results += _run(part, st, z0, device, dtype, None, compact_share)
-    return results
+    batch = batch if batch is not None else ModelBatch.from_models(models)
+    z0 = np.concatenate(starts) if starts else np.zeros(0)
+    return _run(batch, st, z0, device, dtype, None, compact_share, max_copies)
 
 
 def solve_torch(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarray | None = None,
@@ -454,4 +518,4 @@ def solve_torch(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarr
     z0 = np.zeros(model.n) if y0 is None else np.clip(np.asarray(y0, np.float64).reshape(-1), 0.0, 1.0)
     if z0.shape != (model.n,):
         raise SettingsError(f"y0 has {z0.shape[0]} values; the model has {model.n} variables")
-    return _run(ModelBatch.from_models([model]), st, z0, device, dtype, callback, 1.0)[0]
+    return _run(ModelBatch.from_models([model]), st, z0, device, dtype, callback, 1.0, None)[0]

@@ -136,6 +136,21 @@ def test_iteration_limit_is_reported_per_model():
     assert all(r.iterations == 3 and r.status.value == "iteration_limit" for r in res if models[0].m)
 
 
+def test_models_joining_later_keep_their_own_schedule():
+    """With a small working set, models join as others leave; each still gets its own iteration
+    limit, check and rho schedule (same answers as one by one, limit hit or not)."""
+    empty = HLMRF.from_rows([], 2)
+    models = _models(9, 8)
+    models = models[:3] + [empty] + models[3:]
+    st = AdmmSettings(max_iter=60, check_every=5, adapt_every=10)
+    batched = torch_admm.solve_batch(models, st, max_copies=60)
+    for m, r in zip(models, batched):
+        alone = torch_admm.solve_torch(m, st)
+        np.testing.assert_array_equal(r.y, alone.y)
+        assert (r.iterations, r.status, r.rho) == (alone.iterations, alone.status, alone.rho)
+    assert {r.status.value for r in batched} == {"converged", "iteration_limit"}
+
+
 def test_models_without_rows_keep_their_start():
     empty = HLMRF.from_rows([], 2)
     res = torch_admm.solve_batch([empty, _models(7, 1)[0]], y0=[np.array([0.2, 1.5]), None])
