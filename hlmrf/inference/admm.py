@@ -99,7 +99,8 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
     if state is not None and np.shape(state.get("u")) == (L,):
         u = np.array(state["u"], dtype=np.float64)
         rho = float(state["rho"])
-    t = np.empty(m)
+    t = np.zeros(m)
+    rho_t = rho
     sqrtL = np.sqrt(L)
     status = Status.ITERATION_LIMIT
     r_norm = s_norm = float("inf")
@@ -110,6 +111,7 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
         d = np.add.reduceat(a * v, starts) - lay.c
         for kind, p, s, e in lay.groups:
             t[s:e] = prox_step(kind, p, d[s:e], lay.w[s:e], lay.aa[s:e], rho)
+        rho_t = rho  # theta = rho_t * t is dual-feasible; rho may adapt below
         x = v - np.repeat(t, counts) * a
         xh = alpha * x + (1.0 - alpha) * zv if alpha != 1.0 else x
         z_old = z
@@ -130,7 +132,7 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
             if callback is not None:
                 callback(it, r_norm, s_norm)
             if r_norm < eps_pri and s_norm < eps_dual:
-                if (not hard or _violation(lay, z) <= st.constraint_tol) and _gap_ok(lay, z, rho * t, st):
+                if (not hard or _violation(lay, z) <= st.constraint_tol) and _gap_ok(lay, z, rho_t * t, st):
                     status = Status.CONVERGED
                     zv = zv_new
                     break
@@ -148,7 +150,7 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
         zv = zv_new
     energy = model.energy(z)
     violation = model.violation(z)
-    bound = dual_bound(rho * t, lay.A, lay.c, lay.w, lay.p)
+    bound = dual_bound(rho_t * t, lay.A, lay.c, lay.w, lay.p)
     return Result(z, status, it, r_norm, s_norm, energy, violation, time.perf_counter() - t0, "admm",
                   rho=rho, extra={"lower_bound": bound, "state": {"u": u, "rho": rho}})
 

@@ -59,3 +59,14 @@ def test_default_settings_on_random_models_stay_close_to_optimum():
         assert res.violation <= 1e-4
         gaps.append((res.energy - ref.energy) / max(abs(ref.energy), 1.0))
     assert max(gaps) < 1e-3, gaps
+
+
+def test_lower_bound_is_certified_even_at_the_iteration_limit():
+    # Stop at many different iteration counts (some on a rho adaptation): the reported lower
+    # bound never exceeds the exact optimum.
+    for seed in range(4):
+        model = random_model(seed, 20, 60, 0.0, 0)
+        ref = solve_cvxpy(model)
+        for max_iter in (25, 50, 75, 100, 200):
+            res = solve_admm(model, AdmmSettings(max_iter=max_iter, adapt_every=25))
+            assert res.extra["lower_bound"] <= ref.energy + 1e-7
