@@ -34,11 +34,19 @@ from hlmrf.language.parser import parse_rules
 from hlmrf.model.hlmrf import HLMRF
 
 
-def solve_batch(models, settings=None, device="cpu", dtype="float64", y0=None):
-    """Solve many models at once with the batched torch ADMM (needs the ``torch`` extra)."""
+def solve_batch(models, settings=None, device="cpu", dtype="float64", y0=None, *,
+                compact_share=0.25, max_copies="auto"):
+    """Solve many models at once with the batched torch ADMM (needs the ``torch`` extra).
+
+    ``models`` is a list of :class:`HLMRF` or a :class:`hlmrf.model.batch.ModelBatch`; returns
+    one :class:`Result` per model. See :func:`hlmrf.inference.torch_admm.solve_batch` for
+    ``compact_share`` (when converged models leave the working set) and ``max_copies`` (the
+    working set's size cap).
+    """
     from hlmrf.inference.torch_admm import solve_batch as _solve_batch
 
-    return _solve_batch(models, settings, device=device, dtype=dtype, y0=y0)
+    return _solve_batch(models, settings, device=device, dtype=dtype, y0=y0,
+                        compact_share=compact_share, max_copies=max_copies)
 
 
 __version__ = "0.1.0"
