@@ -173,9 +173,11 @@ def run_reference(m, squared, seed, solver, timeout, mem_gb, workdir: Path):
         return None, f"n/a (over {timeout:.0f} s cap)", run
     if run.rc != 0:
         tail = run.stderr.strip().splitlines()[-1:] or ["?"]
+        if "Time limit" in run.stderr:
+            return None, f"n/a (over {timeout:.0f} s cap)", run
         why = "out of memory" if "MemoryError" in run.stderr or "bad_alloc" in run.stderr \
             or run.rc in (-9, 137) else tail[0][:80]
-        return None, f"n/a ({why}; cap {mem_gb:g} GiB)", run
+        return None, f"n/a ({why}; {mem_gb:g} GiB cap)", run
     info = json.loads([ln for ln in run.stdout.splitlines() if ln.startswith("BENCH-JSON ")][-1][11:])
     return (np.load(out), info["seconds"], info["label"]), None, run
 
