@@ -62,6 +62,9 @@ class PipelineSettings:
     """Torch device for the torch solver (``cpu``, ``cuda``)."""
     dtype: str = "float64"
     """Torch dtype (``float64`` or ``float32``)."""
+    num_threads: int | None = 1
+    """Torch CPU threads during the solve (None: torch's default; one is fastest, see
+    :func:`vqa_adapters.psl.solve.torch_threads`)."""
     admm: AdmmSettings = DEFAULT_SETTINGS
     """ADMM settings (rho 0.1 by default, see :mod:`vqa_adapters.psl.solve`)."""
     chunk_size: int = 2000
@@ -78,6 +81,8 @@ class PipelineSettings:
             raise ValueError(f"unknown parser {self.parser!r}; choose one of {', '.join(PARSERS)}")
         if self.solver not in SOLVERS:
             raise ValueError(f"unknown solver {self.solver!r}; choose one of {', '.join(SOLVERS)}")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ValueError("num_threads must be >= 1 or None")
         if self.chunk_size < 1:
             raise ValueError("chunk_size must be >= 1")
         if not 0.0 < self.threshold <= 1.0:
@@ -157,7 +162,7 @@ def run_psl(items: Sequence[tuple[QuestionParse, ObjectFacts]], settings: Pipeli
                             scoped_values=rules.scoped_values)
         t["facts"] += time.perf_counter() - t0
         sol = solve_chunk(rules, chunk, settings.admm, solver=settings.solver, device=settings.device,
-                          dtype=settings.dtype)
+                          dtype=settings.dtype, num_threads=settings.num_threads)
         t["ground"] += sol.ground_seconds
         t["solve"] += sol.solve_seconds
         scores.extend(sol.scores)

@@ -10,6 +10,7 @@ not build facts or choose objects.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -104,8 +105,32 @@ def normalize_blocks(model: HLMRF, var_block: np.ndarray, n_blocks: int) -> HLMR
     return replace(model, w=model.w / scale)
 
 
+@contextmanager
+def torch_threads(num_threads: int | None):
+    """Run the block with ``torch.set_num_threads(num_threads)`` (None: leave it), then restore.
+
+    The batched solve is hundreds of iterations of a few dozen operations on tensors of some
+    10^4-10^5 entries: too small to gain from intra-op threads, while each operation pays their
+    fork/join, and on a shared machine a thread that is descheduled stalls every operation (we
+    measured 0.09 s with one thread and 0.09-1.5 s with two for the same 2,000-question chunk on 2
+    busy cores).
+    """
+    if num_threads is None:
+        yield
+        return
+    import torch  # the torch solver needs it anyway
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def solve_chunk(rules: RuleSet, chunk: FactChunk, settings: AdmmSettings | None = None, *,
-                solver: str = "torch", device: str = "cpu", dtype: str = "float64") -> ChunkSolution:
+                solver: str = "torch", device: str = "cpu", dtype: str = "float64",
+                num_threads: int | None = 1) -> ChunkSolution:
     """Ground ``rules`` on the chunk's store (once) and solve all its questions.
 
     Parameters
@@ -113,6 +138,8 @@ def solve_chunk(rules: RuleSet, chunk: FactChunk, settings: AdmmSettings | None 
     solver : ``"torch"`` (batched ADMM, one stopping rule per question; needs torch) or
         ``"numpy"`` (ADMM on the union model).
     device, dtype : for the torch solver (``"cuda"`` runs on a GPU).
+    num_threads : torch's CPU threads during the torch solve (see :func:`torch_threads`; None
+        leaves torch's setting); restored afterwards.
     """
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
@@ -133,7 +160,8 @@ def solve_chunk(rules: RuleSet, chunk: FactChunk, settings: AdmmSettings | None 
         conv = np.full(K, res.status == hlmrf.Status.CONVERGED)
     else:
         batch = block_batch(model, chunk.target_question, K)
-        results = hlmrf.solve_batch(batch, st, device=device, dtype=dtype)
+        with torch_threads(num_threads):
+            results = hlmrf.solve_batch(batch, st, device=device, dtype=dtype)
         y = np.concatenate([r.y for r in results]) if results else np.zeros(0)
         its = np.fromiter((r.iterations for r in results), np.int64, K)
         conv = np.fromiter((r.status == hlmrf.Status.CONVERGED for r in results), bool, K)
