@@ -6,7 +6,6 @@ infeasible model; a small LP (HiGHS through scipy) over the hard rows alone tell
 from __future__ import annotations
 
 import numpy as np
-import scipy.optimize as so
 
 from hlmrf.model.hlmrf import HLMRF
 from hlmrf.model.terms import Kind
@@ -18,6 +17,8 @@ def hard_constraints_feasible(model: HLMRF) -> bool:
     eq = np.flatnonzero(model.kind == Kind.EQ)
     if len(leq) + len(eq) == 0:
         return True
+    import scipy.optimize as so  # here, not at module level: it costs ~0.5 s of every CLI start
+
     res = so.linprog(np.zeros(model.n),
                      A_ub=model.A[leq] if len(leq) else None, b_ub=model.c[leq] if len(leq) else None,
                      A_eq=model.A[eq] if len(eq) else None, b_eq=model.c[eq] if len(eq) else None,
