@@ -4,13 +4,16 @@ After PyTorch Geometric's ``Batch``: the models' variables and rows are concaten
 so the stacked coefficient matrix is block-diagonal, and assignment vectors (``var_batch``,
 ``row_batch``) say which model each variable and row belongs to. Each model keeps its own
 variables, constraints and rule map: rule codes are offset by ``rule_ptr`` so the stacked model's
-``energy_by_rule`` lists every model's rules in turn. This module only stacks and splits (numpy and
-scipy); solving the stack is the solvers' business (:func:`hlmrf.inference.torch_admm.solve_batch`).
+``energy_by_rule`` lists every model's rules in turn. A model that is block-diagonal already (one
+grounding of many independent problems) is cut into a batch by :meth:`ModelBatch.from_blocks`
+without building a model per block until one is asked for. This module only stacks and splits
+(numpy and scipy); solving the stack is the solvers' business
+(:func:`hlmrf.inference.torch_admm.solve_batch`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Sequence, overload
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,13 +25,61 @@ def _n_rules(model: HLMRF) -> int:
     return len(model.index.rule_texts) or (int(model.rule.max()) + 1 if model.m else 0)
 
 
+class _Blocks(Sequence):
+    """The blocks of a stacked model as a read-only sequence of :class:`HLMRF`, each built (and
+    kept) on first access: cutting thousands of blocks costs little until someone asks for one."""
+
+    def __init__(self, stacked: HLMRF, var_ptr: np.ndarray, row_ptr: np.ndarray, rule_ptr: np.ndarray,
+                 index: GroundIndex):
+        self._stacked, self._var_ptr, self._row_ptr, self._rule_ptr = stacked, var_ptr, row_ptr, rule_ptr
+        self._index = index
+        self._built: list[HLMRF | None] = [None] * (len(var_ptr) - 1)
+        A = stacked.A
+        # int32 index arrays spare scipy a downcast check per block (half the build time).
+        small = A.nnz < 2**31 and A.shape[1] < 2**31
+        it = np.int32 if small else np.int64
+        self._indptr, self._indices = A.indptr.astype(it, copy=False), A.indices.astype(it, copy=False)
+
+    def __len__(self) -> int:
+        return len(self._built)
+
+    @overload
+    def __getitem__(self, b: int) -> HLMRF: ...
+
+    @overload
+    def __getitem__(self, b: slice) -> tuple[HLMRF, ...]: ...
+
+    def __getitem__(self, b):
+        if isinstance(b, slice):
+            return tuple(self[i] for i in range(*b.indices(len(self))))
+        b = range(len(self))[b]  # negative indices; IndexError past the end
+        model = self._built[b]
+        if model is None:
+            model = self._built[b] = self._build(b)
+        return model
+
+    def _build(self, b: int) -> HLMRF:
+        st = self._stacked
+        r0, r1 = int(self._row_ptr[b]), int(self._row_ptr[b + 1])
+        v0, v1 = int(self._var_ptr[b]), int(self._var_ptr[b + 1])
+        a0, a1 = self._indptr[r0], self._indptr[r1]
+        A = sp.csr_matrix((st.A.data[a0:a1], self._indices[a0:a1] - v0, self._indptr[r0:r1 + 1] - a0),
+                          shape=(r1 - r0, v1 - v0))
+        return HLMRF(A, st.c[r0:r1], st.w[r0:r1], st.p[r0:r1], st.kind[r0:r1],
+                     st.rule[r0:r1] - self._rule_ptr[b].astype(st.rule.dtype), self._index)
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} blocks>"
+
+
 @dataclass(frozen=True)
 class ModelBatch:
     """A block-diagonal union of models.
 
     Attributes
     ----------
-    models : the models, in order.
+    models : the models, in order (a tuple; from :meth:`from_blocks`, a lazy sequence that builds
+        each on first access).
     model : the stacked :class:`HLMRF` (``var_ptr[-1]`` variables, ``row_ptr[-1]`` rows).
     var_ptr : (B + 1,) int64; model ``b`` owns variables ``var_ptr[b]:var_ptr[b + 1]``.
     row_ptr : (B + 1,) int64; model ``b`` owns rows ``row_ptr[b]:row_ptr[b + 1]``.
@@ -77,6 +128,58 @@ class ModelBatch:
                         rule.astype(np.int32), GroundIndex(rule_texts=texts))
         return cls(models, stacked, var_ptr, row_ptr, rule_ptr,
                    np.repeat(np.arange(B, dtype=np.int64), ns), row_batch)
+
+    @classmethod
+    def from_blocks(cls, model: HLMRF, var_batch: np.ndarray, num_models: int | None = None) -> "ModelBatch":
+        """Cut a block-diagonal ``model`` into a batch of its blocks.
+
+        ``var_batch[i]`` is the block of variable ``i``; it must be non-decreasing (each block's
+        variables consecutive, in order) and every row must touch the variables of one block
+        only. Rows are sorted (stably) by their block; block ``b`` is the rows and variables of
+        block ``b``, with the model's rule texts (so ``rule_ptr[b] = b * rules``, as
+        :meth:`from_models` would give for the blocks). ``num_models`` (default: the largest
+        block + 1) may add trailing empty blocks. ``models`` is a lazy sequence: a block's
+        :class:`HLMRF` is built when first accessed, so cutting costs a few array passes however
+        many blocks there are. Each block's index holds the rule texts only (not the atoms).
+
+        Raises
+        ------
+        ValueError : ``var_batch`` of the wrong length, decreasing or out of range, an empty row,
+            or a row that touches two blocks.
+        """
+        var_batch = np.asarray(var_batch, np.int64).reshape(-1)
+        if var_batch.shape[0] != model.n:
+            raise ValueError(f"var_batch has {var_batch.shape[0]} entries; the model has {model.n} variables")
+        B = (int(var_batch[-1]) + 1 if model.n else 0) if num_models is None else int(num_models)
+        if model.n and (var_batch[0] < 0 or var_batch[-1] >= B or (np.diff(var_batch) < 0).any()):
+            raise ValueError("var_batch must be non-decreasing in [0, num_models): give each block's "
+                             "variables consecutively (permute the model's columns first)")
+        A = model.A.tocsr()
+        lengths = np.diff(A.indptr)
+        if model.m and (lengths == 0).any():
+            raise ValueError(f"row {int(np.flatnonzero(lengths == 0)[0])} is empty; a block has no row to claim it")
+        row_batch = var_batch[A.indices[A.indptr[:-1]]] if model.m else np.zeros(0, np.int64)
+        if model.m and (var_batch[A.indices] != np.repeat(row_batch, lengths)).any():
+            bad = int(np.repeat(np.arange(model.m), lengths)[var_batch[A.indices] != np.repeat(row_batch, lengths)][0])
+            raise ValueError(f"row {bad} touches the variables of two blocks: the model is not block-diagonal "
+                             "under var_batch")
+        c, w, p, kind, rule = model.c, model.w, model.p, model.kind, model.rule
+        if (np.diff(row_batch) < 0).any():
+            order = np.argsort(row_batch, kind="stable")
+            A, row_batch = A[order], row_batch[order]
+            c, w, p, kind, rule = c[order], w[order], p[order], kind[order], rule[order]
+        if not A.has_sorted_indices:
+            A = A.copy()
+            A.sort_indices()
+        var_ptr = np.searchsorted(var_batch, np.arange(B + 1)).astype(np.int64)
+        row_ptr = np.searchsorted(row_batch, np.arange(B + 1)).astype(np.int64)
+        nr = _n_rules(model)
+        rule_ptr = np.arange(B + 1, dtype=np.int64) * nr
+        texts = tuple(model.index.rule_texts) or tuple(f"rule {i}" for i in range(nr))
+        stacked = HLMRF(A, c, w, p, kind, (rule + rule_ptr[:-1][row_batch]).astype(np.int32),
+                        GroundIndex(rule_texts=texts * B))
+        blocks = _Blocks(stacked, var_ptr, row_ptr, rule_ptr, GroundIndex(rule_texts=texts))
+        return cls(blocks, stacked, var_ptr, row_ptr, rule_ptr, var_batch.copy(), row_batch)
 
     @property
     def num_models(self) -> int:

@@ -14,12 +14,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
-import scipy.sparse as sp
 
 import hlmrf
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.batch import ModelBatch
-from hlmrf.model.hlmrf import HLMRF, GroundIndex
+from hlmrf.model.hlmrf import HLMRF
 
 from .facts import FactChunk
 from .rules import RuleSet
@@ -51,41 +50,14 @@ class ChunkSolution:
 
 
 def block_batch(model: HLMRF, var_block: np.ndarray, n_blocks: int) -> ModelBatch:
-    """Cut a block-diagonal model into a :class:`ModelBatch` of its blocks.
+    """Cut a block-diagonal model into a :class:`ModelBatch` of its blocks
+    (:meth:`ModelBatch.from_blocks`: rows sorted by block, each block's model built only when
+    asked for).
 
     ``var_block[i]`` is the block of column ``i`` (non-decreasing); every row must touch one block
     only (checked).
     """
-    var_block = np.asarray(var_block, np.int64)
-    A = model.A.tocsr()
-    if model.m and (np.diff(A.indptr) == 0).any():
-        raise ValueError("the model has empty rows")
-    row_block = var_block[A.indices[A.indptr[:-1]]] if model.m else np.zeros(0, np.int64)
-    if model.m and (var_block[A.indices] != np.repeat(row_block, np.diff(A.indptr))).any():
-        raise ValueError("a row touches the variables of two blocks: the model is not block-diagonal")
-    order = np.argsort(row_block, kind="stable")
-    A = A[order]
-    A.sort_indices()
-    row_ptr = np.searchsorted(row_block[order], np.arange(n_blocks + 1)).astype(np.int64)
-    var_ptr = np.searchsorted(var_block, np.arange(n_blocks + 1)).astype(np.int64)
-    c, w, p, kind, rule = (model.c[order], model.w[order], model.p[order], model.kind[order],
-                           model.rule[order])
-    texts = model.index.rule_texts
-    idx = GroundIndex(rule_texts=texts)
-    indptr, indices, data = A.indptr, A.indices, A.data
-    models = []
-    for b in range(n_blocks):
-        r0, r1, v0, v1 = row_ptr[b], row_ptr[b + 1], var_ptr[b], var_ptr[b + 1]
-        a0, a1 = indptr[r0], indptr[r1]
-        Ab = sp.csr_matrix((data[a0:a1], indices[a0:a1] - v0, indptr[r0:r1 + 1] - a0),
-                           shape=(int(r1 - r0), int(v1 - v0)))
-        models.append(HLMRF(Ab, c[r0:r1], w[r0:r1], p[r0:r1], kind[r0:r1], rule[r0:r1], idx))
-    stacked = HLMRF(A, c, w, p, kind, rule, idx)
-    rules_per = len(texts)
-    return ModelBatch(tuple(models), stacked, var_ptr, row_ptr,
-                      np.arange(n_blocks + 1, dtype=np.int64) * rules_per,
-                      np.repeat(np.arange(n_blocks, dtype=np.int64), np.diff(var_ptr)),
-                      np.repeat(np.arange(n_blocks, dtype=np.int64), np.diff(row_ptr)))
+    return ModelBatch.from_blocks(model, var_block, n_blocks)
 
 
 def normalize_blocks(model: HLMRF, var_block: np.ndarray, n_blocks: int) -> HLMRF:
