@@ -5,8 +5,9 @@ A chosen object becomes the blob ``weight * exp(-d^2 / (2 sigma^2))`` around its
 ``~0.25`` at the object's radius); a question's mask is the union of its blobs (their
 maximum). Masks are sampled at pixel centres of a ``width x height`` grid laid over the source
 image, so one call renders 480x320 (native CLEVR), 128x128 (RN) or a 14x14 grid (SAN). Blobs are
-separable, so a batch costs two small exponentials per object and one broadcast product per
-object slot. Storage: :func:`quantize` maps [0, 1] to uint8 (``round(255 m)``; read back as
+separable (``exp(-(dx^2 + dy^2) / 2 sigma^2) = g(dx) g(dy)``), so a batch costs two small
+exponentials per object and one float32 outer product per object slot, maximised in place; uint8
+output is scaled by 255 in the weights and rounded once, in cache-sized chunks. Storage: :func:`quantize` maps [0, 1] to uint8 (``round(255 m)``; read back as
 ``q / 255``, error <= 0.002), which keeps 10,000 masks at 128x128 to 164 MB raw and far less
 deflated. Writing previews needs pillow, imported inside :func:`overlay_png`. Files are written
 only by :func:`overlay_png`; saving arrays is the caller's (atomic) business.
@@ -51,54 +52,60 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def render_masks(specs: Sequence[MaskSpec], size: tuple[int, int], dtype: str = "float32",
-                 chunk: int = 128) -> np.ndarray:
+                 chunk: int = 32) -> np.ndarray:
     """Render one mask per spec: ``(N, height, width)``, float32 in [0, 1] or, with
     ``dtype="uint8"``, already quantised (:func:`quantize`) chunk by chunk.
 
     ``size`` is (width, height) of the output grid; each spec's source image is mapped onto it.
+    ``chunk`` questions render together: 32 keeps the float32 scratch (32 x 128 x 128) in cache,
+    about twice as fast as 128 at 128x128.
     """
     if dtype not in ("float32", "uint8"):
         raise ValueError(f"dtype must be 'float32' or 'uint8', got {dtype!r}")
     W, H = size
     N = len(specs)
     out = np.zeros((N, H, W), np.dtype(dtype))
-    buf = np.zeros((min(chunk, N), H, W), np.float32)
-    # Questions with as many blobs render together, so no chunk pays for another's blob count.
-    order = np.argsort(np.fromiter((len(p.radii) for p in specs), np.int64, N), kind="stable")
-    for s in range(0, N, chunk):
+    counts = np.fromiter((len(p.radii) for p in specs), np.int64, N)
+    if not counts.any():
+        return out
+    # Every blob in one flat table (question by question); question i's blobs are
+    # first[i]:first[i] + counts[i].
+    has = [p for p in specs if len(p.radii)]
+    cen = np.concatenate([np.asarray(p.centres, np.float32).reshape(-1, 2) for p in has])
+    sig = np.maximum(np.concatenate([np.asarray(p.radii, np.float32).reshape(-1) for p in has])
+                     * np.float32(SIGMA_PER_RADIUS), np.float32(1e-3))
+    wt = np.concatenate([np.asarray(p.weights, np.float32).reshape(-1) for p in has])
+    if dtype == "uint8":
+        wt = wt * np.float32(255.0)  # quantise as we go: max(255 b_j) = 255 max(b_j), no extra pass
+    img = np.asarray([p.image_size for p in specs], np.float32).reshape(N, 2)
+    sx, sy = img[:, 0] / W, img[:, 1] / H
+    first = np.r_[0, np.cumsum(counts)[:-1]]
+    gx0 = np.arange(W, dtype=np.float32) + np.float32(0.5)  # pixel centres of the output grid
+    gy0 = np.arange(H, dtype=np.float32) + np.float32(0.5)
+    buf = np.empty((min(chunk, N), H, W), np.float32)
+    tmp = np.empty_like(buf)
+    # Questions with as many blobs render together, so no chunk pays for another's blob count;
+    # questions without blobs keep their zeros.
+    order = np.argsort(counts, kind="stable")
+    for s in range(int(np.searchsorted(counts[order], 1)), N, chunk):
         idx = order[s:s + chunk]
-        part = [specs[i] for i in idx]
-        n = len(part)
-        k = max((len(p.radii) for p in part), default=0)
-        if k == 0:
-            continue
-        cx = np.zeros((n, k), np.float32)
-        cy = np.zeros((n, k), np.float32)
-        sig = np.ones((n, k), np.float32)
-        wt = np.zeros((n, k), np.float32)
-        sx = np.zeros(n, np.float32)
-        sy = np.zeros(n, np.float32)
-        for i, p in enumerate(part):
-            m = len(p.radii)
-            if m:
-                c = np.asarray(p.centres, np.float32).reshape(m, 2)
-                cx[i, :m], cy[i, :m] = c[:, 0], c[:, 1]
-                sig[i, :m] = np.maximum(np.asarray(p.radii, np.float32) * SIGMA_PER_RADIUS, 1e-3)
-                wt[i, :m] = p.weights
-            sx[i], sy[i] = p.image_size[0] / W, p.image_size[1] / H
-        # Pixel centres of the output grid in source coordinates, per question.
-        gx = (np.arange(W, dtype=np.float32) + 0.5)[None, None, :] * sx[:, None, None]
-        gy = (np.arange(H, dtype=np.float32) + 0.5)[None, None, :] * sy[:, None, None]
-        ex = np.exp(-0.5 * ((gx - cx[:, :, None]) / sig[:, :, None]) ** 2)  # (n, k, W)
-        ey = np.exp(-0.5 * ((gy - cy[:, :, None]) / sig[:, :, None]) ** 2) * wt[:, :, None]  # (n, k, H)
-        view = buf[:n]
-        view.fill(0.0)
-        tmp = np.empty_like(view)
-        for j in range(k):
-            np.multiply(ey[:, j, :, None], ex[:, j, None, :], out=tmp)
-            np.maximum(view, tmp, out=view)
+        cnt = counts[idx]
+        view, t = buf[:len(idx)], tmp[:len(idx)]
+        gx = gx0[None, :] * sx[idx, None]  # in source coordinates, per question
+        gy = gy0[None, :] * sy[idx, None]
+        for j in range(int(cnt.max())):
+            # Blob slot j of each question (a question with fewer blobs repeats its last at
+            # weight 0, which leaves the maximum as it is).
+            b = first[idx] + np.minimum(j, cnt - 1)
+            ex = np.exp(np.float32(-0.5) * ((gx - cen[b, 0, None]) / sig[b, None]) ** 2)  # (n, W)
+            ey = (np.exp(np.float32(-0.5) * ((gy - cen[b, 1, None]) / sig[b, None]) ** 2)
+                  * np.where(cnt > j, wt[b], np.float32(0.0))[:, None])  # (n, H)
+            if j == 0:
+                np.multiply(ey[:, :, None], ex[:, None, :], out=view)
+            else:
+                np.multiply(ey[:, :, None], ex[:, None, :], out=t)
+                np.maximum(view, t, out=view)
         if dtype == "uint8":
-            view *= 255.0
             np.rint(view, out=view)
         out[idx] = view
     return out
