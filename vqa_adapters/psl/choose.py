@@ -20,43 +20,53 @@ import numpy as np
 
 from ..clevr.parser import QuestionParse
 
-__all__ = ["THRESHOLD", "TIE", "choose_mentions", "choose_objects", "object_weights"]
+__all__ = ["THRESHOLD", "TIE", "mention_picks", "choose_mentions", "choose_objects", "object_weights"]
 
 THRESHOLD = 0.5
 TIE = 0.05
 
 
+def mention_picks(scores: np.ndarray, parse: QuestionParse, threshold: float = THRESHOLD,
+                  tie: float = TIE) -> list[list[int]]:
+    """The rule above, on one question: each mention's chosen object indices (ascending lists).
+
+    Plain Python floats (the same float64 comparisons as numpy): a question has a handful of
+    mentions and at most ten objects, where numpy's per-call overhead would cost several times the
+    work.
+    """
+    rows = np.asarray(scores, np.float64).tolist()
+    out = []
+    for j, m in enumerate(parse.mentions):
+        s = rows[j]
+        if not s:
+            out.append([])
+            continue
+        if m.unique and not m.plural:
+            best = max(s)
+            if best >= threshold:
+                lo = max(threshold, best - tie)
+            elif best > 0:
+                lo = best - 1e-9
+            else:
+                out.append([])
+                continue
+        else:
+            lo = threshold
+        out.append([i for i, v in enumerate(s) if v >= lo])
+    return out
+
+
 def choose_mentions(scores: np.ndarray, parse: QuestionParse, threshold: float = THRESHOLD,
                     tie: float = TIE) -> list[np.ndarray]:
     """The chosen object indices of every mention (sorted int arrays), by the rule above."""
-    out = []
-    for j, m in enumerate(parse.mentions):
-        s = scores[j]
-        if s.size == 0:
-            out.append(np.zeros(0, np.int64))
-            continue
-        if m.unique and not m.plural:
-            best = float(s.max())
-            if best >= threshold:
-                pick = np.flatnonzero((s >= threshold) & (s >= best - tie))
-            elif best > 0:
-                pick = np.flatnonzero(s >= best - 1e-9)
-            else:
-                pick = np.zeros(0, np.int64)
-        else:
-            pick = np.flatnonzero(s >= threshold)
-        out.append(pick)
-    return out
+    return [np.asarray(p, np.int64) for p in mention_picks(scores, parse, threshold, tie)]
 
 
 def choose_objects(scores: np.ndarray, parse: QuestionParse, threshold: float = THRESHOLD,
                    tie: float = TIE) -> tuple[int, ...]:
     """The question's chosen objects: the union of its referred mentions' choices, sorted."""
-    picks = choose_mentions(scores, parse, threshold, tie)
-    keep = [p for p, m in zip(picks, parse.mentions) if m.referred]
-    if not keep:
-        return ()
-    return tuple(int(i) for i in np.unique(np.concatenate(keep)))
+    picks = mention_picks(scores, parse, threshold, tie)
+    return tuple(sorted({i for p, m in zip(picks, parse.mentions) if m.referred for i in p}))
 
 
 def object_weights(scores: np.ndarray, parse: QuestionParse, chosen: Sequence[int]) -> np.ndarray:

@@ -24,7 +24,7 @@ from ..clevr.executor import execute_program, referred_objects
 from ..clevr.io import Question, Scene
 from ..clevr.metrics import PrecisionRecallReport, PRRow, precision_recall_report, score_sets
 from ..clevr.parser import ParseFailure, QuestionParse, parse_program, parse_question
-from .choose import THRESHOLD, TIE, choose_mentions, object_weights
+from .choose import THRESHOLD, TIE, mention_picks, object_weights
 from .facts import ObjectFacts, build_facts, clevr_object_facts
 from .masks import MaskSpec, render_masks
 from .rules import RuleSet, load_program
@@ -177,10 +177,9 @@ def run_psl(items: Sequence[tuple[QuestionParse, ObjectFacts]], settings: Pipeli
 def _decide(parses, facts, scores, settings):
     out = []
     for p, f, s in zip(parses, facts, scores):
-        picks = choose_mentions(s, p, settings.threshold, settings.tie)
-        ref = [q for q, m in zip(picks, p.mentions) if m.referred]
-        chosen = tuple(int(i) for i in np.unique(np.concatenate(ref))) if ref else ()
-        out.append((tuple(tuple(int(i) for i in q) for q in picks), chosen))
+        picks = mention_picks(s, p, settings.threshold, settings.tie)
+        chosen = tuple(sorted({i for q, m in zip(picks, p.mentions) if m.referred for i in q}))
+        out.append((tuple(map(tuple, picks)), chosen))
     return out
 
 
