@@ -64,8 +64,15 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     run = clevr_pipeline(questions, scenes, settings, reference=False)
     t1 = time.perf_counter()
-    facts = {k: clevr_object_facts(s) for k, s in scenes.items()}
-    masks = render_question_masks(run, lambda r: facts[r.image_index], size, "uint8")
+    facts: dict = {}  # the scenes the questions are about (the pipeline's own facts are internal)
+
+    def facts_of(r):
+        f = facts.get(r.image_index)
+        if f is None:
+            f = facts[r.image_index] = clevr_object_facts(scenes[r.image_index])
+        return f
+
+    masks = render_question_masks(run, facts_of, size, "uint8")
     t2 = time.perf_counter()
     n = len(questions)
     total = t2 - t0
