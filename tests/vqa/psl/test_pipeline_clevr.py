@@ -133,3 +133,14 @@ def test_missing_scene_is_a_clear_error(scenes, shared_questions):
     bad = replace(shared_questions[0], image_index=99999)
     with pytest.raises(ClevrDataError, match="question 0: image_index 99999 has no scene"):
         clevr_pipeline([bad], scenes, PipelineSettings())
+
+
+def test_solver_threads_are_set_for_the_solve_and_restored(scenes, shared_questions):
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    one = clevr_pipeline(shared_questions[:40], scenes, PipelineSettings(num_threads=1))
+    assert torch.get_num_threads() == before
+    default = clevr_pipeline(shared_questions[:40], scenes, PipelineSettings(num_threads=None))
+    assert [r.chosen for r in one.results] == [r.chosen for r in default.results]
+    with pytest.raises(ValueError, match="num_threads"):
+        PipelineSettings(num_threads=0)
