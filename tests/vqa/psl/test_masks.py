@@ -64,3 +64,27 @@ def test_empty_and_bad_sizes():
     assert parse_size("128x64") == (128, 64) and parse_size("14") == (14, 14)
     with pytest.raises(ValueError, match="WIDTHxHEIGHT"):
         parse_size("big")
+
+
+def test_batch_matches_the_formula_per_pixel():
+    """Questions with 0-7 blobs, two image sizes, more questions than a chunk: every pixel is
+    max_j w_j exp(-d_j^2 / (2 (0.6 r_j)^2)) at the pixel centre (float64 reference)."""
+    from vqa_adapters.psl.masks import SIGMA_PER_RADIUS, MaskSpec, render_masks
+
+    rng = np.random.default_rng(0)
+    specs = []
+    for i in range(70):
+        k, size = int(rng.integers(0, 8)), ((480, 320), (200, 100))[i % 2]
+        specs.append(MaskSpec(rng.random((k, 2)) * size, rng.uniform(5, 40, k), rng.uniform(0.2, 1, k), size))
+    W, H = 24, 16
+    f = render_masks(specs, (W, H), "float32", chunk=8)
+    q = render_masks(specs, (W, H), "uint8", chunk=8)
+    for s, fm, qm in zip(specs, f, q):
+        gx = (np.arange(W) + 0.5) * s.image_size[0] / W
+        gy = (np.arange(H) + 0.5) * s.image_size[1] / H
+        ref = np.zeros((H, W))
+        for (cx, cy), r, w in zip(s.centres, s.radii, s.weights):
+            sig = SIGMA_PER_RADIUS * r
+            ref = np.maximum(ref, w * np.exp(-((gy[:, None] - cy) ** 2 + (gx[None, :] - cx) ** 2) / (2 * sig**2)))
+        np.testing.assert_allclose(fm, ref, atol=5e-6)  # float32 arithmetic
+        assert np.abs(qm.astype(int) - np.rint(255 * ref)).max() <= 1
