@@ -489,19 +489,21 @@ def solve_batch(models: Sequence[HLMRF] | ModelBatch, settings: AdmmSettings | N
     if max_copies is not None and (not isinstance(max_copies, (int, np.integer)) or max_copies < 1):
         raise SettingsError(f"max_copies must be an int >= 1, None or 'auto', got {max_copies!r}")
     _dtype(dtype)
-    if isinstance(models, ModelBatch):
-        batch, models = models, list(models.models)
+    # Sizes come from the batch's pointers, so a lazily cut batch (ModelBatch.from_blocks) never
+    # has to build its per-model HLMRFs.
+    batch = models if isinstance(models, ModelBatch) else ModelBatch.from_models(list(models))
+    ns = np.diff(batch.var_ptr)
+    if y0 is None:
+        z0 = np.zeros(int(batch.var_ptr[-1]))
     else:
-        models, batch = list(models), None
-    if y0 is not None and len(y0) != len(models):
-        raise SettingsError(f"y0 has {len(y0)} warm starts for {len(models)} models; give one per model")
-    starts = [np.zeros(m.n) if y0 is None or y0[b] is None else
-              np.clip(np.asarray(y0[b], np.float64).reshape(-1), 0.0, 1.0) for b, m in enumerate(models)]
-    for b, (m, z) in enumerate(zip(models, starts)):
-        if z.shape != (m.n,):
-            raise SettingsError(f"y0[{b}] has {z.shape[0]} values; model {b} has {m.n} variables")
-    batch = batch if batch is not None else ModelBatch.from_models(models)
-    z0 = np.concatenate(starts) if starts else np.zeros(0)
+        if len(y0) != len(ns):
+            raise SettingsError(f"y0 has {len(y0)} warm starts for {len(ns)} models; give one per model")
+        starts = [np.zeros(int(n)) if z is None else np.clip(np.asarray(z, np.float64).reshape(-1), 0.0, 1.0)
+                  for z, n in zip(y0, ns)]
+        for b, (n, z) in enumerate(zip(ns, starts)):
+            if z.shape != (int(n),):
+                raise SettingsError(f"y0[{b}] has {z.shape[0]} values; model {b} has {int(n)} variables")
+        z0 = np.concatenate(starts) if starts else np.zeros(0)
     return _run(batch, st, z0, device, dtype, None, compact_share, max_copies)
 
 
