@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 import numpy as np
 
-from hlmrf.errors import HlmrfError, InfeasibleError, SolverError
+from hlmrf.cli._errors import run_reporting_errors
 from hlmrf.inference.settings import AdmmSettings
 
 
@@ -144,17 +143,7 @@ def run(args, out=None, err=None) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except (InfeasibleError, SolverError) as exc:
-        print(f"hlmrf-infer: error: {exc}", file=sys.stderr)
-        return 3
-    except HlmrfError as exc:
-        print(f"hlmrf-infer: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("hlmrf-infer: interrupted; no output written", file=sys.stderr)
-        return 130
+    return run_reporting_errors("hlmrf-infer", lambda: run(args))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from hlmrf.errors import HlmrfError
+from hlmrf.cli._errors import run_reporting_errors
 from hlmrf.inference.settings import AdmmSettings
 
 _METHOD_HELP = ("perceptron: voted perceptron, approximate maximum likelihood with MAP states (the "
@@ -138,14 +138,7 @@ def run(args, out=None, err=None) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except HlmrfError as exc:
-        print(f"hlmrf-learn: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("hlmrf-learn: interrupted; no output written", file=sys.stderr)
-        return 130
+    return run_reporting_errors("hlmrf-learn", lambda: run(args))
 
 
 if __name__ == "__main__":  # pragma: no cover

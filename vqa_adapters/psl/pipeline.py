@@ -246,13 +246,7 @@ def clevr_pipeline(questions: Sequence[Question], scenes: Mapping[int, Scene],
         meta.append((q.question_index, q.image_index, None if fam is None else str(fam), fam, p, None))
         parsed.append(p)
         facts.append(f)
-    t1 = time.perf_counter()
-    scores, its, conv, t = run_psl(list(zip(parsed, facts)), settings, on_chunk=on_chunk)
-    t2 = time.perf_counter()
-    decisions = _decide(parsed, facts, scores, settings)
-    t3 = time.perf_counter()
-    timings = {"parse": t1 - t0, **t, "choose": t3 - t2}
-    return PipelineResult(_assemble(meta, parsed, scores, decisions, referred), settings, timings, its, conv)
+    return _solve_and_choose(meta, parsed, facts, referred, settings, on_chunk, t0)
 
 
 def sort_of_clevr_pipeline(split, settings: PipelineSettings | None = None,
@@ -282,12 +276,7 @@ def sort_of_clevr_pipeline(split, settings: PipelineSettings | None = None,
             meta.append((qi, i, group, None, p, None))
             parsed.append(p)
             facts.append(f)
-    t1 = time.perf_counter()
-    scores, its, conv, t = run_psl(list(zip(parsed, facts)), settings, on_chunk=on_chunk)
-    t2 = time.perf_counter()
-    decisions = _decide(parsed, facts, scores, settings)
-    timings = {"parse": t1 - t0, **t, "choose": time.perf_counter() - t2}
-    return PipelineResult(_assemble(meta, parsed, scores, decisions, referred), settings, timings, its, conv)
+    return _solve_and_choose(meta, parsed, facts, referred, settings, on_chunk, t0)
 
 
 def render_question_masks(result: PipelineResult, facts_of: Callable[[QuestionResult], ObjectFacts],
@@ -308,3 +297,14 @@ def render_question_masks(result: PipelineResult, facts_of: Callable[[QuestionRe
         specs.append(MaskSpec(f.centres[ch] if ch else empty, f.radii[ch] if ch else np.zeros(0),
                               w, f.image_size))
     return render_masks(specs, size, dtype)
+
+
+def _solve_and_choose(meta, parsed, facts, referred, settings: "PipelineSettings", on_chunk,
+                      t0: float) -> "PipelineResult":
+    """The stages after parsing, shared by both datasets: PSL solve, decision rule, assembly."""
+    t1 = time.perf_counter()
+    scores, its, conv, t = run_psl(list(zip(parsed, facts)), settings, on_chunk=on_chunk)
+    t2 = time.perf_counter()
+    decisions = _decide(parsed, facts, scores, settings)
+    timings = {"parse": t1 - t0, **t, "choose": time.perf_counter() - t2}
+    return PipelineResult(_assemble(meta, parsed, scores, decisions, referred), settings, timings, its, conv)
