@@ -10,8 +10,9 @@ CLEVR writes ``DIR/masks.npz`` (uint8 masks and every question's scores and choi
 previews ``DIR/previews/q<index>.png``. Sort-of-CLEVR writes ``DIR/masks/<split>.npz`` (key
 ``masks``, float32 ``(N, Q, H, W)`` at the image size, the format its torch Dataset reads) and the
 report to ``--out`` (default ``DIR/masks``, as ``<split>_report.md/json``). All files of a run
-appear together or not at all. Bad input prints one line naming the file and question and exits
-1 (2 for bad options); questions the parser cannot read are counted in the report, not fatal.
+appear together or not at all. Bad input (data or options) prints one line naming the file and
+question and exits 2, like hlmrf-infer (3 when a solve fails, 1 when writing fails); questions
+the parser cannot read are counted in the report, not fatal.
 This module parses arguments and reports; the work is in :mod:`vqa_adapters.psl`.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 
 from hlmrf.cli.progress import Progress
-from hlmrf.errors import HlmrfError
+from hlmrf.errors import HlmrfError, SolverError
 
 PROG = "vqa-masks"
 
@@ -171,12 +172,12 @@ def main(argv: list[str] | None = None) -> int:
             line = _run_clevr(args, not args.quiet)
         else:
             line = _run_sort_of_clevr(args, not args.quiet)
-    except (HlmrfError, OSError) as exc:
+    except (HlmrfError, ValueError) as exc:  # bad input: data, rules, option values
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 3 if isinstance(exc, SolverError) else 2
+    except OSError as exc:  # the machine failed us (disk full, permissions): nothing written
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
-    except ValueError as exc:  # bad option values (mask size, solver, rules name)
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; no files written", file=sys.stderr)
         return 130

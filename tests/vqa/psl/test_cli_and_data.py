@@ -44,7 +44,7 @@ def test_cli_missing_scene_names_file_and_question_and_writes_nothing(tmp_path, 
     out = tmp_path / "out"
     rc = main(["--scenes", str(SCENES), "--questions", str(qfile), "--out", str(out), "--quiet"])
     err = capsys.readouterr().err
-    assert rc == 1 and "q.json" in err and "image_index 4242 has no scene" in err
+    assert rc == 2 and "q.json" in err and "image_index 4242 has no scene" in err
     assert not out.exists()
 
 
