@@ -166,6 +166,20 @@ def test_shipped_config_is_valid():
     assert s.model.g_units == (64, 64)
 
 
+def test_every_shipped_config_loads():
+    from pathlib import Path
+
+    import vqa_adapters
+
+    paths = sorted((Path(vqa_adapters.__file__).parent / "configs").glob("*.yaml"))
+    assert len(paths) >= 3
+    for path in paths:
+        s = load_settings(path)
+        assert s.experiment == "baseline+teacher+student", path.name
+        if "psl" in path.name:  # the PSL-mask runs read vqa-masks output from disk
+            assert s.data.masks == "file" and s.data.root == "sort_of_clevr", path.name
+
+
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "c.pt"
     save_checkpoint(path, {"x": torch.ones(2)})
