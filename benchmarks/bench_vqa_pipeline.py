@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from vqa_adapters.clevr import load_questions, load_scenes  # noqa: E402
 from vqa_adapters.psl import PipelineSettings, clevr_pipeline, render_question_masks  # noqa: E402
-from vqa_adapters.psl.facts import clevr_object_facts  # noqa: E402
+from vqa_adapters.psl.facts import clevr_facts_lookup  # noqa: E402
 from vqa_adapters.psl.masks import parse_size  # noqa: E402
 from vqa_adapters.psl import pipeline as pl  # noqa: E402
 
@@ -64,15 +64,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     run = clevr_pipeline(questions, scenes, settings, reference=False)
     t1 = time.perf_counter()
-    facts: dict = {}  # the scenes the questions are about (the pipeline's own facts are internal)
-
-    def facts_of(r):
-        f = facts.get(r.image_index)
-        if f is None:
-            f = facts[r.image_index] = clevr_object_facts(scenes[r.image_index])
-        return f
-
-    masks = render_question_masks(run, facts_of, size, "uint8")
+    # facts only for the scenes the questions are about (the pipeline's own facts are internal)
+    masks = render_question_masks(run, clevr_facts_lookup(scenes), size, "uint8")
     t2 = time.perf_counter()
     n = len(questions)
     total = t2 - t0

@@ -73,7 +73,7 @@ def _run_clevr(args, bar_enabled: bool) -> str:
     from vqa_adapters.psl.io import AtomicFiles, choices_json, masks_npz_bytes, report_json, report_markdown
     from vqa_adapters.psl.masks import overlay_png, parse_size
     from vqa_adapters.psl.pipeline import clevr_pipeline, render_question_masks
-    from vqa_adapters.psl.facts import clevr_object_facts
+    from vqa_adapters.psl.facts import clevr_facts_lookup
 
     size = parse_size(args.size or "128x128")
     settings = _settings(args)
@@ -81,15 +81,7 @@ def _run_clevr(args, bar_enabled: bool) -> str:
     questions = load_questions(args.questions, scenes)
     with Progress(len(questions), "psl masks", enabled=bar_enabled) as bar:
         result = clevr_pipeline(questions, scenes, settings, on_chunk=bar.update)
-    facts = {}
-
-    def facts_of(r):
-        f = facts.get(r.image_index)
-        if f is None:
-            f = facts[r.image_index] = clevr_object_facts(scenes[r.image_index])
-        return f
-
-    masks = render_question_masks(result, facts_of, size, "uint8")
+    masks = render_question_masks(result, clevr_facts_lookup(scenes), size, "uint8")
     report = result.report()
     config = _config(args, "clevr", size)
     out = Path(args.out)

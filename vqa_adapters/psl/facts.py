@@ -43,6 +43,7 @@ __all__ = [
     "ObjectFacts",
     "FactChunk",
     "PREDICATES",
+    "clevr_facts_lookup",
     "clevr_object_facts",
     "relation_key",
     "mention_levels",
@@ -392,3 +393,20 @@ def build_facts(items: Sequence[tuple[QuestionParse, ObjectFacts]], *, negatives
     put("candidate", pairs[~allowed], np.zeros(int((~allowed).sum())))
     store.add_target_codes("candidate", targets)
     return FactChunk(store, n_m, n_o, offsets, pair_target, q_of[allowed], targets)
+
+
+def clevr_facts_lookup(scenes: Mapping[int, Scene]):
+    """``facts_of(question_result) -> ObjectFacts``, built once per scene on first use.
+
+    The shape :func:`~vqa_adapters.psl.pipeline.render_question_masks` takes; only the scenes the
+    questions are about are ever turned into facts.
+    """
+    cache: dict[int, ObjectFacts] = {}
+
+    def facts_of(r) -> ObjectFacts:
+        f = cache.get(r.image_index)
+        if f is None:
+            f = cache[r.image_index] = clevr_object_facts(scenes[r.image_index])
+        return f
+
+    return facts_of
