@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hlmrf.data.arities import rule_arities, rules_own_arities
 from hlmrf.data.loader import load_facts as _load_facts
 from hlmrf.data.store import FactStore
 from hlmrf.data.writer import write_results
@@ -41,12 +42,19 @@ def load_rules(path: str | os.PathLike) -> Program:
 
 
 def load_facts(directory: str | os.PathLike, program: Program | None = None) -> FactStore:
-    """Load a facts directory; the program's predicate arities decide what a last column is."""
-    arities = {k: a for k, (_, a, _) in program.predicates().items()} if program is not None else None
-    store = _load_facts(directory, arities)
+    """Load a facts directory; the program's predicate arities decide what a last column is.
+
+    A predicate used with two arities in the rules, or whose files disagree with the rules' arity
+    on every line, is a :class:`~hlmrf.errors.RuleError` at the rule atom (naming the file).
+    """
+    if program is None:
+        return _load_facts(directory, None)
+    used = rule_arities(program)
+    with rules_own_arities(program):
+        store = _load_facts(directory, {k: a for k, (_, a, _) in used.items()})
     if program is not None:
         # A predicate of the rules whose files are all empty is still known (and closed).
-        for key, (name, arity, _) in program.predicates().items():
+        for key, (name, arity, _) in used.items():
             if store.get(key) is None and _has_files(directory, key):
                 store.declare(key, arity)
             if store.get(key) is not None:

@@ -30,6 +30,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from hlmrf.data.arities import ArityMismatchError, columns_text, rule_arities, rules_own_arities
 from hlmrf.data.loader import read_rows
 from hlmrf.data.store import FactStore
 from hlmrf.errors import DataError, MissingDependencyError
@@ -67,9 +68,12 @@ def _split_name(key: str, where: str) -> tuple[str, int | None]:
 class _Builder:
     """Collects predicates and their facts, then fills a store (arities from rules or files)."""
 
-    def __init__(self, source: str, arities: Mapping[str, int], store: FactStore | None):
+    def __init__(self, source: str, arities: Mapping[str, int], store: FactStore | None,
+                 rule_spans: Mapping[str, object] | None = None):
         self.source = source
+        self.rule_spans = dict(rule_spans or {})
         self.arities = {k.upper(): v for k, v in arities.items()}
+        self.from_rules = dict(self.arities)  # a disagreement with these is blamed on the rules
         self.names: dict[str, str] = {}
         self.open: dict[str, bool] = {}
         self.store = store if store is not None else FactStore()
@@ -80,8 +84,11 @@ class _Builder:
         if arity is not None:
             known = self.arities.get(up)
             if known is not None and known != arity:
+                # Both sides are typed by hand: blame the declaration, and show the rule.
+                at = self.rule_spans.get(up)
                 raise DataError(f"{name}/{arity} is declared with arity {arity}, but the rules use "
-                                f"{name} with {known} arguments", where)
+                                f"{name} with {known} arguments" + (f" (at {at})" if at else "") +
+                                "; make the two agree", where)
             self.arities[up] = arity
         self.names.setdefault(up, name)
         if open_ is not None:
@@ -92,7 +99,11 @@ class _Builder:
         if not path.is_file():
             raise DataError(f"{where} names {path}, which does not exist (paths are relative to "
                             f"{self.source})", str(path))
-        rows, values, linenos = read_rows(path, self.arities.get(up), with_values=kind != "targets")
+        try:
+            rows, values, linenos = read_rows(path, self.arities.get(up), with_values=kind != "targets")
+        except ArityMismatchError as exc:
+            exc.predicate = up
+            raise
         self._add(up, kind, rows, values, str(path))
 
     def add_rows(self, up: str, kind: str, rows: list, where: str) -> None:
@@ -114,9 +125,15 @@ class _Builder:
                     raise DataError(f"{where}: value {v} of {r} is outside [0, 1]", self.source)
                 args.append([str(x) for x in r[:-1]]), vals.append(v)
             else:
-                raise DataError(f"{where}: row {r} has {len(r)} entries; {self.names[up]} takes "
-                                f"{k} arguments" + ("" if kind == "targets" else " and an optional value"),
-                                self.source)
+                message = (f"{where}: row {r} has {len(r)} entries; {self.names[up]} takes {k} "
+                           "arguments" + ("" if kind == "targets" else " and an optional value"))
+                if self.from_rules.get(up) == k and all(
+                        len(x) == len(r) if isinstance(x, (list, tuple)) else len(r) == 1 for x in rows):
+                    raise ArityMismatchError(
+                        message, self.source, arity=k, predicate=up,
+                        data_says=f"the rows of {where} in {self.source} have "
+                                  f"{columns_text(len(r), kind != 'targets')}")
+                raise DataError(message, self.source)
             arity = k
         self._add(up, kind, args, np.asarray(vals, float), self.source)
 
@@ -127,8 +144,11 @@ class _Builder:
             return
         arity = len(rows[0])
         if self.arities.get(up, arity) != arity:
-            raise DataError(f"has {arity} arguments per row, but {self.names[up]} takes "
-                            f"{self.arities[up]}", where)
+            message = f"has {arity} arguments per row, but {self.names[up]} takes {self.arities[up]}"
+            if self.from_rules.get(up) == self.arities[up]:
+                raise ArityMismatchError(message, where, arity=self.arities[up], predicate=up,
+                                         data_says=f"{where} has {arity} argument(s) per row")
+            raise DataError(message, where)
         self.arities[up] = arity
         codes = self.store.constants.intern_rows(rows).reshape(-1, arity)
         self.store.declare(self.names[up], arity)
@@ -165,13 +185,15 @@ def _paths(value, where: str) -> list:
 
 
 def load_data_file(path: str | os.PathLike, arities: Mapping[str, int] | None = None,
-                   store: FactStore | None = None) -> FactStore:
+                   store: FactStore | None = None, rule_spans: Mapping | None = None) -> FactStore:
     """Load a PSL 2.x ``.data`` description (YAML) into a :class:`FactStore`.
 
     Parameters
     ----------
     path : the ``.data`` file; the file paths inside are relative to its folder.
     arities : upper-cased predicate -> arity, usually from the rules; ``Name/arity`` keys also set it.
+    rule_spans : upper-cased predicate -> where the rules use it, named when a declaration
+        disagrees with the rules.
     """
     path = Path(path)
     try:
@@ -187,7 +209,7 @@ def load_data_file(path: str | os.PathLike, arities: Mapping[str, int] | None = 
     if unknown:
         raise DataError(f"unknown section(s) {', '.join(map(str, unknown))}; a .data file has "
                         f"{', '.join(_DATA_SECTIONS)}", str(path))
-    b = _Builder(str(path), arities or {}, store)
+    b = _Builder(str(path), arities or {}, store, rule_spans)
     for key, state in (doc.get("predicates") or {}).items():
         where = f"{path}: predicates: {key}"
         s = str(state).strip().lower()
@@ -273,8 +295,20 @@ def load_config(path: str | os.PathLike, phase: str = "infer"):
         program = parse_rules("\n".join(r.replace("\n", " ") for r in rules), f"{path}:rules")
     else:
         raise DataError("`rules` must be a list of rule strings or the path of a .psl file", str(path))
-    arities = {k: a for k, (_, a, _) in program.predicates().items()}
-    b = _Builder(str(path), arities, None)
+    with rules_own_arities(program):
+        store = _config_store(path, doc, program, phase)
+    for up, (name, arity, _) in rule_arities(program).items():
+        if store.get(up) is not None:
+            store.get(up).name = name
+    options = dict(doc.get("options") or {})
+    options.update(doc.get(phase) or {}) if isinstance(doc.get(phase), dict) else None
+    return program, store, options
+
+
+def _config_store(path: Path, doc: dict, program, phase: str) -> FactStore:
+    used = rule_arities(program)
+    b = _Builder(str(path), {k: a for k, (_, a, _) in used.items()}, None,
+                 {k: span for k, (_, _, span) in used.items()})
     preds = doc.get("predicates") or {}
     if not isinstance(preds, dict):
         raise DataError("`predicates` must map `Name/arity` to its data", str(path))
@@ -303,13 +337,7 @@ def load_config(path: str | os.PathLike, phase: str = "infer"):
                 b.add_file(up, kind, path.parent / str(f), where)
             if rows:
                 b.add_rows(up, kind, rows, where)
-    store = b.finish()
-    for up, (name, arity, _) in program.predicates().items():
-        if store.get(up) is not None:
-            store.get(up).name = name
-    options = dict(doc.get("options") or {})
-    options.update(doc.get(phase) or {}) if isinstance(doc.get(phase), dict) else None
-    return program, store, options
+    return b.finish()
 
 
 def load_inputs(first: str | os.PathLike, second: str | os.PathLike | None = None):
@@ -327,21 +355,25 @@ def load_inputs(first: str | os.PathLike, second: str | os.PathLike | None = Non
         return load_config(p)
     rules_path = Path(first)
     program = parse_rules(_read_text(rules_path), str(rules_path))
-    arities = {k: a for k, (_, a, _) in program.predicates().items()}
+    used = rule_arities(program)
+    arities = {k: a for k, (_, a, _) in used.items()}
     second = Path(second)
     if second.is_dir():
         from hlmrf.data.loader import find_fact_files, load_facts
 
-        store = load_facts(second, arities)
+        with rules_own_arities(program):
+            store = load_facts(second, arities)
         files = find_fact_files(second)
-        for key, (name, arity, _) in program.predicates().items():
+        for key, (name, arity, _) in used.items():
             if store.get(key) is None and key in files:
                 store.declare(key, arity)
     elif second.suffix.lower() in (".data", ".yaml", ".yml"):
-        store = load_data_file(second, arities)
+        with rules_own_arities(program):
+            store = load_data_file(second, arities,
+                                   rule_spans={k: span for k, (_, _, span) in used.items()})
     else:
         raise DataError("is neither a facts directory nor a .data file", str(second))
-    for key, (name, _, _) in program.predicates().items():
+    for key, (name, _, _) in used.items():
         if store.get(key) is not None:
             store.get(key).name = name
     return program, store, {}

@@ -15,6 +15,7 @@ from typing import Mapping
 
 import numpy as np
 
+from hlmrf.data.arities import ArityMismatchError, columns_text
 from hlmrf.data.store import FactStore
 from hlmrf.errors import DataError
 
@@ -77,8 +78,14 @@ def read_rows(path: str | os.PathLike, arity: int | None, with_values: bool):
         else:
             want = f"{arity} or {arity + 1}" if with_values else f"{arity}"
             hint = " (columns must be separated by tabs)" if len(r) == 1 and " " in r[0] else ""
-            raise DataError(f"has {len(r)} columns, expected {want} for a predicate of arity "
-                            f"{arity}{hint}", path, ln)
+            message = f"has {len(r)} columns, expected {want} for a predicate of arity {arity}{hint}"
+            if not hint and all(len(x) == len(r) for x in rows):
+                # The whole file has another width: the arity it was read with (usually the
+                # rules') disagrees with it, not one malformed line.
+                raise ArityMismatchError(
+                    message, path, ln, arity=arity,
+                    data_says=f"its facts in {path}:{ln} have {columns_text(len(r), with_values)}")
+            raise DataError(message, path, ln)
         if any(c == "" for c in args[-1]):
             raise DataError("has an empty argument", path, ln)
     return args, values, linenos
@@ -120,8 +127,10 @@ def load_facts(directory: str | os.PathLike, arities: Mapping[str, int] | None =
     ----------
     directory : folder with ``<predicate>_{obs,targets,truth}.{txt,tsv}`` files.
     arities : upper-cased predicate name -> arity, usually from the rules
-        (``{k: a for k, (_, a, _) in program.predicates().items()}``); it decides whether a last
-        numeric column is a value or an argument. Predicates not listed are inferred.
+        (``{k: a for k, (_, a, _) in rule_arities(program).items()}``, see
+        :mod:`hlmrf.data.arities`); it decides whether a last numeric column is a value or an
+        argument. Predicates not listed are inferred. A file whose every row disagrees with a
+        listed arity raises :class:`~hlmrf.data.arities.ArityMismatchError` (a ``DataError``).
     store : add to this store instead of a new one.
     """
     store = store if store is not None else FactStore()
@@ -134,7 +143,11 @@ def load_facts(directory: str | os.PathLike, arities: Mapping[str, int] | None =
             path = kinds.get(kind)
             if path is None:
                 continue
-            rows, values, linenos = read_rows(path, arity, with_values=kind != "targets")
+            try:
+                rows, values, linenos = read_rows(path, arity, with_values=kind != "targets")
+            except ArityMismatchError as exc:
+                exc.predicate = pred
+                raise
             if not rows:
                 continue
             if arity is None:
