@@ -20,7 +20,7 @@ from hlmrf.data.store import FactStore
 from hlmrf.data.writer import write_results
 from hlmrf.errors import DataError, InfeasibleError
 from hlmrf.evaluation.metrics import evaluate
-from hlmrf.grounding.ground import ground
+from hlmrf.grounding.ground import DEFAULT_MAX_GROUND_RULES, ground
 from hlmrf.inference import solve
 from hlmrf.inference.feasibility import hard_constraints_feasible
 from hlmrf.inference.result import Result, Status
@@ -105,22 +105,28 @@ class Inference:
 
 def infer(program: Program, store: FactStore, settings: AdmmSettings | None = None, *,
           solver: str = "admm", device: str = "cpu", dtype: str = "float64",
-          callback=None, keep_substitutions: bool = False) -> Inference:
+          callback=None, keep_substitutions: bool = False,
+          max_ground_rules: int | None = DEFAULT_MAX_GROUND_RULES, on_estimate=None) -> Inference:
     """Ground ``program`` on ``store`` and find the MAP state.
 
     Weights are divided by the largest first when ``settings.normalize_weights`` (the reference
     engine's default); the reported energy is of that normalised model.
 
     ``keep_substitutions`` keeps each row's substitution in ``model.index`` (for printing
-    ground rules, :func:`hlmrf.model.printer.ground_rule_text`).
+    ground rules, :func:`hlmrf.model.printer.ground_rule_text`). ``max_ground_rules`` (None: no
+    limit) and ``on_estimate`` (called with each rule's
+    :class:`~hlmrf.grounding.ground.RuleEstimate` before grounding) are :func:`hlmrf.ground`'s.
 
     Raises
     ------
+    GroundingError : the rules would ground more than ``max_ground_rules`` rules (nothing is
+        grounded), among the other grounding errors.
     InfeasibleError : the hard constraints cannot all hold; the message lists violated ones.
     """
     settings = settings or AdmmSettings()
     t0 = time.perf_counter()
-    model = ground(program, store, keep_substitutions=keep_substitutions)
+    model = ground(program, store, keep_substitutions=keep_substitutions,
+                   max_ground_rules=max_ground_rules, on_estimate=on_estimate)
     t_ground = time.perf_counter() - t0
     if settings.normalize_weights:
         model = model.normalized()
@@ -129,7 +135,7 @@ def infer(program: Program, store: FactStore, settings: AdmmSettings | None = No
             and not hard_constraints_feasible(model):
         rows = model.violated_rows(result.y, settings.constraint_tol)
         worst = rows[np.argsort(-np.abs(model.distance(result.y)[rows]))][:5]
-        listing = "\n".join("  " + describe_row(model, int(i)) for i in worst)
+        listing = "\n".join("  " + describe_row(model, int(i), y=result.y) for i in worst)
         raise InfeasibleError(
             f"the hard constraints cannot all hold at once: no assignment in [0, 1] satisfies them. "
             f"{len(rows)} ground constraint(s) are violated at the solver's best point, e.g.:\n"

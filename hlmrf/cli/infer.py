@@ -46,7 +46,26 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--ground-rules", metavar="FILE",
                     help="write every ground potential in readable form to FILE")
     ap.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    ap.add_argument("-v", "--verbose", action="store_true",
+                    help="also print each rule's estimated number of ground rules before grounding")
+    from hlmrf.grounding.ground import DEFAULT_MAX_GROUND_RULES
+
+    ap.add_argument("--max-ground-rules", type=_ground_rule_limit, default=DEFAULT_MAX_GROUND_RULES,
+                    metavar="N", help="refuse, before grounding, rules that would ground more than N "
+                                      f"rules in all (default {DEFAULT_MAX_GROUND_RULES}; `none`: no limit)")
     return ap
+
+
+def _ground_rule_limit(text: str):
+    if text.strip().lower() in ("none", "unlimited"):
+        return None
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of ground rules or `none`, not {text!r}")
+    return value
 
 
 # PSL option names with an hlmrf equivalent; others in a config are reported and ignored.
@@ -92,8 +111,13 @@ def run(args, out=None, err=None) -> int:
     def callback(it, r, s):
         bar.set(it, postfix=f"primal {r:.2e} dual {s:.2e}")
 
+    def on_estimate(e):  # before grounding: a huge rule shows before the wait, not after
+        if args.verbose:
+            say(f"estimate: {e}")
+
     try:
         run_ = infer(program, store, settings, solver=args.solver, device=args.device,
+                     max_ground_rules=args.max_ground_rules, on_estimate=on_estimate,
                      dtype=args.dtype, callback=callback,
                      keep_substitutions=bool(args.ground_rules))
     finally:

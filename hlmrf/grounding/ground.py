@@ -9,23 +9,42 @@ expands, per grounding, into the ground atoms it sums over (a vectorised join pl
 aggregation, never a Python loop per substitution), filtered by its filter clause, and ``|X|``
 counts them. As in the reference, groundings without a target atom, and one-atom groundings that
 no value can violate, are dropped. Every open atom a grounding reaches must be a target
-or an observation. The joins are planned by :mod:`hlmrf.grounding.plan` and run by
-:mod:`hlmrf.grounding.relational`; this module turns the substitution tables into potentials.
+or an observation. A constant of the rules that no fact mentions gets a code of its own, after
+the data's: an atom with it is absent, so 0 for a closed predicate and an error for an open one,
+as in the reference engine. Before grounding anything, each rule's number of groundings is
+counted from the relations (:func:`estimate_grounding`); a program over ``max_ground_rules`` is
+refused with the rule to restrict instead of running out of memory. The joins are planned by
+:mod:`hlmrf.grounding.plan` and run by :mod:`hlmrf.grounding.relational`; this module turns the
+substitution tables into potentials.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
 
-from hlmrf.data.store import FactStore
+from hlmrf.data.arities import rule_atoms
+from hlmrf.data.store import ConstantTable, FactStore
 from hlmrf.errors import GroundingError, RuleError
 from hlmrf.grounding.plan import Scan, UnionPlan, plan_rule
-from hlmrf.grounding.relational import execute, join_indices, lookup_rows, match_pattern, pack_keys
+from hlmrf.grounding.relational import (
+    count_rows,
+    execute,
+    join_indices,
+    lookup_rows,
+    match_pattern,
+    pack_keys,
+)
 from hlmrf.language.ast import ArithmeticRule, BoolOp, Comparison, Constant, Program, Variable, coef_value
 from hlmrf.model.hlmrf import HLMRF, GroundIndex
+from hlmrf.model.printer import substituted_rule_text
 from hlmrf.model.terms import Kind
+
+#: Default of ``ground(..., max_ground_rules=)``: about 2-5 GB of grounding work at PSL's usual
+#: two or three atoms per ground rule.
+DEFAULT_MAX_GROUND_RULES = 50_000_000
 
 
 @dataclass
@@ -60,10 +79,11 @@ def _atom_tables(store: FactStore) -> tuple[dict[str, _AtomTable], list[str], li
 
 
 def check_program(program: Program, store: FactStore) -> None:
-    """Every predicate of the rules exists in the data with the same arity."""
+    """Every predicate of the rules (filters included) exists in the data with the arity every use
+    of it gives; filters use closed predicates only."""
+    # Checked against the data, not use against use: the data says which of two uses is wrong.
     for rule in program.rules:
-        atoms = rule.atoms if isinstance(rule, ArithmeticRule) else [l.atom for l in rule.body + rule.head]
-        for atom in atoms:
+        for atom in rule_atoms(rule):
             p = store.get(atom.predicate)
             if p is None:
                 known = ", ".join(sorted(q.name for q in store.predicates.values())) or "none"
@@ -75,6 +95,98 @@ def check_program(program: Program, store: FactStore) -> None:
             if p.arity != len(atom.args):
                 raise RuleError(f"{atom.predicate} takes {p.arity} arguments in the data, "
                                 f"but {len(atom.args)} are given here", atom.span, program.text)
+        for f in getattr(rule, "filters", ()):
+            for atom in f.atoms():
+                if store.get(atom.predicate).open:
+                    raise _open_in_filter(atom, program)
+
+
+def _open_in_filter(atom, program: Program) -> RuleError:
+    return RuleError(f"Open predicate ({atom.predicate}) not allowed in filter. Only closed "
+                     f"predicates may appear in filters: {atom.predicate} has targets; filter on "
+                     "an observed (closed) predicate instead", atom.span, program.text)
+
+
+class _Codes:
+    """The store's constant codes, extended by the rules' constants that no fact mentions.
+
+    Each such constant gets a code after the data's, so packed keys cannot alias it with a real
+    atom (a sentinel -1 did: ``(x, -1)`` packs like ``(x - 1, base - 1)``) and messages can name
+    it. The store is not changed.
+    """
+
+    def __init__(self, table: ConstantTable, program: Program):
+        self.names = list(table.names)
+        self._lookup = table.lookup
+        self._extra: dict[str, int] = {}
+        for value in sorted(_program_constants(program)):
+            if table.lookup(value) is None:
+                self._extra[value] = len(self.names)
+                self.names.append(value)
+        self.absent = set(self._extra)
+        self._rank: np.ndarray | None = None
+        self.base = max(len(self.names), 1)
+
+    def lookup(self, name: str) -> int | None:
+        code = self._lookup(name)
+        return code if code is not None else self._extra.get(name)
+
+    def rank(self) -> np.ndarray:
+        """Each code's position in the sorted order of the names (PSL's ``%``)."""
+        if self._rank is None:
+            order = np.argsort(np.asarray(self.names, dtype=object), kind="stable")
+            self._rank = np.empty(len(order), dtype=np.int64)
+            self._rank[order] = np.arange(len(order))
+        return self._rank
+
+    def atom(self, predicate: str, row) -> str:
+        """``Friends('y', 'zzz')``: a ground atom as the reference engine names it."""
+        return f"{predicate}({', '.join(str(Constant(self.names[int(c)])) for c in row)})"
+
+
+def _program_constants(program: Program) -> set[str]:
+    """Every constant written anywhere in the rules (atoms, comparisons, filters)."""
+    out: set[str] = set()
+
+    def walk(x):
+        if isinstance(x, Constant):
+            out.add(x.value)
+        elif isinstance(x, (tuple, list)):
+            for item in x:
+                walk(item)
+        elif is_dataclass(x) and not isinstance(x, type):
+            for f in fields(x):
+                if f.name not in ("span", "text"):
+                    walk(getattr(x, f.name))
+
+    walk(program.rules)
+    return out
+
+
+@dataclass(frozen=True)
+class RuleEstimate:
+    """A rule's number of groundings, counted from the relations before grounding it.
+
+    ``ground_rules`` is the number of substitutions the rule's join produces: one ground rule
+    each (two for a weighted ``=``), of which trivially satisfied ones are dropped afterwards, so
+    the model may have fewer. ``exact`` is False when it is an upper bound (a join too large to
+    count pair by pair, or a disjunction of positive literals whose branches may overlap).
+    """
+
+    rule: int  # index into program.rules
+    location: str  # "rules.psl:3", or "rule 4" for a rule without a source
+    text: str
+    ground_rules: int
+    exact: bool
+
+    def __str__(self) -> str:
+        count = f"{self.ground_rules:,}" if self.exact else f"at most {self.ground_rules:,}"
+        return f"rule {self.rule + 1} ({self.location}): {count} ground rule(s)   {self.text}"
+
+
+def _location(r: int, rule) -> str:
+    span = getattr(rule, "span", None)
+    return f"{span.source}:{span.line}" if span is not None else f"rule {r + 1}"
 
 
 @dataclass(frozen=True)
@@ -91,72 +203,156 @@ class SubstitutionIndex(GroundIndex):
     row_substitution: np.ndarray = None  # type: ignore[assignment]
 
 
-def ground(program: Program, store: FactStore, keep_substitutions: bool = False) -> HLMRF:
+class _Prepared:
+    """What every rule's grounding shares: atom tables, coded constants, relations, join plans."""
+
+    def __init__(self, program: Program, store: FactStore):
+        check_program(program, store)
+        self.program = program
+        self.tables, self.preds, self.offsets, self.var_args = _atom_tables(store)
+        self.codes = _Codes(store.constants, program)
+        self._relations: dict[tuple[str, str], np.ndarray] = {}
+        sizes = {}
+        for key, t in self.tables.items():
+            sizes[(key, "known")] = len(t.args)
+            sizes[(key, "support")] = int(((t.var >= 0) | (t.value > 0)).sum())
+            sizes[(key, "targets")] = int((t.var >= 0).sum())
+        self.plans = [plan_rule(r, rule, sizes, program.text) for r, rule in enumerate(program.rules)]
+
+    def relation(self, scan: Scan) -> np.ndarray:
+        key = (scan.predicate, scan.relation)
+        if key not in self._relations:
+            t = self.tables[scan.predicate]
+            if scan.relation == "support":
+                keep = (t.var >= 0) | (t.value > 0)
+                self._relations[key] = t.args[keep]
+            elif scan.relation == "targets":
+                self._relations[key] = t.args[t.var >= 0]
+            else:
+                self._relations[key] = t.args
+        return self._relations[key]
+
+    def execute(self, plan) -> np.ndarray:
+        c = self.codes
+        if isinstance(plan, UnionPlan):
+            parts = [execute(p, self.relation, c.base, c.lookup, c.rank) for p in plan.parts]
+            return np.unique(np.concatenate(parts), axis=0) if parts else \
+                np.zeros((0, len(plan.variables)), np.int64)
+        return execute(plan, self.relation, c.base, c.lookup, c.rank)
+
+    def estimate(self, r: int) -> RuleEstimate:
+        plan, rule, c = self.plans[r], self.program.rules[r], self.codes
+        parts = plan.parts if isinstance(plan, UnionPlan) else (plan,)
+        counts = [count_rows(p, self.relation, c.base, c.lookup, c.rank) for p in parts]
+        exact = len(counts) <= 1 and all(e for _, e in counts)
+        return RuleEstimate(r, _location(r, rule), rule.text or str(rule),
+                            int(sum(n for n, _ in counts)), exact)
+
+
+def estimate_grounding(program: Program, store: FactStore) -> tuple[RuleEstimate, ...]:
+    """Each rule's number of groundings on ``store``, counted without grounding.
+
+    The count runs the rule's join plan on multiplicities instead of rows (see
+    :func:`hlmrf.grounding.relational.count_rows`): exact for cartesian products and chains of
+    equi-joins, an upper bound (``exact=False``) when an intermediate join is too large to count
+    pair by pair. It costs about one pass over each relation the rule scans.
+
+    Raises the :class:`RuleError` s of :func:`ground`.
+    """
+    prep = _Prepared(program, store)
+    return tuple(prep.estimate(r) for r in range(len(program.rules)))
+
+
+def _check_size(estimates, max_ground_rules: int | None) -> None:
+    if max_ground_rules is None:
+        return
+    total = sum(e.ground_rules for e in estimates)
+    if total <= max_ground_rules:
+        return
+    worst = sorted(estimates, key=lambda e: -e.ground_rules)
+    top = worst[0]
+    about = "" if all(e.exact for e in estimates) else "up to "
+    if top.ground_rules > max_ground_rules:
+        head = (f"rule {top.rule + 1} ({top.location}) `{top.text}` would create {about}"
+                f"{top.ground_rules:,} ground rules, more than max_ground_rules = {max_ground_rules:,}")
+    else:
+        head = (f"the rules would create {about}{total:,} ground rules, more than "
+                f"max_ground_rules = {max_ground_rules:,}; the largest:\n" +
+                "\n".join(f"  {e}" for e in worst[:3] if e.ground_rules))
+    raise GroundingError(
+        f"{head}.\nGrounding was not attempted. Restrict the rule's body (add an atom or a "
+        "comparison that binds its variables more tightly, or range them over a smaller "
+        "predicate), or raise the limit: --max-ground-rules N on the command line, "
+        "max_ground_rules=N in hlmrf.infer and hlmrf.ground (None: no limit)")
+
+
+def ground(program: Program, store: FactStore, keep_substitutions: bool = False, *,
+           max_ground_rules: int | None = DEFAULT_MAX_GROUND_RULES,
+           on_estimate: Callable[[RuleEstimate], None] | None = None) -> HLMRF:
     """Ground ``program`` on ``store``.
 
     Returns the model; ``model.index`` maps its columns to target atoms and its ``rule`` codes to
     the program's rules. With ``keep_substitutions`` the index is a :class:`SubstitutionIndex`
     that also maps every row to the substitution it grounds (for ``--ground-rules``).
 
+    Before grounding anything, every rule's groundings are counted (:func:`estimate_grounding`);
+    ``on_estimate`` receives each :class:`RuleEstimate` (for a progress display), and a total
+    over ``max_ground_rules`` (``None``: no limit) is an error instead of a grounding that will
+    not fit in memory.
+
     Raises
     ------
     RuleError : unknown predicate, arity mismatch, a head variable no body atom binds, an open
         predicate in a filter clause.
-    GroundingError : an open atom reached by grounding that is neither a target nor observed; a
-        fully observed hard constraint that the data violates.
+    GroundingError : more than ``max_ground_rules`` ground rules, or memory ran out while
+        grounding a rule (both name the rule); an open atom reached by grounding that is neither
+        a target nor observed; a fully observed hard constraint that the data violates.
     """
-    check_program(program, store)
-    tables, preds, offsets, var_args = _atom_tables(store)
-    consts = store.constants
-    base = max(len(consts), 1)
+    prep = _Prepared(program, store)
+    estimates = [prep.estimate(r) for r in range(len(program.rules))]
+    if on_estimate is not None:
+        for e in estimates:
+            on_estimate(e)
+    _check_size(estimates, max_ground_rules)
 
-    relations: dict[tuple[str, str], np.ndarray] = {}
-
-    def relation(scan: Scan) -> np.ndarray:
-        key = (scan.predicate, scan.relation)
-        if key not in relations:
-            t = tables[scan.predicate]
-            if scan.relation == "support":
-                keep = (t.var >= 0) | (t.value > 0)
-                relations[key] = t.args[keep]
-            elif scan.relation == "targets":
-                relations[key] = t.args[t.var >= 0]
-            else:
-                relations[key] = t.args
-        return relations[key]
-
-    sizes = {}
-    for key, t in tables.items():
-        sizes[(key, "known")] = len(t.args)
-        sizes[(key, "support")] = int(((t.var >= 0) | (t.value > 0)).sum())
-        sizes[(key, "targets")] = int((t.var >= 0).sum())
-
-    ctx = _Context(tables, base, consts, program, _nvars(tables))
+    codes = prep.codes
+    ctx = _Context(prep.tables, codes.base, codes, program, _nvars(prep.tables))
     blocks, subs_kept = [], []
     for r, rule in enumerate(program.rules):
-        plan = plan_rule(r, rule, sizes, program.text)
-        if isinstance(plan, UnionPlan):
-            parts = [execute(p, relation, base, consts.lookup, consts.rank) for p in plan.parts]
-            subs = np.unique(np.concatenate(parts), axis=0) if parts else np.zeros((0, len(plan.variables)), np.int64)
-        else:
-            subs = execute(plan, relation, base, consts.lookup, consts.rank)
-        if isinstance(rule, ArithmeticRule):
-            rule_blocks, variables, table = _rows_of_arithmetic(r, rule, plan, subs, ctx)
-        else:
-            rule_blocks = _rows_of_logical(r, rule, plan, subs, ctx)
-            variables, table = plan.variables, subs
+        plan = prep.plans[r]
+        try:
+            subs = prep.execute(plan)
+            if isinstance(rule, ArithmeticRule):
+                rule_blocks, variables, table = _rows_of_arithmetic(r, rule, plan, subs, ctx)
+            else:
+                rule_blocks = _rows_of_logical(r, rule, plan, subs, ctx)
+                variables, table = plan.variables, subs
+        except MemoryError:
+            e = estimates[r]
+            raise GroundingError(
+                f"ran out of memory grounding rule {r + 1} ({e.location}) `{e.text}` "
+                f"({'' if e.exact else 'up to '}{e.ground_rules:,} ground rules); restrict the "
+                "rule's body (add an atom or a comparison that binds its variables more "
+                "tightly), or lower --max-ground-rules (max_ground_rules=) so that such a rule "
+                "is refused before grounding") from None
         blocks.append(rule_blocks)
         subs_kept.append((tuple(variables), table))
 
-    n = sum(len(a) for a in var_args)
+    n = sum(len(a) for a in prep.var_args)
     texts = tuple(rule.text or str(rule) for rule in program.rules)
+    names = codes.names if codes.absent else store.constants.names
+    preds, offsets, var_args = tuple(prep.preds), tuple(prep.offsets), tuple(prep.var_args)
     if keep_substitutions:
         row_sub = np.concatenate([b[6] for rb in blocks for b in rb]) if any(blocks) else np.zeros(0, np.int64)
-        index = SubstitutionIndex(tuple(preds), tuple(offsets), tuple(var_args), texts, consts.names,
-                                  tuple(subs_kept), row_sub)
+        index = SubstitutionIndex(preds, offsets, var_args, texts, names, tuple(subs_kept), row_sub)
     else:
-        index = GroundIndex(tuple(preds), tuple(offsets), tuple(var_args), texts, consts.names)
-    return _assemble(blocks, n, index)
+        index = GroundIndex(preds, offsets, var_args, texts, names)
+    try:
+        return _assemble(blocks, n, index)
+    except MemoryError:
+        raise GroundingError(
+            f"ran out of memory assembling the model of {sum(e.ground_rules for e in estimates):,} "
+            "ground rules; restrict the largest rules' bodies or lower --max-ground-rules") from None
 
 
 @dataclass
@@ -172,8 +368,7 @@ def _literal_atoms(pattern, plan, subs: np.ndarray, consts) -> np.ndarray:
     cols = []
     for item in pattern:
         if isinstance(item, Constant):
-            code = consts.lookup(item.value)
-            cols.append(np.full(len(subs), -1 if code is None else code, dtype=np.int64))
+            cols.append(np.full(len(subs), consts.lookup(item.value), dtype=np.int64))
         else:
             cols.append(subs[:, plan.variables.index(item)])
     return np.stack(cols, axis=1) if cols else np.zeros((len(subs), 0), dtype=np.int64)
@@ -185,10 +380,12 @@ def _resolve_args(atom, args, ctx: _Context, rule, may_be_missing: bool = False)
     idx = lookup_rows(t.args, args, ctx.base)
     missing = idx < 0
     if missing.any() and t.open and not may_be_missing:
-        consts = ctx.consts
-        bad = args[missing][:5]
-        names = ", ".join(f"{atom.predicate}({', '.join(repr(consts.names[c]) if c >= 0 else '?' for c in row)})"
-                          for row in bad)
+        bad = np.unique(args[missing], axis=0)[:5]
+        names = ", ".join(ctx.consts.atom(atom.predicate, row) for row in bad)
+        absent = sorted({ctx.consts.names[c] for c in np.unique(args[missing])} & ctx.consts.absent)
+        if absent:
+            names += (f" (the rule's constant {', '.join(str(Constant(a)) for a in absent)} "
+                      "appears in no fact: check its spelling)")
         span = f"{atom.span}: " if atom.span else ""
         raise GroundingError(
             f"{span}rule `{rule.text or rule}` reaches {int(missing.sum())} atom(s) of the open "
@@ -196,6 +393,8 @@ def _resolve_args(atom, args, ctx: _Context, rule, may_be_missing: bool = False)
             f"Found one or more RandomVariableAtoms that were not explicitly specified in the "
             f"targets: add them to {atom.predicate.lower()}_targets.txt (or observe them in "
             f"{atom.predicate.lower()}_obs.txt), or restrict the rule's body so it does not reach them")
+    if len(t.args) == 0:  # a predicate without atoms: every atom is absent
+        return np.full(len(args), -1, np.int64), np.zeros(len(args)), missing
     var = np.where(missing, -1, t.var[np.maximum(idx, 0)])
     val = np.where(missing | (var >= 0), 0.0, t.value[np.maximum(idx, 0)])
     return var, val, missing
@@ -209,11 +408,12 @@ def _rows_of_logical(r, rule, plan, subs, ctx: _Context):
     patterns.update({l.literal: l.pattern for l in plan.lookups})
     n_neg = sum(l.negated for l in clause)
     c = np.full(g, float(n_neg - 1))
-    vars_, coefs = [], []
+    vars_, coefs, seen = [], [], []
     sat = np.zeros(g, dtype=bool)
     for i, lit in enumerate(clause):
         args = _literal_atoms(patterns[i], plan, subs, ctx.consts)
-        var, val, _ = _resolve_args(lit.atom, args, ctx, rule)
+        var, val, missing = _resolve_args(lit.atom, args, ctx, rule)
+        seen.append((lit.atom, args, var, val, missing))
         s = 1.0 if lit.negated else -1.0
         observed = var < 0
         sat |= observed & (val == (0.0 if lit.negated else 1.0))
@@ -228,11 +428,32 @@ def _rows_of_logical(r, rule, plan, subs, ctx: _Context):
     var = np.stack(vars_, axis=1) if vars_ else np.zeros((g, 0), np.int64)
     coef = np.stack(coefs, axis=1) if coefs else np.zeros((g, 0))
     rows = np.repeat(np.arange(g), var.shape[1])
+
+    def describe(i: int) -> str:
+        binding = {v: ctx.consts.names[int(code)] for v, code in zip(plan.variables, subs[i])}
+        atoms = [(a, args[i], var[i], val[i], missing[i]) for a, args, var, val, missing in seen]
+        return _describe_grounding(rule, binding, atoms, ctx)
+
     out = []
     for kind, flip, weight in kinds:
         out.append(_block(r, rule, g, rows, var.ravel(), flip * coef.ravel(), flip * c, kind, weight,
-                          ctx, ~sat, None))
+                          ctx, ~sat, None, describe))
     return out
+
+
+def _describe_grounding(rule, binding, atoms, ctx: _Context) -> str:
+    """``K('a', 'b') = K('b', 'a') .   with K('a', 'b') = 1.0, K('b', 'a') = 0.0``."""
+    parts, shown = [], set()
+    for atom, row, var, val, missing in atoms:
+        name = ctx.consts.atom(atom.predicate, row)
+        if name in shown:
+            continue
+        shown.add(name)
+        parts.append(f"{name} = " + ("(target)" if var >= 0 else
+                                     f"{float(val)!r} (unlisted: closed world)" if missing else
+                                     f"{float(val)!r}"))
+    more = f", ... ({len(parts) - 8} more)" if len(parts) > 8 else ""
+    return f"{substituted_rule_text(rule, binding, upper=False)}   with {', '.join(parts[:8])}{more}"
 
 
 def _rows_of_arithmetic(r, rule: ArithmeticRule, plan, subs, ctx: _Context):
@@ -254,6 +475,7 @@ def _rows_of_arithmetic(r, rule: ArithmeticRule, plan, subs, ctx: _Context):
         G, variables = subs, plan.variables
     g = len(G)
     entries = []  # (term index, rows into G, var, val)
+    seen = []  # what describe() needs: (atom, rows into G, args, var, val, missing)
     cards: dict[str, np.ndarray] = {}
     for i, (coef, atom) in enumerate(rule.lhs.terms):
         if atom.sum_variables:
@@ -262,14 +484,15 @@ def _rows_of_arithmetic(r, rule: ArithmeticRule, plan, subs, ctx: _Context):
                 if f.variable in atom.sum_variables and len(rows):
                     keep = _eval_filter(f, f.formula, atom, rows, args, G, variables, ctx, rule)
                     rows, args = rows[keep], args[keep]
-            var, val, _ = _resolve_args(atom, args, ctx, rule, may_be_missing=True)
+            var, val, missing = _resolve_args(atom, args, ctx, rule, may_be_missing=True)
             for v in atom.sum_variables:
                 cards[v] = np.bincount(rows, minlength=g).astype(np.float64)
         else:
             args = _literal_atoms(_pattern_of(atom), _Cols(variables), G, ctx.consts)
             rows = np.arange(g)
-            var, val, _ = _resolve_args(atom, args, ctx, rule)
+            var, val, missing = _resolve_args(atom, args, ctx, rule)
         entries.append((i, rows, var, val))
+        seen.append((atom, rows, args, var, val, missing))
 
     sign = -1.0 if rule.op == ">=" else 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -298,8 +521,15 @@ def _rows_of_arithmetic(r, rule: ArithmeticRule, plan, subs, ctx: _Context):
         kinds = [(Kind.HINGE, 1.0, rule.weight), (Kind.HINGE, -1.0, rule.weight)]
     else:
         kinds = [(Kind.HINGE, 1.0, rule.weight)]
-    out = [_block(r, rule, g, rows, var, flip * coef, flip * c, kind, weight, ctx, keep, single)
-           for kind, flip, weight in kinds]
+
+    def describe(i: int) -> str:
+        binding = {v: ctx.consts.names[int(code)] for v, code in zip(variables, G[i])}
+        atoms = [(a, args[j], var[j], val[j], missing[j]) for a, rows, args, var, val, missing in seen
+                 for j in np.flatnonzero(rows == i)]
+        return _describe_grounding(rule, binding, atoms, ctx)
+
+    out = [_block(r, rule, g, rows, var, flip * coef, flip * c, kind, weight, ctx, keep, single,
+                  describe) for kind, flip, weight in kinds]
     return out, variables, G
 
 
@@ -343,8 +573,7 @@ def _expand_summation(atom, G, variables, ctx: _Context):
     cols = []
     for item in pattern:
         if isinstance(item, Constant):
-            code = ctx.consts.lookup(item.value)
-            cols.append(np.full(len(rows), -1 if code is None else code, np.int64))
+            cols.append(np.full(len(rows), ctx.consts.lookup(item.value), np.int64))
         elif item in values:
             cols.append(values[item])
         else:
@@ -359,8 +588,7 @@ def _eval_filter(f, e, atom, rows, args, G, variables, ctx: _Context, rule) -> n
 
     def column(term):
         if isinstance(term, Constant):
-            code = ctx.consts.lookup(term.value)
-            return np.full(len(rows), -1 if code is None else code, np.int64)
+            return np.full(len(rows), ctx.consts.lookup(term.value), np.int64)
         if term.name == f.variable:
             return sum_col[term.name]
         return G[rows, variables.index(term.name)]
@@ -375,24 +603,23 @@ def _eval_filter(f, e, atom, rows, args, G, variables, ctx: _Context, rule) -> n
         if e.op == "==":
             return left == right
         rank = ctx.consts.rank()
-        return np.where((left >= 0) & (right >= 0), rank[np.maximum(left, 0)] < rank[np.maximum(right, 0)], False)
+        return rank[left] < rank[right]
     t = ctx.tables[e.atom.key]
-    if t.open:
-        raise RuleError(f"Open predicate ({e.atom.predicate}) not allowed in filter. Only closed "
-                        f"predicates may appear in filters: {e.atom.predicate} has targets; filter on "
-                        "an observed (closed) predicate instead", e.atom.span, ctx.program.text)
+    if t.open:  # check_program refuses these first
+        raise _open_in_filter(e.atom, ctx.program)
     fargs = np.stack([column(a) for a in e.atom.args], axis=1) if e.atom.args else \
         np.zeros((len(rows), 0), np.int64)
     idx = lookup_rows(t.args, fargs, ctx.base)
-    truth = (idx >= 0) & (t.value[np.maximum(idx, 0)] > 0)
+    truth = (idx >= 0) & (t.value[np.maximum(idx, 0)] > 0) if len(t.value) else np.zeros(len(idx), bool)
     return ~truth if e.negated else truth
 
 
-def _block(r, rule, g, rows, var, coef, c, kind, weight, ctx: _Context, keep_g, single):
+def _block(r, rule, g, rows, var, coef, c, kind, weight, ctx: _Context, keep_g, single, describe):
     """One kind of potential for ``g`` groundings given as COO entries ``(rows, var, coef)``.
 
     ``keep_g`` marks the groundings to keep (not trivially satisfied); ``single`` marks those with
-    exactly one atom, dropped when no value in [0, 1] can violate them (as the reference does).
+    exactly one atom, dropped when no value in [0, 1] can violate them (as the reference does);
+    ``describe(i)`` is grounding ``i`` with its atoms' values, for messages.
     """
     present = var >= 0
     A = sp.csr_matrix((coef[present], (rows[present], var[present])), shape=(g, ctx.n))
@@ -405,9 +632,13 @@ def _block(r, rule, g, rows, var, coef, c, kind, weight, ctx: _Context, keep_g, 
         hi = np.asarray(A.maximum(0).sum(axis=1)).ravel() - c
         broken = (nnz == 0) & keep_g & ((lo > 1e-6) | ((kind == Kind.EQ) & (hi < -1e-6)))
         if broken.any():
-            raise GroundingError(f"hard rule `{rule.text or rule}` is violated by observed atoms "
-                                 f"alone in {int(broken.sum())} grounding(s); fix the observations "
-                                 "or make the rule soft by giving it a weight")
+            which = np.flatnonzero(broken)
+            shown = "\n".join(f"  {describe(int(i))}" for i in which[:3])
+            more = f"\n  ... and {len(which) - 3} more" if len(which) > 3 else ""
+            raise GroundingError(
+                f"hard rule `{rule.text or rule}` ({_location(r, rule)}) is violated by observed "
+                f"atoms alone in {len(which)} grounding(s):\n{shown}{more}\nFix the observations, "
+                "or make the rule soft by giving it a weight")
     keep = (nnz > 0) & keep_g
     if single is not None and kind in (Kind.HINGE, Kind.LEQ):
         # One atom, a*y - c <= 0 for every y in [0, 1]: never violated.

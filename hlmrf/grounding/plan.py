@@ -211,6 +211,11 @@ def _plan_disjunction(rule_index, rule, clause, sizes, text) -> UnionPlan:
                 f"the groundings. Any variable used in a negated (non-functional) predicate must also "
                 f"participate in a positive (non-functional) predicate; add a body that binds "
                 f"{missing[0]}, e.g. `Person({missing[0]}) -> ...`", l.span, text)
+    for c in rule.comparisons:
+        unbound = sorted(_cmp_vars(c) - set(order))
+        if unbound:
+            raise RuleError(f"variable {unbound[0]} in the comparison {c} appears in no atom of the "
+                            "rule; compare only variables that atoms bind", c.span, text)
     parts = []
     for i, l in enumerate(clause):
         steps: list[Union[Scan, Filter]] = [Scan(i, l.atom.key, _pattern(l.atom), "targets")]

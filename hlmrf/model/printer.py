@@ -27,15 +27,21 @@ from hlmrf.model.hlmrf import HLMRF
 from hlmrf.model.terms import Kind
 
 
-def describe_row(model: HLMRF, i: int, with_rule: bool = True) -> str:
-    """E.g. ``20 * max(0, Knows(a, b) - Knows(b, a) + 0.0)^2   # rule 3: ...``."""
+def describe_row(model: HLMRF, i: int, with_rule: bool = True, y=None) -> str:
+    """E.g. ``20 * max(0, Knows(a, b) - Knows(b, a) + 0.0)^2   # rule 3: ...``.
+
+    With ``y`` (a state of the model's variables) each atom's value there follows the rule:
+    ``... at Knows(a, b) = 0.7, Knows(b, a) = 0.1``.
+    """
     A = model.A
     lo, hi = A.indptr[i], A.indptr[i + 1]
-    parts = []
+    parts, values = [], []
     for j, a in zip(A.indices[lo:hi], A.data[lo:hi]):
         name = model.index.atom_name(int(j)) if model.index.predicates else f"y[{j}]"
         coef = "" if abs(a) == 1 else f"{abs(a):g} * "
         parts.append(("- " if a < 0 else "+ ") + coef + name)
+        if y is not None:
+            values.append(f"{name} = {float(y[j]):.4g}")
     expr = " ".join(parts).lstrip("+ ")
     c = float(model.c[i])
     if c:
@@ -44,6 +50,8 @@ def describe_row(model: HLMRF, i: int, with_rule: bool = True) -> str:
     rule = int(model.rule[i])
     texts = model.index.rule_texts
     src = f"   # rule {rule + 1}: {texts[rule]}" if with_rule and rule < len(texts) else ""
+    if values:
+        src += f"   at {', '.join(values)}"
     if kind == Kind.LEQ:
         return f"{expr} <= 0 .{src}"
     if kind == Kind.EQ:
@@ -68,14 +76,20 @@ def ground_rule_text(model: HLMRF, i: int, program) -> str:
     variables, table = subs[r]
     row = table[int(index.row_substitution[i])]
     names = index.constants
-    binding = {v: Constant(str(names[int(code)])) for v, code in zip(variables, row)}
-    rule = program.rules[r]
+    return substituted_rule_text(program.rules[r],
+                                 {v: str(names[int(code)]) for v, code in zip(variables, row)})
+
+
+def substituted_rule_text(rule, binding, upper: bool = True) -> str:
+    """``rule`` with ``binding`` (variable name -> constant name) filled in, in the reference
+    engine's style (predicates upper-cased unless ``upper=False``)."""
+    binding = {v: Constant(str(c)) for v, c in binding.items()}
     if isinstance(rule, LogicalRule):
-        body = [_lit(l, binding) for l in rule.body] + [_cmp(c, binding) for c in rule.comparisons]
-        head = " | ".join(_lit(l, binding) for l in rule.head)
+        body = [_lit(l, binding, upper) for l in rule.body] + [_cmp(c, binding) for c in rule.comparisons]
+        head = " | ".join(_lit(l, binding, upper) for l in rule.head)
         core = f"{' & '.join(body)} -> {head}" if body else head
     else:
-        terms = tuple((c, _atom(a, binding)) for c, a in rule.lhs.terms)
+        terms = tuple((c, _atom(a, binding, upper)) for c, a in rule.lhs.terms)
         expr = str(LinearExpr(terms, 0.0))
         core = f"{expr} {rule.op} {_coef_text(coef_neg(rule.lhs.constant))}"
         core += "".join(" " + _cmp(c, binding) for c in rule.comparisons)
@@ -84,7 +98,7 @@ def ground_rule_text(model: HLMRF, i: int, program) -> str:
     else:
         text = f"{float(rule.weight)!r}: {core} ^{2 if rule.squared else 1}"
     if isinstance(rule, ArithmeticRule) and rule.filters:
-        text += "".join(" " + str(_filter(f, binding)) for f in rule.filters)
+        text += "".join(" " + str(_filter(f, binding, upper)) for f in rule.filters)
     return text
 
 
@@ -98,25 +112,25 @@ def _sub(t, binding):
     return t
 
 
-def _atom(a: Atom, binding) -> Atom:
-    return Atom(a.predicate.upper(), tuple(_sub(t, binding) for t in a.args))
+def _atom(a: Atom, binding, upper: bool = True) -> Atom:
+    return Atom(a.predicate.upper() if upper else a.predicate, tuple(_sub(t, binding) for t in a.args))
 
 
-def _lit(l: Literal, binding) -> str:
-    return str(Literal(_atom(l.atom, binding), l.negated))
+def _lit(l: Literal, binding, upper: bool = True) -> str:
+    return str(Literal(_atom(l.atom, binding, upper), l.negated))
 
 
 def _cmp(c: Comparison, binding) -> str:
     return str(Comparison(c.op, _sub(c.left, binding), _sub(c.right, binding)))
 
 
-def _filter(f: FilterClause, binding) -> FilterClause:
+def _filter(f: FilterClause, binding, upper: bool = True) -> FilterClause:
     def walk(e):
         if isinstance(e, BoolOp):
             return BoolOp(e.op, tuple(walk(x) for x in e.items))
         if isinstance(e, Comparison):
             return replace(e, left=_sub(e.left, binding), right=_sub(e.right, binding))
-        return Literal(_atom(e.atom, binding), e.negated)
+        return Literal(_atom(e.atom, binding, upper), e.negated)
     return FilterClause(f.variable, walk(f.formula))
 
 
