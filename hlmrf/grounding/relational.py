@@ -246,7 +246,13 @@ def count_rows(plan: JoinPlan, relation: Callable[[Scan], np.ndarray], base: int
         if len(keep_cols) < len(cols):
             table, weight = _aggregate(table[:, [cols.index(v) for v in keep_cols]], weight, base)
             cols = keep_cols
-    return int(round(float(weight.sum()))), True
+    total = float(weight.sum())
+    return _as_count(total), total < 2.0 ** 53  # floats count exactly up to 2^53
+
+
+def _as_count(x) -> int:
+    """A float count as an int; past 1e18 (no grounding is that large) it saturates."""
+    return int(round(min(float(x), 1e18)))
 
 
 def _equate(steps, left, right):
@@ -281,4 +287,4 @@ def _bound_rest(total: float, rest, bound: set[str], relation, code_of) -> int:
             fan = int(np.unique(rows[:, shared], axis=0, return_counts=True)[1].max())
         total *= fan
         bound |= set(variables)
-    return int(total)
+    return _as_count(total)

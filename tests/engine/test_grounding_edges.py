@@ -144,6 +144,16 @@ def test_limit_applies_to_the_total_and_lists_the_largest_rules():
     assert msg.index("rule 1 (r.psl:1)") < msg.index("rule 2 (r.psl:2)") < msg.index("rule 3 (r.psl:3)")
 
 
+def test_astronomic_counts_saturate_instead_of_overflowing():
+    s, _ = _cube(1000)
+    body = " & ".join(f"A(X{i})" for i in range(40))
+    prog = parse_rules(f"1: {body} -> T('c')", "r.psl")
+    (e,) = estimate_grounding(prog, s)
+    assert (e.ground_rules, e.exact) == (10 ** 18, False)
+    with pytest.raises(GroundingError, match="up to 1,000,000,000,000,000,000 ground rules"):
+        ground(prog, s)
+
+
 def test_estimates_of_equi_join_chains_are_exact():
     rng = np.random.default_rng(0)
     edges = {(f"n{a}", f"n{b}") for a, b in rng.integers(0, 40, size=(300, 2))}
