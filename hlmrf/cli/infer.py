@@ -134,8 +134,13 @@ def run(args, out=None, err=None) -> int:
         text = rule.text or str(rule)
         say(f"  rule {i + 1:>2}: {counts[i]:>{width},} ground, energy {energies[i]:10.4f}   {text}")
     say(f"inference: {res.solver} {res.status.value} after {res.iterations} iterations in "
-        f"{res.seconds:.3f} s; energy {res.energy:.6f}; primal residual {res.primal_residual:.2e}, "
-        f"dual residual {res.dual_residual:.2e}; max hard-constraint violation {res.violation:.1e}")
+        f"{res.seconds:.3f} s; energy {res.energy:.6f}, {_gap_text(res)}; "
+        f"max hard-constraint violation {res.violation:.1e}; primal residual "
+        f"{res.primal_residual:.2e}, dual residual {res.dual_residual:.2e}")
+    if res.status.value == "iteration_limit":
+        say("warning: the iteration limit was reached before the optimality certificate held; "
+            "the energy may be up to the gap above the optimum. Raise max_iter (-D max_iter=100000) "
+            "or loosen gap_rel.")
     if args.check:
         from hlmrf.inference.check import solve_cvxpy
 
@@ -163,6 +168,14 @@ def run(args, out=None, err=None) -> int:
             say(f"  {name}: n={m['count']} accuracy {m['accuracy']:.6f}  f1 {m['f1']:.6f}  "
                 f"mae {m['mae']:.6f}  mse {m['mse']:.6f}  auroc {m['auroc']:.6f}{extra}")
     return 0
+
+
+def _gap_text(res) -> str:
+    """``certified gap <= G (R relative)``: how far the energy can be above the optimum."""
+    gap = res.gap
+    if gap != gap:
+        return "no certified gap (this solver gives no lower bound)"
+    return f"certified gap <= {gap:.1e} ({res.relative_gap:.1e} relative)"
 
 
 def main(argv=None) -> int:

@@ -22,6 +22,7 @@ import numpy as np
 from hlmrf.inference.result import Result, Status
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.hlmrf import HLMRF
+from hlmrf.inference.polish import Certificate, certificate, polish, project_hard
 from hlmrf.model.terms import Kind, dual_bound, prox_step
 
 
@@ -87,7 +88,8 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
     n, m = model.n, model.m
     z = np.zeros(n) if y0 is None else np.clip(np.asarray(y0, dtype=np.float64), 0.0, 1.0).copy()
     if m == 0:
-        return Result(z, Status.CONVERGED, 0, 0.0, 0.0, 0.0, 0.0, time.perf_counter() - t0, "admm")
+        return Result(z, Status.CONVERGED, 0, 0.0, 0.0, 0.0, 0.0, time.perf_counter() - t0, "admm",
+                      lower_bound=0.0)
     lay = layout(model)
     a, var, row = lay.a, lay.var, lay.row
     L = len(a)
@@ -109,6 +111,7 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
     r_norm = s_norm = float("inf")
     it = 0
     zv = z[var]
+    log: dict = {"polish_seconds": 0.0, "attempts": 0, "used": False, "next_projection": 0}
     for it in range(1, st.max_iter + 1):
         v = zv - u
         d = np.bincount(row, weights=a * v, minlength=m) - lay.c
@@ -135,8 +138,15 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
             if callback is not None:
                 callback(it, r_norm, s_norm)
             if r_norm < eps_pri and s_norm < eps_dual:
-                if (not hard or _violation(lay, z) <= st.constraint_tol) and _gap_ok(lay, z, rho_t * t, st):
+                cert = _certificate(lay, z, rho_t * t, hard)
+                if cert.holds(st.gap_rel, st.gap_abs, st.constraint_tol):
                     status = Status.CONVERGED
+                    zv = zv_new
+                    break
+                z_best, cert = _improve(model, lay, z, rho_t * t, cert, st, log, it, t0)
+                if cert.holds(st.gap_rel, st.gap_abs, st.constraint_tol):
+                    status = Status.CONVERGED
+                    z = z_best
                     zv = zv_new
                     break
         if adapt:
@@ -151,16 +161,25 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
                 adapt_interval *= 2
                 next_adapt = it + adapt_interval
         zv = zv_new
+    theta = rho_t * t
+    if status != Status.CONVERGED:
+        cert = _certificate(lay, z, theta, hard)
+        if it > 0:
+            z, cert = _improve(model, lay, z, theta, cert, st, log, it, t0, final=True)
+        if cert.holds(st.gap_rel, st.gap_abs, st.constraint_tol):
+            status = Status.CONVERGED
     energy = model.energy(z)
     violation = model.violation(z)
-    bound = dual_bound(rho_t * t, lay.A, lay.c, lay.w, lay.p)
+    bound = cert.lower_bound
+    extra = {"lower_bound": bound, "state": {"u": u, "rho": rho}, "polished": log["used"],
+             "polish_attempts": log["attempts"], "polish_seconds": log["polish_seconds"],
+             "polish_skipped": log.get("skipped")}
     return Result(z, status, it, r_norm, s_norm, energy, violation, time.perf_counter() - t0, "admm",
-                  rho=rho, extra={"lower_bound": bound, "state": {"u": u, "rho": rho}})
+                  rho=rho, extra=extra, lower_bound=bound)
 
 
-def _gap_ok(lay: _Layout, z: np.ndarray, theta: np.ndarray, st: AdmmSettings) -> bool:
-    if st.gap_rel <= 0:
-        return True
+def _certificate(lay: _Layout, z: np.ndarray, theta: np.ndarray, hard: bool) -> Certificate:
+    """The certificate of ``z`` with ADMM's multipliers ``theta`` (layout row order)."""
     d = lay.A @ z - lay.c
     energy = 0.0
     for kind, p, s, e in lay.groups:
@@ -169,8 +188,56 @@ def _gap_ok(lay: _Layout, z: np.ndarray, theta: np.ndarray, st: AdmmSettings) ->
         elif kind == Kind.HINGE:
             h = np.maximum(d[s:e], 0.0)
             energy += _dot(lay.w[s:e], h if p == 1 else h * h)
-    gap = energy - dual_bound(theta, lay.A, lay.c, lay.w, lay.p)
-    return gap <= st.gap_rel * abs(energy) + st.eps_abs * len(lay.c)
+    bound = dual_bound(theta, lay.A, lay.c, lay.w, lay.p)
+    return Certificate(energy, bound, _violation(lay, z) if hard else 0.0)
+
+
+def _improve(model: HLMRF, lay: _Layout, z: np.ndarray, theta: np.ndarray, cert: Certificate,
+             st: AdmmSettings, log: dict, it: int, t0: float, final: bool = False):
+    """Try to certify ``z``: project it onto the hard constraints when only they fail, polish it
+    when the gap fails. Returns the best state and the best certificate of those tried.
+
+    Polishing is paced by time: an attempt is made only when its estimated cost fits in the time
+    ADMM itself has run, less earlier polishing, so it at most doubles a run that it cannot help.
+    """
+    if not st.polish:
+        return z, cert
+    theta_m = np.empty_like(theta)
+    theta_m[lay.perm] = theta
+    allowance = st.gap_rel * abs(cert.energy) + st.gap_abs
+    best_z, best = z, cert
+    if cert.gap <= allowance and cert.violation > st.constraint_tol and (final or it >= log["next_projection"]):
+        log["next_projection"] = 2 * it
+        yp = project_hard(model, z, st.polish_max_dim)
+        if yp is not None:
+            cp = certificate(model, yp, theta_m)
+            cp = Certificate(cp.energy, max(cp.lower_bound, cert.lower_bound), cp.violation)
+            if cp.violation < best.violation:
+                best_z, best = yp, cp
+            if best.holds(st.gap_rel, st.gap_abs, st.constraint_tol):
+                return best_z, best
+    start = time.perf_counter()
+    budget = (start - t0 - log["polish_seconds"]) - log["polish_seconds"]
+    out = polish(model, z, theta_m, max_dim=st.polish_max_dim, budget=budget if not final else max(budget, 0.0),
+                 log=log)
+    if out is None:
+        return best_z, best
+    log["attempts"] += 1
+    yp, thp = out
+    cp = certificate(model, yp, thp)
+    if cp.violation > st.constraint_tol:
+        yq = project_hard(model, yp, st.polish_max_dim)
+        if yq is not None:
+            cq = certificate(model, yq, thp)
+            if cq.violation < cp.violation:
+                cp = cq
+                yp = yq
+    log["polish_seconds"] += time.perf_counter() - start
+    bound = max(best.lower_bound, cp.lower_bound)
+    if cp.violation <= max(best.violation, st.constraint_tol) and cp.energy < best.energy:
+        log["used"] = True
+        return yp, Certificate(cp.energy, bound, cp.violation)
+    return best_z, Certificate(best.energy, bound, best.violation)
 
 
 def _norm(x: np.ndarray) -> float:

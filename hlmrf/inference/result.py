@@ -27,6 +27,9 @@ class Result:
     seconds : wall time of the solve.
     solver : which solver produced it.
     rho : the penalty parameter at the end (ADMM; it adapts).
+    lower_bound : a certified lower bound on the optimum energy (a Lagrangian dual bound; nan
+        when the solver gives none). ``gap`` = ``energy - lower_bound`` bounds how far ``energy``
+        is above the optimum, so CONVERGED is a checkable claim.
     """
 
     y: np.ndarray
@@ -40,6 +43,17 @@ class Result:
     solver: str
     rho: float = float("nan")
     extra: dict = field(default_factory=dict, compare=False)
+    lower_bound: float = float("nan")
+
+    @property
+    def gap(self) -> float:
+        """Certified bound on ``energy - optimum`` (nan without a lower bound)."""
+        return max(0.0, self.energy - self.lower_bound) if self.lower_bound == self.lower_bound else float("nan")
+
+    @property
+    def relative_gap(self) -> float:
+        """``gap / max(|energy|, 1e-12)``."""
+        return self.gap / max(abs(self.energy), 1e-12)
 
     @property
     def ok(self) -> bool:

@@ -17,7 +17,7 @@ class AdmmSettings:
     """Relative tolerance of the primal and dual residuals (reference default)."""
     max_iter: int = 25_000
     """Iteration limit (reference default)."""
-    constraint_tol: float = 1e-4
+    constraint_tol: float = 1e-5
     """Largest hard-constraint violation accepted at convergence (the reference uses 5e-3)."""
     alpha: float = 1.6
     """Over-relaxation factor in (0, 2); 1 is plain ADMM as in the reference."""
@@ -27,21 +27,32 @@ class AdmmSettings:
     """Iterations between rho rebalancing checks."""
     check_every: int = 5
     """Iterations between stopping-rule checks."""
-    gap_rel: float = 5e-4
-    """Also require a certified duality gap (energy minus a Lagrangian lower bound) of at most
-    ``gap_rel * |energy| + eps_abs * m`` before stopping; 0 disables (the reference's rule alone)."""
+    gap_rel: float = 1e-4
+    """CONVERGED requires a certified duality gap (energy minus a Lagrangian lower bound) of at most
+    ``gap_rel * |energy| + gap_abs``; 0 together with ``gap_abs=inf`` is the reference's rule alone."""
+    gap_abs: float = 1e-7
+    """Absolute part of the gap allowance, in energy units of the (normalised) model: it matters only
+    when the optimum is near 0, where a relative gap cannot be certified."""
+    polish: bool = True
+    """When the residuals are small but the certificate fails, project the state onto the active
+    hard constraints (if only they fail) or solve the active set the ADMM state suggests exactly
+    (OSQP's polishing), and keep the result if its certificate is better."""
+    polish_max_dim: int = 20_000
+    """Skip polishing when its KKT system has more rows than this (a sparse LU of a densely
+    connected model can fill in to a dense matrix; 20,000 rows is at most 3.2 GB)."""
     normalize_weights: bool = True
     """Divide weights by the largest before solving (reference default; MAP state unchanged)."""
 
     def __post_init__(self) -> None:
         checks = [
-            (self.rho > 0, "rho must be > 0"),
+            (self.rho > 0 and self.rho < float("inf"), "rho must be a finite number > 0"),
             (self.eps_abs >= 0 and self.eps_rel >= 0, "eps_abs and eps_rel must be >= 0"),
             (self.max_iter >= 1, "max_iter must be >= 1"),
             (0 < self.alpha < 2, "alpha must lie in (0, 2)"),
             (self.adapt_every >= 1 and self.check_every >= 1, "adapt_every and check_every must be >= 1"),
             (self.constraint_tol > 0, "constraint_tol must be > 0"),
-            (self.gap_rel >= 0, "gap_rel must be >= 0"),
+            (self.gap_rel >= 0 and self.gap_abs >= 0, "gap_rel and gap_abs must be >= 0"),
+            (self.polish_max_dim >= 0, "polish_max_dim must be >= 0"),
         ]
         for ok, msg in checks:
             if not ok:

@@ -399,8 +399,7 @@ def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, device, dtype,
                 # theta = rho t of this iteration's prox step is dual feasible (see dual_bound).
                 viol, energy, bound = _certificate(W, rho_t * t, ta.mul_(rho_c), v)
                 conv &= ~W.has_hard | (viol <= st.constraint_tol)
-                if st.gap_rel > 0:
-                    conv &= energy - bound <= st.gap_rel * energy.abs() + st.eps_abs * W.mb
+                conv &= energy - bound <= st.gap_rel * energy.abs() + st.gap_abs
                 stop = conv | last
                 if bool(stop.any()):
                     rec.record(W, conv, it, r, s, bound, True)
@@ -451,7 +450,8 @@ def _results(batch: ModelBatch, rec: _Records, seconds: float, name: str) -> lis
     ys = batch.split(y)
     return [Result(ys[b], Status.CONVERGED if conv[b] else Status.ITERATION_LIMIT, int(its[b]),
                    float(r[b]), float(s[b]), float(energy[b]), float(viol[b]), seconds, name,
-                   rho=float(rho[b]), extra={"lower_bound": float(bound[b]), "batch_size": B})
+                   rho=float(rho[b]), extra={"lower_bound": float(bound[b]), "batch_size": B},
+                   lower_bound=float(bound[b]))
             for b in range(B)]
 
 

@@ -88,3 +88,27 @@ def test_console_script_runs(examples, tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "CANCER" in proc.stdout
+
+
+def test_result_line_reports_the_certified_gap(examples, tmp_path, capsys):
+    import re
+
+    rc = main([str(examples / "smokers" / "rules.psl"), str(examples / "smokers" / "facts"),
+               "-o", str(tmp_path / "o")])
+    assert rc == 0
+    text = capsys.readouterr().out
+    m = re.search(r"admm converged after \d+ iterations .*energy ([0-9.]+), certified gap <= "
+                  r"([0-9.e+-]+) \(([0-9.e+-]+) relative\)", text)
+    assert m, text
+    energy, gap = float(m.group(1)), float(m.group(2))
+    assert 0 <= gap <= 1e-4 * energy + 1e-7
+
+
+def test_iteration_limit_is_a_warning_with_the_gap(examples, tmp_path, capsys):
+    rc = main([str(examples / "simple-acquaintances" / "rules.psl"),
+               str(examples / "simple-acquaintances" / "facts"), "-o", str(tmp_path / "o"),
+               "-D", "max_iter=3", "-D", "polish=false"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "iteration_limit after 3 iterations" in text and "certified gap <= " in text
+    assert "warning: the iteration limit was reached before the optimality certificate held" in text
