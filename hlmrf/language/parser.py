@@ -3,13 +3,18 @@
 A hand-written tokenizer and recursive-descent parser: the grammar is small, and owning it gives
 errors that point at the exact token (``rules.psl:7:23: expected ...`` and a caret line) without a
 parser dependency. One rule per line is not required: a rule ends after its exponent, after the
-hard-rule ``.``, or where the next rule's weight begins. Arithmetic expressions are parsed as
-general ``+ - * /`` expressions over numbers, atoms, ``|X|`` and ``@Min/@Max`` and then linearised
-(a product of two atoms, or a division by an atom, is an error); the reference engine's checks on
-summation variables, cardinalities and filters run here. Nothing here looks at data.
+hard-rule ``.``, where the next rule's weight begins, or, for a weighted rule without ``^p``, where
+its expression cannot go on. Whether a rule is logical or arithmetic is decided from its first
+operand, never by scanning past its end. Arithmetic expressions are parsed as general
+``+ - * /`` expressions over numbers, atoms, ``|X|`` and ``@Min/@Max`` and then linearised (a
+product of two atoms, or a division by an atom, is an error); every number, before and after
+constant folding, must be finite. Brackets nest at most :data:`MAX_NESTING` deep and prefix
+operators are read in loops, so no input meets Python's recursion limit. The reference engine's
+checks on summation variables, cardinalities and filters run here. Nothing here looks at data.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -43,6 +48,24 @@ _TOKEN_SPEC = [
 ]
 _TOKEN_RE = re.compile("|".join(f"(?P<{n}>{p})" for n, p in _TOKEN_SPEC), re.S)
 _CMP_OPS = {"!=": "!=", "-": "!=", "==": "==", "%": "%", "^": "%"}
+_RELATIONS = ("=", "<=", ">=")
+_CONNECTIVES = ("&", "&&", "|", "||", "->", ">>", "<-", "<<")
+
+#: The deepest nesting of brackets (``( [ {``) in one rule; coefficient expressions built from
+#: ``+ - * /`` and ``@Min/@Max`` over cardinalities nest less deep than this. Deeper input is a
+#: located RuleSyntaxError: no person writes it, and the limit keeps every recursive walk of the
+#: AST (printing, equality, grounding's coefficient evaluation) far from Python's recursion limit.
+MAX_NESTING = 100
+_LARGEST = "about 1.8e308"
+
+
+class _FoldError(Exception):
+    """Constant folding produced a non-finite number (``kind='finite'``) or too deep a coefficient
+    expression (``kind='deep'``); the parser turns it into an error at the operator."""
+
+    def __init__(self, kind: str):
+        super().__init__(kind)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -89,6 +112,10 @@ class _Parser:
         self.source = source
         self.toks = _tokenize(text, source)
         self.i = 0
+        self.depth = 0  # brackets open in the current rule
+        self._splits: list[int] = []  # where the arithmetic right side could end (see _rhs)
+        self._stop: int | None = None
+        self._dot_error = False
 
     # -- token helpers -------------------------------------------------------------------------
     def peek(self, k: int = 0) -> _Tok:
@@ -117,58 +144,140 @@ class _Parser:
             return self.next()
         raise self.error(f"expected {what}, found {_describe(t)}")
 
+    def enter(self, tok: _Tok) -> None:
+        """Open a bracket; nesting deeper than MAX_NESTING is an error at ``tok``."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.error(f"brackets nest deeper than {MAX_NESTING} levels here; hlmrf reads at "
+                             f"most {MAX_NESTING} nested `(`, `[` or `{{` in a rule: flatten the "
+                             "expression (`&` and `+` chains need no parentheses)", tok)
+
+    def leave(self) -> None:
+        self.depth -= 1
+
+    def fold(self, tok: _Tok, fn, *args):
+        """Run a constant-folding step; blame ``tok`` if it gives inf/nan or nests too deep."""
+        try:
+            return fn(*args)
+        except _FoldError as exc:
+            if exc.kind == "deep":
+                raise self.error(f"this coefficient expression nests {MAX_NESTING} operations "
+                                 "deep; hlmrf reads coefficient expressions less deep than "
+                                 f"{MAX_NESTING} (so that printed, they stay within the bracket "
+                                 "limit): simplify it", tok) from None
+            what = (f"moving the right side across `{tok.text}` makes the constant"
+                    if tok.text in _RELATIONS else f"`{tok.text}` makes a coefficient")
+            raise self.error(f"{what} infinite or not a number (the largest double is "
+                             f"{_LARGEST}); coefficients must be finite numbers: rescale the rule",
+                             tok) from None
+
+    def number(self, tok: _Tok, what: str) -> float:
+        v = float(tok.text)
+        if not math.isfinite(v):
+            raise self.error(f"{tok.text} is too large for a double (the largest is {_LARGEST}); "
+                             f"{what} must be finite numbers", tok)
+        return v
+
     # -- rules ---------------------------------------------------------------------------------
     def program(self) -> Program:
         rules = []
         while self.peek().kind != "EOF":
             rules.append(self.rule())
+        if not rules:
+            raise RuleSyntaxError(
+                "the rule file has no rules; a program needs at least one, e.g. "
+                "`1.0: Smokes(A) -> Cancer(A) ^2` (weighted) or `Friends(A, B) + Enemies(A, B) <= 1 .` "
+                "(hard)", Span(self.source, 1, 1, 0, 0), self.text)
         return Program(tuple(rules), self.source, self.text)
 
     def rule(self):
         first = self.peek()
         weight = None
+        self.depth = 0
         if first.kind == "NUMBER" and self.at(":", k=1):
-            weight = float(self.next().text)
+            weight = self.number(self.next(), "rule weights")
             self.next()
         elif first.kind == "OP" and first.text == "-" and self.peek(1).kind == "NUMBER" and self.at(":", k=2):
             raise self.error("rule weights must be non-negative; "
                              "negate the rule instead of its weight", first)
         start_i = self.i
-        if self._is_arithmetic():
-            rule = self.arithmetic_rule(weight, first)
-        else:
-            self.i = start_i
-            rule = self.logical_rule(weight, first)
-        return rule
+        kind, sign = self._rule_kind(weight)
+        if kind == "logical":
+            return self.logical_rule(weight, first)
+        if sign is None or self.toks[sign].line == self.toks[sign - 1].line:
+            return self.arithmetic_rule(weight, first)
+        # `W: Atom(...)` and then `+`/`-` at the start of a new line: either the weighted
+        # arithmetic rule goes on, or the weighted logical rule `W: Atom(...)` ended and a hard
+        # arithmetic rule starts. Read it as arithmetic unless that reading ends a weighted rule
+        # with `.`, which only the second reading explains.
+        self._dot_error = False
+        try:
+            return self.arithmetic_rule(weight, first)
+        except RuleSyntaxError:
+            if not self._dot_error:
+                raise
+        self.i, self.depth = start_i, 0
+        return self.logical_rule(weight, first)
 
-    def _is_arithmetic(self) -> bool:
-        """Scan ahead to the end of this rule: an `=`, `<=` or `>=` at depth 0 makes it arithmetic."""
-        depth = 0
+    def _rule_kind(self, weight):
+        """Decide from the first operand whether the rule is logical or arithmetic.
+
+        Returns ``(kind, sign)``: ``sign`` is the index of the `+`/`-` after a lone leading atom
+        of a weighted rule, where a hard rule could begin instead (see :meth:`rule`). The scan
+        reads one atom and the brackets around it, never past the end of the rule.
+        """
         j = self.i
-        while True:
-            t = self.toks[j]
-            if t.kind == "EOF":
-                return False
-            if t.kind == "OP":
-                if t.text in "([{":
-                    depth += 1
-                elif t.text in ")]}":
-                    depth -= 1
-                elif depth == 0 and t.text in ("=", "<=", ">="):
-                    return True
-                elif depth == 0 and t.text in ("->", ">>", "<-", "<<", "&", "&&", "||", "."):
-                    return False
-                elif depth == 0 and t.text == "^" and self.toks[j + 1].kind == "NUMBER":
-                    return False
-            if t.kind == "NUMBER" and self.toks[j + 1].kind == "OP" and self.toks[j + 1].text == ":" and j > self.i:
-                return False
+        toks = self.toks
+        while toks[j].kind == "OP" and toks[j].text == "(":
             j += 1
+        opened = j - self.i
+        t = toks[j]
+        if t.kind == "NUMBER" or (t.kind == "OP" and t.text in ("-", "+", "|", "@")):
+            return "arithmetic", None
+        if not (t.kind == "IDENT" and toks[j + 1].kind == "OP" and toks[j + 1].text == "("):
+            return "logical", None  # a negation, a term comparison, or an error either parse reports
+        j += 1
+        depth = 0
+        while True:  # skip the atom's argument list
+            t = toks[j]
+            if t.kind == "EOF":
+                return "logical", None
+            if t.kind == "OP" and t.text == "(":
+                depth += 1
+            elif t.kind == "OP" and t.text == ")":
+                depth -= 1
+                if depth == 0:
+                    break
+            j += 1
+        j += 1
+        while True:
+            t = toks[j]
+            if t.kind != "OP":
+                return "logical", None
+            if t.text == ")" and opened > 0:
+                opened -= 1
+                j += 1
+                continue
+            if t.text in _RELATIONS or t.text in ("*", "/"):
+                return "arithmetic", None
+            if t.text in ("+", "-"):
+                if weight is None or opened > 0:
+                    return "arithmetic", None
+                return "arithmetic", j
+            return "logical", None
 
     def _finish(self, weight, first: _Tok):
         """Parse ``^p`` or the hard-rule ``.``; return (squared, last token)."""
         t = self.peek()
         if weight is None:
             if t.kind == "OP" and t.text == ".":
+                return False, self.next()
+            if t.kind == "NUMBER" and t.text.startswith(".") and self.at(":", k=1):
+                # `A(X) <= 1 .5: B(X)`: the hard rule's `.` and the next rule's weight `5`, not
+                # the number `.5` (a rule never continues with a number after a complete term).
+                dot = _Tok("OP", ".", t.start, t.start + 1, t.line, t.col)
+                rest = _Tok("NUMBER", t.text[1:], t.start + 1, t.end, t.line, t.col + 1)
+                self.toks[self.i:self.i + 1] = [dot, rest]
                 return False, self.next()
             if t.kind == "OP" and t.text == "^":
                 raise self.error("a hard constraint (no weight) takes no exponent; "
@@ -184,6 +293,7 @@ class _Parser:
             self.next()
             return p.text.startswith("2"), p
         if t.kind == "OP" and t.text == ".":
+            self._dot_error = True
             raise self.error("a weighted rule cannot end with `.` (that marks a hard constraint); "
                              "drop the weight for a hard rule or drop the `.`", t)
         prev = self.toks[self.i - 1]
@@ -275,7 +385,8 @@ class _Parser:
     def bool_expr(self):
         """Literals and comparisons joined by `&`/`|`, with parentheses; `&` binds tighter."""
         items = [self.bool_conj()]
-        while self.at("|", "||"):
+        # `| X |` cannot continue a formula: it is the cardinality that starts the next rule.
+        while self.at("|", "||") and not self._at_cardinality():
             self.next()
             items.append(self.bool_conj())
         return items[0] if len(items) == 1 else BoolOp("|", tuple(items))
@@ -288,24 +399,32 @@ class _Parser:
         return items[0] if len(items) == 1 else BoolOp("&", tuple(items))
 
     def bool_value(self):
+        negations = []
+        while self.at("!", "~"):  # a loop, not recursion: `!!!!A(X)` may be long
+            negations.append(self.next())
+        inner = self.bool_operand()
+        if not negations:
+            return inner
+        t = negations[-1]
+        if isinstance(inner, Comparison):
+            raise self.error("a term comparison cannot be negated; use the opposite operator", t)
+        if isinstance(inner, BoolOp):
+            raise self.error("negation applies to a single atom; push it inside "
+                             "(`!(A & B)` is `!A | !B`)", t)
+        negated = inner.negated != (len(negations) % 2 == 1)
+        return Literal(inner.atom, negated, self.span(negations[0]))
+
+    def bool_operand(self):
         t = self.peek()
-        if t.kind == "OP" and t.text in ("!", "~"):
-            self.next()
-            inner = self.bool_value()
-            if isinstance(inner, Comparison):
-                raise self.error("a term comparison cannot be negated; use the opposite operator", t)
-            if isinstance(inner, BoolOp):
-                raise self.error("negation applies to a single atom; push it inside "
-                                 "(`!(A & B)` is `!A | !B`)", t)
-            return Literal(inner.atom, not inner.negated, self.span(t))
         if t.kind == "OP" and t.text == "(":
             a, op = self.peek(1), self.peek(2)
             if a.kind in ("IDENT", "STRING") and op.kind == "OP" and op.text in _CMP_OPS and \
                     self.peek(4).kind == "OP" and self.peek(4).text == ")":
                 return self.comparison()
-            self.next()
+            self.enter(self.next())
             inner = self.bool_expr()
             self.expect(")", "`)`")
+            self.leave()
             return inner
         if t.kind in ("IDENT", "STRING") and self.peek(1).kind == "OP" and self.peek(1).text in _CMP_OPS \
                 and not (t.kind == "IDENT" and self.at("(", k=1)):
@@ -374,13 +493,28 @@ class _Parser:
     # -- arithmetic ----------------------------------------------------------------------------
     def arithmetic_rule(self, weight, first: _Tok) -> ArithmeticRule:
         lhs = self.lin_sum()
-        op_tok = self.next()
-        rhs = self.lin_sum()
-        comparisons = []
-        while self.at("("):
+        op_tok = self.peek()
+        if not (op_tok.kind == "OP" and op_tok.text in _RELATIONS):
+            raise self.error(f"expected `=`, `<=` or `>=` in the arithmetic rule, found "
+                             f"{_describe(op_tok)}", op_tok)
+        self.next()
+        rhs = self._rhs(weight)
+        comparisons, before = [], []
+        while self._at_comparison():
+            before.append(self.i)
             comparisons.append(self.comparison())
+        if comparisons and self._at_connective():
+            # `1: A(X) <= B(X)` and then `(X != Y) & C(X) -> D(X) .`: the last comparison starts
+            # the next (logical) rule; an arithmetic rule never continues with `&` or an arrow.
+            self.i = before[-1]
+            comparisons.pop()
+        if self.at(*_RELATIONS):
+            raise self.error(f"a second `{self.peek().text}`: an arithmetic rule compares its two "
+                             "sides once; write a range such as `0.2 <= A(X) <= 0.8` as two rules, "
+                             "`A(X) >= 0.2` and `A(X) <= 0.8`", self.peek())
         filters = self.filter_clauses()
-        terms = tuple(lhs.terms) + tuple((coef_neg(c), a) for c, a in rhs.terms)
+        terms = tuple(lhs.terms) + tuple((self.fold(op_tok, _checked, coef_neg(c)), a)
+                                         for c, a in rhs.terms)  # printed as they are
         if not terms:
             raise self.error("an arithmetic rule needs at least one atom", first)
         squared, last = self._finish(weight, first)
@@ -389,17 +523,56 @@ class _Parser:
             filters += more
         if filters or more:
             last = self.toks[self.i - 1]
-        const = _coef_add(lhs.constant, coef_neg(rhs.constant))
+        const = self.fold(op_tok, _coef_add, lhs.constant, coef_neg(rhs.constant))
+        self.fold(op_tok, _checked, coef_neg(const))  # printed on the right, negated
         rule = ArithmeticRule(LinearExpr(terms, const), op_tok.text, tuple(comparisons), weight,
                               squared, self.span(first, last),
                               self.text[first.start:last.end].strip(), tuple(filters))
         self._validate_arithmetic(rule)
         return rule
 
+    def _rhs(self, weight):
+        """The right side of an arithmetic rule, ending where the next rule begins.
+
+        A weighted rule without ``^p`` can be followed by a hard rule that starts like a
+        continuation of this side: `1: A(X) <= 1` then `B(X) <= 1 .` reads as the juxtaposition
+        `1 B(X)`, and `- B(X) <= 1 .` as a subtraction. A rule has one relation, and a weighted
+        rule no `.`, so when the side is followed by a relation, an arrow, `&`, `|` (or by `.` in a
+        weighted rule), the next rule began at one of the places recorded while parsing it (a
+        juxtaposed atom or a `+`/`-` outside brackets): the first one that starts a line, else the
+        first.
+        """
+        start = self.i
+        self._splits = []
+        rhs = self.lin_sum()
+        if self._splits and (self.at(*_RELATIONS) or self._at_connective()
+                             or (weight is not None and self.at("."))):
+            on_new_line = [k for k in self._splits if self.toks[k].line > self.toks[k - 1].line]
+            self._stop = (on_new_line or self._splits)[0]
+            self.i = start
+            rhs = self.lin_sum()
+            self._stop = None
+        self._splits = []
+        return rhs
+
+    def _at_connective(self) -> bool:
+        """`&`, `|` or an arrow follows (but not `|X|`, a cardinality)."""
+        return self.at(*_CONNECTIVES) and not self._at_cardinality()
+
+    def _at_cardinality(self) -> bool:
+        return self.at("|") and self.peek(1).kind == "IDENT" and self.at("|", k=2)
+
+    def _at_comparison(self) -> bool:
+        """``(term op term)`` follows: a term comparison after an arithmetic rule."""
+        a, op, b = self.peek(1), self.peek(2), self.peek(3)
+        return (self.at("(") and a.kind in ("IDENT", "STRING") and op.kind == "OP"
+                and op.text in _CMP_OPS and b.kind in ("IDENT", "STRING") and self.at(")", k=4))
+
     def filter_clauses(self):
         out = []
         while self.at("{"):
             open_tok = self.next()
+            self.enter(open_tok)
             v = self.peek()
             if v.kind != "IDENT":
                 raise self.error(f"expected the summation variable a filter restricts, e.g. "
@@ -408,6 +581,7 @@ class _Parser:
             self.expect(":", "`:` after the filter's variable")
             formula = self.bool_expr()
             close = self.expect("}", "`}` to close the filter clause")
+            self.leave()
             out.append(FilterClause(v.text, formula, self.span(open_tok, close)))
         return out
 
@@ -461,10 +635,14 @@ class _Parser:
     def lin_sum(self):
         """A linear expression, as ``_Lin`` (terms and constant), with `+` and `-`."""
         acc = self.lin_product()
-        while self.at("+", "-"):
+        while self.at("+", "-") and self.i != self._stop:
+            if self.depth == 0:
+                self._splits.append(self.i)
             op = self.next()
             rhs = self.lin_product()
-            acc = acc.add(rhs if op.text == "+" else rhs.scale(-1.0))
+            if op.text == "-":
+                rhs = self.fold(op, rhs.scale, -1.0)
+            self.fold(op, acc.add, rhs)
         return acc
 
     def lin_product(self):
@@ -482,11 +660,15 @@ class _Parser:
                                      "divide by a number or a coefficient such as |B|", tok)
                 if isinstance(rhs.constant, (int, float)) and rhs.constant == 0:
                     raise self.error("division by zero in a coefficient", tok)
-                acc = acc.divide(rhs.constant)
-            elif acc.is_constant() and self.peek().kind == "IDENT" and not self.at("(", k=0):
+                acc = self.fold(tok, acc.divide, rhs.constant)
+            elif acc.is_constant() and self.peek().kind == "IDENT" and not self.at("(", k=0) \
+                    and self.i != self._stop:
                 # PSL allows `2 Friends(A, B)`: a coefficient directly before its atom.
+                if self.depth == 0:
+                    self._splits.append(self.i)
+                tok = self.peek()
                 rhs = self.lin_unary()
-                acc = self._mul(acc, rhs, self.peek())
+                acc = self._mul(acc, rhs, tok)
             else:
                 return acc
 
@@ -495,30 +677,36 @@ class _Parser:
             raise self.error("a product of two atoms is not linear; arithmetic rules take "
                              "sums of coefficient * atom", tok)
         if a.terms:
-            return a.scale(b.constant)
-        return b.scale(a.constant)
+            return self.fold(tok, a.scale, b.constant)
+        return self.fold(tok, b.scale, a.constant)
 
     def lin_unary(self):
-        if self.at("-"):
-            self.next()
-            return self.lin_unary().scale(-1.0)
-        if self.at("+") and self.peek(1).kind != "IDENT":
-            self.next()
-            return self.lin_unary()
-        return self.lin_primary()
+        negate = False
+        sign = None
+        while True:  # a loop, not recursion: `- - - A(X)` may be long
+            if self.at("-"):
+                sign = self.next()
+                negate = not negate
+            elif self.at("+") and self.peek(1).kind != "IDENT":
+                self.next()
+            else:
+                break
+        value = self.lin_primary()
+        return self.fold(sign, value.scale, -1.0) if negate else value
 
     def lin_primary(self):
         t = self.peek()
         if t.kind == "NUMBER":
             self.next()
-            return _Lin((), float(t.text))
+            return _Lin([], self.number(t, "coefficients"))
         if t.kind == "IDENT":
             atom = self.atom(summation=True)
-            return _Lin(((1.0, atom),), 0.0)
+            return _Lin([(1.0, atom)], 0.0)
         if t.kind == "OP" and t.text == "(":
-            self.next()
+            self.enter(self.next())
             inner = self.lin_sum()
             self.expect(")", "`)`")
+            self.leave()
             return inner
         if t.kind == "OP" and t.text == "|":
             self.next()
@@ -527,7 +715,7 @@ class _Parser:
                 raise self.error(f"expected a summation variable inside `|...|`, found {_describe(v)}", v)
             self.next()
             close = self.expect("|", "`|` to close the cardinality")
-            return _Lin((), Cardinality(v.text, self.span(t, close)))
+            return _Lin([], Cardinality(v.text, self.span(t, close)))
         if t.kind == "OP" and t.text == "@":
             self.next()
             name = self.peek()
@@ -538,54 +726,97 @@ class _Parser:
             self.next()
             if not self.at("[", "("):
                 raise self.error(f"expected `[` after @{fn}", self.peek())
-            closer = "]" if self.next().text == "[" else ")"
+            opener = self.next()
+            self.enter(opener)
+            closer = "]" if opener.text == "[" else ")"
             a = self.lin_sum()
             self.expect(",", "`,` between the two arguments")
             b = self.lin_sum()
             self.expect(closer, f"`{closer}` to close @{fn}")
+            self.leave()
             if a.terms or b.terms:
                 raise self.error(f"@{fn} takes coefficients (numbers, |X|), not atoms", name)
-            return _Lin((), _coef_call(fn, a.constant, b.constant))
+            return _Lin([], self.fold(name, _coef_call, fn, a.constant, b.constant))
         raise self.error(f"expected a number or an atom, found {_describe(t)}", t)
 
 
 class _Lin:
-    """A linear expression while parsing: ``((coef, atom), ...)`` and a constant."""
+    """A linear expression while parsing: ``[(coef, atom), ...]`` and a constant.
+
+    :meth:`add` extends in place, so a sum of n atoms costs O(n), not O(n^2).
+    """
 
     def __init__(self, terms, constant):
-        self.terms = tuple(terms)
+        self.terms = list(terms)
         self.constant = constant
 
     def is_constant(self) -> bool:
         return not self.terms
 
     def add(self, other: "_Lin") -> "_Lin":
-        return _Lin(self.terms + other.terms, _coef_add(self.constant, other.constant))
+        self.constant = _coef_add(self.constant, other.constant)
+        self.terms.extend(other.terms)
+        return self
 
     def scale(self, k) -> "_Lin":
-        return _Lin(tuple((_coef_mul(k, c), a) for c, a in self.terms), _coef_mul(k, self.constant))
+        return _Lin([(_coef_mul(k, c), a) for c, a in self.terms], _coef_mul(k, self.constant))
 
     def divide(self, k) -> "_Lin":
-        return _Lin(tuple((_coef_div(c, k), a) for c, a in self.terms), _coef_div(self.constant, k))
+        return _Lin([(_coef_div(c, k), a) for c, a in self.terms], _coef_div(self.constant, k))
 
 
 def _is_num(c) -> bool:
     return isinstance(c, (int, float))
 
 
+def _finite(x: float) -> float:
+    if not math.isfinite(x):
+        raise _FoldError("finite")
+    return x + 0.0  # no -0.0
+
+
+def _coef_depth(c) -> int:
+    """How deep a coefficient expression nests, cached on each node (computed without recursion)."""
+    if not isinstance(c, (CoefOp, CoefCall)):
+        return 0
+    stack = [c]
+    while stack:
+        node = stack[-1]
+        if "_depth" in node.__dict__:
+            stack.pop()
+            continue
+        kids = (node.left, node.right) if isinstance(node, CoefOp) else node.args
+        todo = [k for k in kids if isinstance(k, (CoefOp, CoefCall)) and "_depth" not in k.__dict__]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        depth = 1 + max(k.__dict__["_depth"] if isinstance(k, (CoefOp, CoefCall)) else 0 for k in kids)
+        object.__setattr__(node, "_depth", depth)  # not a field: equality and printing ignore it
+    return c.__dict__["_depth"]
+
+
+def _checked(node):
+    # Printing wraps each operation in brackets, and a rule's constant in one more (`-1 * ...`):
+    # below MAX_NESTING, whatever the parser accepts prints as text it accepts again.
+    if _coef_depth(node) >= MAX_NESTING:
+        raise _FoldError("deep")
+    return node
+
+
 def _coef_add(a, b):
     if _is_num(a) and _is_num(b):
-        return float(a) + float(b)
+        return _finite(float(a) + float(b))
     if _is_num(b) and b == 0:
         return a
     if _is_num(a) and a == 0:
         return b
-    return CoefOp("+", a, b)
+    return _checked(CoefOp("+", a, b))
 
 
 def _coef_mul(k, c):
     if _is_num(k) and _is_num(c):
-        return float(k) * float(c) + 0.0
+        return _finite(float(k) * float(c))
     if (_is_num(k) and k == 0) or (_is_num(c) and c == 0):
         return 0.0
     if _is_num(k) and k == 1:
@@ -596,23 +827,23 @@ def _coef_mul(k, c):
         return coef_neg(c)
     if _is_num(c) and c == -1:
         return coef_neg(k)
-    return CoefOp("*", k, c)
+    return _checked(CoefOp("*", k, c))
 
 
 def _coef_div(c, k):
     if _is_num(c) and _is_num(k):
-        return float(c) / float(k) + 0.0
+        return _finite(float(c) / float(k))
     if _is_num(k) and k == 1:
         return c
     if _is_num(c) and c == 0:
         return 0.0
-    return CoefOp("/", c, k)
+    return _checked(CoefOp("/", c, k))
 
 
 def _coef_call(fn, a, b):
     if _is_num(a) and _is_num(b):
         return float(min(a, b) if fn == "Min" else max(a, b))
-    return CoefCall(fn, (a, b))
+    return _checked(CoefCall(fn, (a, b)))
 
 
 def _filter_terms(e):

@@ -6,7 +6,7 @@ import pytest
 
 from hlmrf.cli.infer import main
 from hlmrf.data.descriptions import load_config, load_data_file, load_inputs
-from hlmrf.errors import DataError
+from hlmrf.errors import DataError, RuleSyntaxError
 
 RULES = ("20: Lived(P1, L) & Lived(P2, L) & (P1 != P2) -> Knows(P1, P2) ^2\n"
          "5: Lived(P1, L1) & Lived(P2, L2) & (P1 != P2) & (L1 != L2) -> !Knows(P1, P2) ^2\n"
@@ -117,11 +117,14 @@ def test_bad_configs_are_reported(tmp_path):
     p.write_text('{"rules": ["1: A(X) -> B(X) ^3"], "predicates": {}}')
     with pytest.raises(ValueError, match=r"c.json:rules:1:18: the exponent must be 1 or 2"):
         load_config(p)
-    p.write_text('{"rules": [], "predicates": {"A/1": {"function": "x"}}}')
+    p.write_text('{"rules": ["1: A(X)"], "predicates": {"A/1": {"function": "x"}}}')
     with pytest.raises(DataError, match="unsupported key"):
         load_config(p)
     p.write_text('{"rules": [], "extra": 1}')
     with pytest.raises(DataError, match="unknown key"):
+        load_config(p)
+    p.write_text('{"rules": [], "predicates": {}}')
+    with pytest.raises(RuleSyntaxError, match=r"c.json:rules:1:1: the rule file has no rules"):
         load_config(p)
     with pytest.raises(DataError, match="must be a JSON or YAML config"):
         load_inputs(tmp_path / "rules.psl")
