@@ -22,7 +22,7 @@ import numpy as np
 from hlmrf.inference.result import Result, Status
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.hlmrf import HLMRF
-from hlmrf.inference.polish import Certificate, certificate, polish, project_hard
+from hlmrf.inference.polish import WORK_PER_COPY_ITERATION, WORK_PER_ITERATION, Certificate, improve
 from hlmrf.model.terms import Kind, dual_bound, prox_step
 
 
@@ -143,7 +143,7 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
                     status = Status.CONVERGED
                     zv = zv_new
                     break
-                z_best, cert = _improve(model, lay, z, rho_t * t, cert, st, log, it, t0)
+                z_best, cert = _improve(model, lay, z, rho_t * t, cert, st, log, it)
                 if cert.holds(st.gap_rel, st.gap_abs, st.constraint_tol):
                     status = Status.CONVERGED
                     z = z_best
@@ -165,7 +165,7 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
     if status != Status.CONVERGED:
         cert = _certificate(lay, z, theta, hard)
         if it > 0:
-            z, cert = _improve(model, lay, z, theta, cert, st, log, it, t0, final=True)
+            z, cert = _improve(model, lay, z, theta, cert, st, log, it, final=True)
         if cert.holds(st.gap_rel, st.gap_abs, st.constraint_tol):
             status = Status.CONVERGED
     energy = model.energy(z)
@@ -193,51 +193,32 @@ def _certificate(lay: _Layout, z: np.ndarray, theta: np.ndarray, hard: bool) -> 
 
 
 def _improve(model: HLMRF, lay: _Layout, z: np.ndarray, theta: np.ndarray, cert: Certificate,
-             st: AdmmSettings, log: dict, it: int, t0: float, final: bool = False):
-    """Try to certify ``z``: project it onto the hard constraints when only they fail, polish it
-    when the gap fails. Returns the best state and the best certificate of those tried.
+             st: AdmmSettings, log: dict, it: int, final: bool = False):
+    """:func:`hlmrf.inference.polish.improve`, paced.
 
-    Polishing is paced by time: an attempt is made only when its estimated cost fits in the time
-    ADMM itself has run, less earlier polishing, so it at most doubles a run that it cannot help.
+    Pacing is by work, not wall time (so a run is reproducible): a polish is tried only when its
+    estimated cost fits in the work ADMM has done so far less that of the earlier attempts, so
+    polishing at most doubles a run it cannot help; and, however cheap, at most once per quarter
+    of the iterations so far.
     """
     if not st.polish:
         return z, cert
     theta_m = np.empty_like(theta)
     theta_m[lay.perm] = theta
-    allowance = st.gap_rel * abs(cert.energy) + st.gap_abs
-    best_z, best = z, cert
-    if cert.gap <= allowance and cert.violation > st.constraint_tol and (final or it >= log["next_projection"]):
+    do_polish = final or it >= log.get("next_polish", 0)
+    project = final or it >= log["next_projection"]
+    if not (do_polish or project):
+        return z, cert
+    if project:
         log["next_projection"] = 2 * it
-        yp = project_hard(model, z, st.polish_max_dim)
-        if yp is not None:
-            cp = certificate(model, yp, theta_m)
-            cp = Certificate(cp.energy, max(cp.lower_bound, cert.lower_bound), cp.violation)
-            if cp.violation < best.violation:
-                best_z, best = yp, cp
-            if best.holds(st.gap_rel, st.gap_abs, st.constraint_tol):
-                return best_z, best
+    if do_polish:
+        log["next_polish"] = it + max(st.check_every, it // 4)
     start = time.perf_counter()
-    budget = (start - t0 - log["polish_seconds"]) - log["polish_seconds"]
-    out = polish(model, z, theta_m, max_dim=st.polish_max_dim, budget=budget if not final else max(budget, 0.0),
-                 log=log)
-    if out is None:
-        return best_z, best
-    log["attempts"] += 1
-    yp, thp = out
-    cp = certificate(model, yp, thp)
-    if cp.violation > st.constraint_tol:
-        yq = project_hard(model, yp, st.polish_max_dim)
-        if yq is not None:
-            cq = certificate(model, yq, thp)
-            if cq.violation < cp.violation:
-                cp = cq
-                yp = yq
+    budget = (WORK_PER_ITERATION + WORK_PER_COPY_ITERATION * len(lay.a)) * it - log.get("work", 0.0) \
+        if do_polish else -1.0
+    out = improve(model, z, theta_m, cert, st, budget=budget, project=project, log=log)
     log["polish_seconds"] += time.perf_counter() - start
-    bound = max(best.lower_bound, cp.lower_bound)
-    if cp.violation <= max(best.violation, st.constraint_tol) and cp.energy < best.energy:
-        log["used"] = True
-        return yp, Certificate(cp.energy, bound, cp.violation)
-    return best_z, Certificate(best.energy, bound, best.violation)
+    return out
 
 
 def _norm(x: np.ndarray) -> float:

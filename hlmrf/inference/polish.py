@@ -22,8 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import time
-
 import numpy as np
 import scipy.sparse as sp
 
@@ -31,10 +29,15 @@ from hlmrf.model.hlmrf import HLMRF
 from hlmrf.model.terms import Kind, dual_bound
 
 
-# Sparse LU time per squared KKT dimension before any is measured: the worst case seen, a densely
-# connected model (acquaintances, N=150: 11,810 rows in 5.6 s on the 2-core development machine).
-_SEC_PER_DIM2 = 4e-8
-_SEC_PER_DIM2_MIN = 1e-10
+# Work units that pace polishing deterministically (the same run takes the same steps on any
+# machine and under any load). One unit is about a second on the 2-core development machine:
+# a polish costs about 3 ms plus, for the sparse LU of a densely connected KKT system, 4e-8 per
+# squared row (acquaintances, N=150: 11,810 rows in 5.6 s); one ADMM iteration about 0.1 ms
+# plus 2.5e-8 per local copy.
+WORK_PER_POLISH = 3e-3
+WORK_PER_KKT_ROW2 = 4e-8
+WORK_PER_ITERATION = 1e-4
+WORK_PER_COPY_ITERATION = 2.5e-8
 
 
 @dataclass(frozen=True)
@@ -93,10 +96,10 @@ def polish(model: HLMRF, y: np.ndarray, theta: np.ndarray, delta: float = 1e-7,
     delta : the KKT regularisation; refinement removes its effect.
     max_dim : do not polish when the KKT system has more rows than this (its sparse LU can fill
         in to a dense matrix on densely connected models: 20,000 rows is at most 3.2 GB).
-    budget : seconds the caller can spend; skipped when the estimated factorisation time
-        (``log["sec_per_dim2"] * dim**2``, measured on the previous call) is larger.
-    log : a dict the estimate is kept in between calls; ``log["skipped"]`` says why a call
-        returned None.
+    budget : work units the caller can spend (see ``WORK_PER_KKT_ROW2``); skipped when the
+        estimated cost, ``WORK_PER_POLISH + WORK_PER_KKT_ROW2 * dim**2``, is larger.
+    log : a dict; ``log["skipped"]`` says why a call returned None, ``log["work"]`` adds up the
+        estimated cost of the calls that ran.
 
     Returns
     -------
@@ -138,10 +141,11 @@ def polish(model: HLMRF, y: np.ndarray, theta: np.ndarray, delta: float = 1e-7,
     if dim > max_dim:
         log["skipped"] = f"KKT system of {dim:,} rows > polish_max_dim"
         return None
-    if log.get("sec_per_dim2", _SEC_PER_DIM2) * dim * dim > budget:
-        log["skipped"] = "over the time budget"
+    cost = WORK_PER_POLISH + WORK_PER_KKT_ROW2 * dim * dim
+    if cost > budget:
+        log["skipped"] = "over the work budget"
         return None
-    t0 = time.perf_counter()
+    log["work"] = log.get("work", 0.0) + cost
     K = sp.bmat([[H, Ae.T], [Ae, None]], format="csc")
     reg = sp.diags(np.r_[np.full(nF, delta), np.full(nE, -delta)], format="csc")
     try:
@@ -151,8 +155,6 @@ def polish(model: HLMRF, y: np.ndarray, theta: np.ndarray, delta: float = 1e-7,
     except (RuntimeError, ValueError, MemoryError):
         log["skipped"] = "singular KKT system"
         return None
-    finally:
-        log["sec_per_dim2"] = max(_SEC_PER_DIM2_MIN, (time.perf_counter() - t0) / max(dim, 1) ** 2)
     b = np.r_[-g, ce]
     x = np.r_[y[F], theta[eq]]
     for _ in range(max(1, refine)):
@@ -169,6 +171,48 @@ def polish(model: HLMRF, y: np.ndarray, theta: np.ndarray, delta: float = 1e-7,
     th = _response_theta(model, yp, theta, eq)
     th[np.flatnonzero(eq)] = lam
     return yp, project_dual(model, th)
+
+
+def improve(model: HLMRF, y: np.ndarray, theta: np.ndarray, cert: Certificate, settings,
+            budget: float = float("inf"), project: bool = True, log: dict | None = None):
+    """Try to certify ``y``: project it onto the hard constraints when only they fail the
+    certificate ``cert``, and polish it (within ``budget`` work units) when the gap fails.
+
+    ``settings`` is an :class:`~hlmrf.inference.settings.AdmmSettings` (tolerances,
+    ``polish_max_dim``). Returns the best state tried and the best certificate: its energy and
+    violation, and the largest lower bound found. ``log`` counts ``attempts`` and sets ``used``.
+    """
+    st = settings
+    log = {} if log is None else log
+    tol = (st.gap_rel, st.gap_abs, st.constraint_tol)
+    best_y, best = y, cert
+    if project and cert.gap <= st.gap_rel * abs(cert.energy) + st.gap_abs and cert.violation > st.constraint_tol:
+        yp = project_hard(model, y, st.polish_max_dim)
+        if yp is not None:
+            cp = certificate(model, yp, theta)
+            if cp.violation < best.violation:
+                best_y, best = yp, Certificate(cp.energy, max(cp.lower_bound, cert.lower_bound), cp.violation)
+            if best.holds(*tol):
+                return best_y, best
+    if budget < 0:
+        return best_y, best
+    out = polish(model, y, theta, max_dim=st.polish_max_dim, budget=budget, log=log)
+    if out is None:
+        return best_y, best
+    log["attempts"] = log.get("attempts", 0) + 1
+    yp, thp = out
+    cp = certificate(model, yp, thp)
+    if cp.violation > st.constraint_tol:
+        yq = project_hard(model, yp, st.polish_max_dim)
+        if yq is not None:
+            cq = certificate(model, yq, thp)
+            if cq.violation < cp.violation:
+                yp, cp = yq, cq
+    bound = max(best.lower_bound, cp.lower_bound)
+    if cp.violation <= max(best.violation, st.constraint_tol) and cp.energy < best.energy:
+        log["used"] = True
+        return yp, Certificate(cp.energy, bound, cp.violation)
+    return best_y, Certificate(best.energy, bound, best.violation)
 
 
 def project_hard(model: HLMRF, y: np.ndarray, max_dim: int = 20_000, rounds: int = 3):

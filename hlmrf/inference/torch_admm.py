@@ -24,6 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from hlmrf.errors import SettingsError, require
+from hlmrf.inference.polish import WORK_PER_COPY_ITERATION, WORK_PER_ITERATION, WORK_PER_KKT_ROW2, WORK_PER_POLISH
 from hlmrf.inference.result import Result, Status
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.batch import ModelBatch
@@ -77,6 +78,7 @@ class _Work:
     wsoft: "torch.Tensor"  # w on soft rows, 0 on hard ones (energy)
     qcoef: "torch.Tensor"  # 1/(4w) where p = 2 and w > 0, else 0 (dual bound)
     tmodel: "torch.Tensor"
+    grow: "torch.Tensor"  # int64: the term's row in the stacked model (to hand multipliers back)
     # variables
     z: "torch.Tensor"
     deg: "torch.Tensor"  # copies per variable
@@ -97,6 +99,7 @@ class _Work:
     next_adapt: "torch.Tensor"  # int64: the iteration of the model's next rho rebalancing check
     interval: "torch.Tensor"  # int64: its current interval (doubles after each change)
     done: "torch.Tensor"  # bool: recorded, waiting to be compacted out
+    polish_after: "torch.Tensor"  # int64: iterations after which a polish pays (see _run)
 
     @property
     def B(self) -> int:
@@ -104,9 +107,10 @@ class _Work:
 
 
 _COPY = ("a", "var", "term", "cmodel", "u", "zv")
-_TERM = ("c", "w", "num", "den", "lb", "k3", "sq", "p1", "leq", "eq", "wsoft", "qcoef", "tmodel")
+_TERM = ("c", "w", "num", "den", "lb", "k3", "sq", "p1", "leq", "eq", "wsoft", "qcoef", "tmodel", "grow")
 _VAR = ("z", "deg", "inv_deg", "vmodel", "gvar")
-_MODEL = ("rho", "gid", "sqrtL", "Lb", "mb", "nc", "nt", "nv", "has_hard", "start", "next_adapt", "interval", "done")
+_MODEL = ("rho", "gid", "sqrtL", "Lb", "mb", "nc", "nt", "nv", "has_hard", "start", "next_adapt", "interval", "done",
+          "polish_after")
 assert set(_COPY + _TERM + _VAR + _MODEL) == {f.name for f in fields(_Work)}
 
 
@@ -154,7 +158,7 @@ def _build(batch: ModelBatch, z0: np.ndarray, st: AdmmSettings, dev, dt) -> _Wor
         k3=T(np.where(lin1, np.inf, 0.0)),
         sq=T(sq, bl), p1=T((kind <= Kind.HINGE) & (p == 1), bl), leq=T(kind == Kind.LEQ, bl),
         eq=T(kind == Kind.EQ, bl), wsoft=T(np.where(hard, 0.0, w)), qcoef=T(qcoef),
-        tmodel=T(row_batch, i64),
+        tmodel=T(row_batch, i64), grow=T(perm, i64),
         z=z, deg=deg, inv_deg=1.0 / deg, vmodel=T(batch.var_batch[keep_var], i64), gvar=T(keep_var, i64),
         rho=torch.full((Bn,), float(st.rho), device=dev, dtype=dt), gid=torch.arange(Bn, device=dev),
         start=torch.zeros(Bn, device=dev, dtype=i64),
@@ -163,7 +167,14 @@ def _build(batch: ModelBatch, z0: np.ndarray, st: AdmmSettings, dev, dt) -> _Wor
         sqrtL=T(np.sqrt(Lb)), Lb=T(Lb), mb=T(np.diff(batch.row_ptr)), nc=T(Lb, i64),
         nt=T(np.diff(batch.row_ptr), i64), nv=T(np.bincount(batch.var_batch[keep_var], minlength=Bn), i64),
         has_hard=T(np.bincount(row_batch[hard], minlength=Bn) > 0, bl),
-        done=T(Lb == 0, bl))
+        done=T(Lb == 0, bl), polish_after=T(_polish_after(np.diff(batch.var_ptr), np.diff(batch.row_ptr), Lb), i64))
+
+
+def _polish_after(n: np.ndarray, m: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """Iterations after which a model's ADMM work pays for one polish, in the work units of
+    :mod:`hlmrf.inference.polish` (its KKT system has at most ``n + m`` rows)."""
+    cost = WORK_PER_POLISH + WORK_PER_KKT_ROW2 * (n + m).astype(np.float64) ** 2
+    return np.ceil(cost / (WORK_PER_ITERATION + WORK_PER_COPY_ITERATION * L)).astype(np.int64)
 
 
 def _compact(W: _Work) -> _Work:
@@ -258,12 +269,18 @@ def _certificate(W: _Work, theta, theta_a, buf):
 class _Records:
     """What is known of each model of the batch once it is done (indexed by batch position)."""
 
-    def __init__(self, z0, B, rho, dev, dt):
+    def __init__(self, z0, B, m, rho, dev, dt):
         self.y = torch.as_tensor(z0).to(device=dev, dtype=dt).clone()
+        self.theta = torch.zeros(m, dtype=dt, device=dev)  # multipliers of uncertified stops
         self.it = torch.zeros(B, dtype=torch.int64, device=dev)
         self.r, self.s, self.bound = (torch.zeros(B, dtype=dt, device=dev) for _ in range(3))
         self.rho = torch.full((B,), float(rho), dtype=dt, device=dev)
         self.conv = torch.zeros(B, dtype=torch.bool, device=dev)
+
+    def keep_theta(self, W: _Work, mask, theta) -> None:
+        """Keep the multipliers of the models in ``mask`` (for polishing them after the run)."""
+        tm = mask[W.tmodel]
+        self.theta[W.grow[tm]] = theta[tm]
 
     def record(self, W: _Work, mask, it, r, s, bound, converged: bool) -> None:
         gid = W.gid[mask]
@@ -309,7 +326,7 @@ def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, device, dtype,
     t0 = time.perf_counter()
     dev, dt = torch.device(device), _dtype(dtype)
     store = _build(batch, z0, st, dev, dt)
-    rec = _Records(z0, len(batch), st.rho, dev, dt)
+    rec = _Records(z0, len(batch), batch.model.m, st.rho, dev, dt)
     rec.conv |= store.done  # models without rows are solved by their start, as in the numpy solver
     # The working set holds at most max_copies local copies (at least one model); as models
     # converge and are compacted out, the next models join, at iterations that are multiples of
@@ -394,16 +411,24 @@ def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, device, dtype,
                 callback(it, float(r[0]), float(s[0]))
             last = (it - W.start == st.max_iter) & ~W.done
             due = last | (it % st.check_every == 0)
-            conv = (r < eps_pri) & (s < eps_dual) & ~W.done & due
-            if final or bool(conv.any()):
+            gate = (r < eps_pri) & (s < eps_dual) & ~W.done & due
+            if final or bool(gate.any()):
                 # theta = rho t of this iteration's prox step is dual feasible (see dual_bound).
-                viol, energy, bound = _certificate(W, rho_t * t, ta.mul_(rho_c), v)
-                conv &= ~W.has_hard | (viol <= st.constraint_tol)
+                theta = rho_t * t
+                viol, energy, bound = _certificate(W, theta, ta.mul_(rho_c), v)
+                conv = gate & (~W.has_hard | (viol <= st.constraint_tol))
                 conv &= energy - bound <= st.gap_rel * energy.abs() + st.gap_abs
-                stop = conv | last
+                # A model whose residuals are small but whose certificate fails leaves the batch
+                # to be polished on the CPU after the run (hlmrf.inference.polish), once the work
+                # it has done pays for a polish (the numpy solver's pacing, per model).
+                retire = gate & ~conv & (W.polish_after <= it - W.start) if st.polish else None
+                unsure = last & ~conv if retire is None else (last | retire) & ~conv
+                stop = conv | unsure
                 if bool(stop.any()):
                     rec.record(W, conv, it, r, s, bound, True)
-                    rec.record(W, last & ~conv, it, r, s, bound, False)
+                    rec.record(W, unsure, it, r, s, bound, False)
+                    if st.polish and bool(unsure.any()):
+                        rec.keep_theta(W, unsure, theta)
                     W.done |= stop
                     if float(W.Lb[W.done].sum()) >= compact_share * float(W.Lb.sum()):
                         keep = ~W.done
@@ -431,7 +456,45 @@ def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, device, dtype,
                 W = refill(W, it)
                 K1 = None
     name = f"torch/{dev.type}/{str(dt).replace('torch.', '')}"
-    return _results(batch, rec, time.perf_counter() - t0, name)
+    results = _results(batch, rec, time.perf_counter() - t0, name)
+    if st.polish:
+        results = _finish_uncertified(batch, results, rec, st, t0)
+    return results
+
+
+def _finish_uncertified(batch: ModelBatch, results: list[Result], rec: _Records, st: AdmmSettings,
+                        t0: float) -> list[Result]:
+    """Polish, on the CPU, each model that stopped without a certificate; one that still has none
+    and iterations left goes on with the numpy solver from the polished state."""
+    from dataclasses import replace
+
+    from hlmrf.inference.admm import solve_admm
+    from hlmrf.inference.polish import certificate, improve
+
+    todo = [b for b, r in enumerate(results) if r.status != Status.CONVERGED]
+    if not todo:
+        return results
+    theta = rec.theta.to("cpu", torch.float64).numpy()
+    out = list(results)
+    for b in todo:
+        r, model = results[b], batch.models[b]
+        th = theta[batch.row_ptr[b]:batch.row_ptr[b + 1]]
+        log: dict = {}
+        y, cert = improve(model, r.y, th, certificate(model, r.y, th), st, log=log)
+        extra = dict(r.extra, polished=bool(log.get("used")))
+        if not cert.holds(st.gap_rel, st.gap_abs, st.constraint_tol) and r.iterations < st.max_iter:
+            more = solve_admm(model, replace(st, max_iter=st.max_iter - r.iterations), y0=y)
+            bound = max(cert.lower_bound, more.lower_bound)
+            extra.update(lower_bound=bound, continued_on="numpy", polished=extra["polished"] or more.extra["polished"])
+            out[b] = replace(more, iterations=r.iterations + more.iterations, solver=r.solver,
+                             lower_bound=bound, extra=extra)
+            continue
+        status = Status.CONVERGED if cert.holds(st.gap_rel, st.gap_abs, st.constraint_tol) else r.status
+        extra["lower_bound"] = cert.lower_bound
+        out[b] = replace(r, y=y, status=status, energy=cert.energy, violation=cert.violation,
+                         lower_bound=cert.lower_bound, extra=extra)
+    seconds = time.perf_counter() - t0
+    return [replace(r, seconds=seconds) for r in out]
 
 
 def _results(batch: ModelBatch, rec: _Records, seconds: float, name: str) -> list[Result]:

@@ -108,12 +108,13 @@ def test_warm_starts_follow_the_numpy_solver():
     from hlmrf.inference.settings import AdmmSettings
 
     models = _models(4, 6)
-    cold = torch_admm.solve_batch(models)
+    plain = AdmmSettings(polish=False)
+    cold = torch_admm.solve_batch(models, plain)
     rng = np.random.default_rng(0)
     starts = [None] + [rng.random(m.n) * 1.4 - 0.2 for m in models[1:]]  # clipped to [0, 1]
-    warm = torch_admm.solve_batch(models, y0=starts)
+    warm = torch_admm.solve_batch(models, plain, y0=starts)
     for m, y0, r0, r1 in zip(models, starts, cold, warm):
-        ref = solve_admm(m, AdmmSettings(polish=False), y0=y0)
+        ref = solve_admm(m, plain, y0=y0)
         np.testing.assert_allclose(r1.y, ref.y, atol=1e-9)
         assert r1.iterations == ref.iterations and r1.ok
         assert abs(r1.energy - r0.energy) <= 1e-3 * max(1.0, abs(r0.energy))
@@ -135,8 +136,14 @@ def test_single_model_solver_and_dispatch():
 
 def test_iteration_limit_is_reported_per_model():
     models = _models(6, 4)
-    res = torch_admm.solve_batch(models, AdmmSettings(max_iter=3))
+    res = torch_admm.solve_batch(models, AdmmSettings(max_iter=3, polish=False))
     assert all(r.iterations == 3 and r.status.value == "iteration_limit" for r in res if models[0].m)
+    # Polishing at the limit may certify a model; then, and only then, it is CONVERGED.
+    st = AdmmSettings(max_iter=3)
+    for r in torch_admm.solve_batch(models, st):
+        assert r.iterations == 3
+        certified = r.gap <= st.gap_rel * abs(r.energy) + st.gap_abs and r.violation <= st.constraint_tol
+        assert (r.status.value == "converged") == certified
 
 
 def test_models_joining_later_keep_their_own_schedule():
