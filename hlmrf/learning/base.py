@@ -10,13 +10,15 @@ current weights; the reference's non-EM learners refuse latent variables instead
 """
 from __future__ import annotations
 
+import inspect
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from hlmrf.errors import DataError, SettingsError
+from hlmrf.errors import DataError, RuleError, SettingsError, SolverError
 from hlmrf.inference.admm import solve_admm
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.hlmrf import HLMRF
@@ -104,11 +106,29 @@ def solve_map(model: HLMRF, settings: AdmmSettings, y0: np.ndarray | None, state
     return solve_admm(model.normalized(), settings, y0=y0, state=state)
 
 
+def check_number(name: str, value, *, positive: bool = False, upper: float | None = None) -> None:
+    """Raise :class:`SettingsError` unless ``value`` is a finite real ``>= 0`` (``> 0`` with
+    ``positive``; ``< upper`` when given). Infinite or ``nan`` hyperparameters are refused here
+    because they turn every weight into ``nan`` one step later."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = math.nan
+    ok = not isinstance(value, (bool, str)) and math.isfinite(x) and (x > 0 if positive else x >= 0)
+    if ok and upper is not None:
+        ok = x < upper
+    if not ok:
+        bound = f"{'> 0' if positive else '>= 0'}" + (f" and < {upper:g}" if upper is not None else "")
+        raise SettingsError(f"{name} must be a finite number {bound}, not {value!r}")
+
+
 class Learner:
     """Base of the weight learners: input handling, latent completion and the epoch loop.
 
     Subclasses implement ``_setup`` (once per fit) and ``_step`` (one epoch; returns the loss,
-    the new weights and a metrics dict).
+    the new weights and a metrics dict). Every epoch's weights and loss are checked: a learner
+    never returns or records a non-finite weight, it stops with a :class:`SolverError` naming the
+    rule, the epoch and the setting to change.
     """
 
     name = "learner"
@@ -124,10 +144,12 @@ class Learner:
 
     # -- validation -------------------------------------------------------------------------------
     def _check_params(self) -> None:
-        if not (isinstance(self.epochs, (int, np.integer)) and self.epochs >= 1):
+        if not (isinstance(self.epochs, (int, np.integer)) and not isinstance(self.epochs, bool)
+                and self.epochs >= 1):
             raise SettingsError(f"epochs must be an integer >= 1, not {self.epochs!r}")
-        if not self.l2 >= 0:
-            raise SettingsError(f"l2 must be >= 0, not {self.l2!r}")
+        check_number("l2", self.l2)
+        if self.settings is not None and not isinstance(self.settings, AdmmSettings):
+            raise SettingsError(f"settings must be an AdmmSettings or None, not {self.settings!r}")
         if self.latent not in LATENT_MODES:
             raise SettingsError(f"latent must be one of {', '.join(LATENT_MODES)}, not {self.latent!r}")
         if isinstance(self.init, str) and self.init not in ("model", "uniform"):
@@ -149,35 +171,49 @@ class Learner:
         -------
         self
         """
+        self._reset()
         self._check_params()
         t0 = time.perf_counter()
         if isinstance(X, HLMRF):
             model, truth = X, np.asarray(y, dtype=np.float64)
             n_rules = len(model.index.rule_texts) or (int(model.rule.max()) + 1 if model.m else 0)
             hard_program = None
+            self._rule_texts = tuple(model.index.rule_texts)
         else:
             from hlmrf.grounding.ground import ground
 
             program, store = X, y
+            self._rule_texts = tuple(r.text or str(r) for r in program.rules)
+            self._check_program(program)
             model = ground(program, store)
             truth = truth_vector(model, store)
             n_rules = len(program.rules)
             hard_program = np.array([r.hard for r in program.rules], dtype=bool)
         if truth.shape != (model.n,):
             raise DataError(f"the truth vector has shape {truth.shape}; the model has {model.n} variables")
+        outside = ~np.isnan(truth) & ~((truth >= 0.0) & (truth <= 1.0))
+        if outside.any():
+            j = int(np.flatnonzero(outside)[0])
+            raise DataError(f"{int(outside.sum())} truth value(s) are not in [0, 1], e.g. "
+                            f"{float(truth[j])!r} for {_atom_name(model, j)}; truth values are "
+                            f"numbers in [0, 1], with nan for a target without truth")
         labelled = ~np.isnan(truth)
         if not labelled.any():
             raise DataError("no target atom has a truth value: weight learning needs "
                             "<predicate>_truth.txt files for the targets of the training facts")
         if (~labelled).any() and self.latent == "error":
             raise DataError(f"{int((~labelled).sum())} target atom(s) have no truth value, e.g. "
-                            f"{model.index.atom_name(int(np.flatnonzero(~labelled)[0]))}; add their "
+                            f"{_atom_name(model, int(np.flatnonzero(~labelled)[0]))}; add their "
                             f"truth or fit with latent='infer'")
         learnable = soft_rules(model, n_rules)
         if hard_program is not None:
             learnable &= ~hard_program
+        if not learnable.any():
+            raise RuleError("no weighted rule to learn: " + (
+                "the program has no rules" if n_rules == 0 else "every rule is a hard constraint")
+                + "; give at least one rule a weight (`1.0: ...`)")
         w = self._initial_weights(model, n_rules, learnable, X if hard_program is not None else None)
-        self.settings_ = self.settings or AdmmSettings()
+        self.settings_ = self.settings if self.settings is not None else AdmmSettings()
         self.model_ = model
         self.truth_ = truth
         self.labelled_ = labelled
@@ -187,13 +223,41 @@ class Learner:
         self._unit = model.with_weights(np.ones(n_rules))
         self._y_map = None  # warm start of the full MAP solves
         self._y_lat = None  # warm start of the latent (conditioned) solves
+        self._state_map = None  # duals and rho of the last full MAP solve (warm start)
         self._setup(w)
-        w = self._run(w, callback)
-        self.weights_ = self._final_weights(w)
+        # Overflow is reported by the finiteness checks of every epoch (a SolverError that names
+        # the rule and the setting to change), not by numpy warnings on the way there.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            w = self._run(w, callback)
+            final = self._final_weights(w)
+        self._check_finite(len(self.history_), 0.0, final)
+        self.weights_ = final
         self.model_ = model.with_weights(self.weights_)
         self.n_epochs_ = len(self.history_)
         self.seconds_ = time.perf_counter() - t0
         return self
+
+    def _reset(self) -> None:
+        """Forget everything a previous ``fit`` left: learned attributes (``weights_``, ...) and
+        private per-fit state (warm starts, the solver's duals, tables), so that a refit equals
+        a fit of a fresh instance. Only the constructor's hyperparameters survive."""
+        params = set(inspect.signature(type(self).__init__).parameters) - {"self"}
+        for key in [k for k in vars(self) if k not in params]:
+            delattr(self, key)
+
+    def _check_program(self, program) -> None:
+        for rule in program.rules:
+            if rule.hard:
+                continue
+            wr = rule.weight
+            if not (isinstance(wr, (int, float, np.floating)) and math.isfinite(wr)) or \
+                    (wr < 0 and self.nonnegative):
+                raise RuleError(f"rule weight {wr!r} is not a finite number >= 0; give the rule a "
+                                f"weight such as `1.0:`", rule.span, program.text or None)
+
+    def _rule_label(self, i: int) -> str:
+        text = self._rule_texts[i] if i < len(self._rule_texts) else ""
+        return f"rule {i + 1}" + (f" (`{text}`)" if text else "")
 
     def _initial_weights(self, model, n_rules, learnable, program) -> np.ndarray:
         if isinstance(self.init, str) or self.init is None:
@@ -203,11 +267,48 @@ class Learner:
                 w = np.array([r.weight if r.weight is not None else 0.0 for r in program.rules], float)
             else:
                 w = rule_weights_of(model, n_rules)
+            source = "the model's weight"
         else:
-            w = np.asarray(self.init, dtype=np.float64).copy()
+            try:
+                w = np.array(self.init, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise SettingsError(f"init must be 'model', 'uniform' or one number per rule, "
+                                    f"not {self.init!r}") from None
             if w.shape != (n_rules,):
                 raise SettingsError(f"init has {w.size} weights; the model has {n_rules} rules")
-        return np.where(learnable, w, 0.0)
+            source = "init"
+        w = np.where(learnable, w, 0.0)
+        bad = ~np.isfinite(w) | ((w < 0) & self.nonnegative)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            what = "negative" if np.isfinite(w[i]) else "not finite"
+            fix = " or fit with nonnegative=False" if what == "negative" else ""
+            raise SettingsError(f"{source} of {self._rule_label(i)} is {float(w[i])!r} ({what}); "
+                                f"start from finite weights >= 0{fix}")
+        return w
+
+    def _check_finite(self, epoch: int, loss: float, w: np.ndarray) -> None:
+        """Stop with a :class:`SolverError` when a step produced a non-finite weight or loss."""
+        bad = ~np.isfinite(w)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            what = f"the weight of {self._rule_label(i)} became {float(w[i])!r}"
+        elif not math.isfinite(loss):
+            i = int(np.argmax(np.abs(w))) if w.size else 0
+            what = f"the loss became {float(loss)!r}"
+            if w.size:
+                what += f" (the largest weight, {w[i]:.3g}, is that of {self._rule_label(i)})"
+        else:
+            return
+        raise SolverError(f"learning diverged at epoch {epoch} of {type(self).__name__}: {what}; "
+                          f"{self._divergence_fix()}")
+
+    def _divergence_fix(self) -> str:
+        """What to change when the weights run off to infinity (the learner's step-size knob)."""
+        if self.l2 >= 1:  # a large l2 overshoots as much as a large step does
+            return f"lower step_size (now {self.step_size:g}) or l2 (now {self.l2:g})"
+        return (f"lower step_size (now {self.step_size:g}); a small l2 (now {self.l2:g}) also "
+                f"keeps the weights bounded")
 
     def _final_weights(self, w: np.ndarray) -> np.ndarray:
         return w
@@ -217,6 +318,7 @@ class Learner:
         return np.maximum(w, 0.0) if self.nonnegative else w
 
     def _record(self, epoch, loss, w, seconds, metrics, callback) -> None:
+        self._check_finite(epoch, loss, w)
         rec = EpochRecord(epoch, float(loss), np.array(w, dtype=np.float64), seconds, metrics)
         self.history_.append(rec)
         if callback is not None:
@@ -254,8 +356,7 @@ class Learner:
 
     def _map(self, w: np.ndarray):
         """MAP state of the training model under ``w``, warm-started from the previous one."""
-        res = solve_map(self.model_.with_weights(w), self.settings_, self._y_map,
-                        getattr(self, "_state_map", None))
+        res = solve_map(self.model_.with_weights(w), self.settings_, self._y_map, self._state_map)
         self._y_map = res.y
         self._state_map = res.extra.get("state")
         return res
@@ -280,8 +381,6 @@ class Learner:
 
     def get_params(self) -> dict:
         """The constructor's hyperparameters (scikit-learn convention)."""
-        import inspect
-
         return {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters
                 if k != "self"}
 
@@ -289,6 +388,13 @@ class Learner:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()
                          if not isinstance(v, np.ndarray))
         return f"{type(self).__name__}({args})"
+
+
+def _atom_name(model: HLMRF, j: int) -> str:
+    try:
+        return model.index.atom_name(j)
+    except (IndexError, ValueError):  # a model built from rows has no atom names
+        return f"variable {j}"
 
 
 def rule_counts(model: HLMRF, n_rules: int) -> np.ndarray:
@@ -305,6 +411,6 @@ def unit_energy_by_rule(unit: HLMRF, y: np.ndarray, n_rules: int) -> np.ndarray:
     return out
 
 
-__all__ = ["EpochRecord", "Learner", "condition", "rule_counts", "rule_weights_of", "soft_rules",
-           "solve_map", "truth_vector", "unit_energy_by_rule"]
+__all__ = ["EpochRecord", "Learner", "check_number", "condition", "rule_counts", "rule_weights_of",
+           "soft_rules", "solve_map", "truth_vector", "unit_energy_by_rule"]
 

@@ -21,9 +21,9 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from hlmrf.errors import SettingsError
+from hlmrf.errors import SettingsError, SolverError
 from hlmrf.inference.settings import AdmmSettings
-from hlmrf.learning.base import Learner
+from hlmrf.learning.base import Learner, check_number
 from hlmrf.model.hlmrf import HLMRF
 from hlmrf.model.terms import Kind
 
@@ -80,10 +80,10 @@ class MapLossLearner(Learner):
         super()._check_params()
         if self.loss not in LOSSES:
             raise SettingsError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
-        if not self.step_size > 0:
-            raise SettingsError(f"step_size must be > 0, not {self.step_size!r}")
-        if not (self.decay >= 0 and self.tol > 0 and 0 < self.eps < 0.5):
-            raise SettingsError("decay must be >= 0, tol > 0 and eps in (0, 0.5)")
+        check_number("step_size", self.step_size, positive=True)
+        check_number("decay", self.decay)
+        check_number("tol", self.tol, positive=True)
+        check_number("eps", self.eps, positive=True, upper=0.5)
 
     def _setup(self, w: np.ndarray) -> None:
         if self.settings is None:
@@ -111,7 +111,7 @@ class MapLossLearner(Learner):
         wmax = max(float(np.max(np.abs(w))), 1e-12)
         if self.l2:
             loss += 0.5 * self.l2 * float((w / wmax) @ (w / wmax))
-            grad = grad + self.l2 * w / wmax ** 2
+            grad = grad + self.l2 * (w / wmax) / wmax  # not w / wmax**2: that overflows
         return loss, grad, y, res
 
     def _step(self, epoch: int, w: np.ndarray):
@@ -169,7 +169,12 @@ def map_gradient(model: HLMRF, y: np.ndarray, g: np.ndarray, n_rules: int,
     K = sp.bmat([[H + delta * sp.identity(nf), C.T], [C, -delta * sp.identity(nc)]], format="csc") \
         if nc else (H + delta * sp.identity(nf)).tocsc()
     rhs = np.concatenate([g[F], np.zeros(nc)])
-    v = spla.splu(K).solve(rhs)[:nf] if K.shape[0] > 1 else rhs[:nf] / K.toarray()[0, 0]
+    try:
+        v = spla.splu(K).solve(rhs)[:nf] if K.shape[0] > 1 else rhs[:nf] / K.toarray()[0, 0]
+    except RuntimeError as exc:  # scipy's "Factor is exactly singular"
+        raise SolverError(f"the KKT system of the MAP state is singular ({exc}), so the gradient "
+                          f"of the loss in the weights is undefined; negative weights make the MAP "
+                          f"problem non-convex: fit with nonnegative=True") from None
     # b_r = sum over rule r's rows of dphi_i a_i (restricted to F); dL/dw_r = -b_r . v
     Bv = A[:, F] @ v  # (m,) a_i . v
     return -np.bincount(model.rule, weights=dphi * Bv, minlength=n_rules)[:n_rules]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from hlmrf.inference.settings import AdmmSettings
-from hlmrf.learning.base import Learner, rule_counts, unit_energy_by_rule
+from hlmrf.learning.base import Learner, check_number, rule_counts, unit_energy_by_rule
 
 
 class VotedPerceptron(Learner):
@@ -57,18 +57,14 @@ class VotedPerceptron(Learner):
         self.l1 = l1
 
     def _check_params(self) -> None:
-        from hlmrf.errors import SettingsError
-
         super()._check_params()
-        if not self.step_size > 0:
-            raise SettingsError(f"step_size must be > 0, not {self.step_size!r}")
-        if not self.l1 >= 0:
-            raise SettingsError(f"l1 must be >= 0, not {self.l1!r}")
+        check_number("step_size", self.step_size, positive=True)
+        check_number("l1", self.l1)
 
     def _setup(self, w: np.ndarray) -> None:
         counts = rule_counts(self.model_, self.n_rules_)
         self._scale = np.where(self.scale_gradient & (counts > 0), counts, 1.0)
-        self._sum = np.zeros(self.n_rules_)
+        self._mean = np.zeros(self.n_rules_)
         self._phi_truth = None
 
     def _step(self, epoch: int, w: np.ndarray):
@@ -82,10 +78,12 @@ class VotedPerceptron(Learner):
         w = w + eta * grad
         if self.nonnegative:
             w = np.maximum(w, 0.0)
-        self._sum += np.where(self.learnable_, w, 0.0)
+        # A running mean, not a sum divided at the end: the sum of large finite weights can
+        # overflow where their mean does not.
+        self._mean = self._mean * ((epoch - 1) / epoch) + np.where(self.learnable_, w, 0.0) / epoch
         metrics = self._train_metrics(res.y)
         metrics["iterations"] = res.iterations
         return loss, w, metrics
 
     def _final_weights(self, w: np.ndarray) -> np.ndarray:
-        return self._sum / len(self.history_) if self.average else w
+        return self._mean if self.average else w

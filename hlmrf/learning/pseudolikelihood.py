@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from hlmrf.errors import SettingsError
 from hlmrf.inference.settings import AdmmSettings
-from hlmrf.learning.base import Learner
+from hlmrf.learning.base import Learner, check_number
 from hlmrf.model.terms import Kind
 
 _CHUNK = 1 << 22  # grid values per block of the vectorised evaluation (bounds memory)
@@ -68,8 +68,13 @@ class MaxPseudoLikelihood(Learner):
             raise SettingsError(f"optimizer must be 'lbfgs' or 'gd', not {self.optimizer!r}")
         if not (isinstance(self.grid, (int, np.integer)) and self.grid >= 3):
             raise SettingsError(f"grid must be an integer >= 3, not {self.grid!r}")
-        if not self.step_size > 0:
-            raise SettingsError(f"step_size must be > 0, not {self.step_size!r}")
+        check_number("step_size", self.step_size, positive=True)
+
+    def _divergence_fix(self) -> str:
+        if self.optimizer == "gd":
+            return super()._divergence_fix()
+        return (f"keep the weights bounded with a moderate l2 (now {self.l2:g}; default 0.01) or "
+                f"fewer epochs")
 
     # -- the objective ----------------------------------------------------------------------------
     def _setup(self, w: np.ndarray) -> None:
