@@ -4,8 +4,10 @@ Grounds RULES once on TRAIN_FACTS (whose targets need truth files), runs the cho
 prints a line per epoch (loss, training error of the MAP state where the learner computes one, the
 weights) and writes the rules with the learned weights: the file as written, only each soft rule's
 weight replaced, ready for ``hlmrf-infer``. ``--eval DIR`` then runs inference on held-out facts
-with the initial and the learned weights and prints both metric rows. Exit status 0 on success, 2
-with the cause on bad input or a failed solve, 130 when interrupted (nothing written).
+with the initial and the learned weights and prints both metric rows. The rule file is written
+atomically and only after its text has been parsed back to exactly the learned weights. Exit
+status 0 on success, 2 with the cause on bad input, 3 when a solve fails or learning diverges,
+130 when interrupted (nothing written).
 """
 from __future__ import annotations
 
@@ -41,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--l2", type=float, help="L2 regularisation (default per method)")
     ap.add_argument("--init", choices=["model", "uniform"], default="model",
                     help="start from the rules' weights (model, default) or all 1 (uniform)")
-    ap.add_argument("--allow-negative", action="store_true", help="do not clip weights at 0")
+    ap.add_argument("--allow-negative", action="store_true",
+                    help="do not clip weights at 0 (a rule file cannot hold a negative weight: if "
+                         "one is learned, the run stops with an error and writes nothing)")
     ap.add_argument("--latent", choices=["infer", "error"], default="infer",
                     help="targets without truth: infer them given the labelled ones (default, as "
                          "the reference's HardEM) or stop with an error")
