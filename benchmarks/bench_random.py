@@ -27,7 +27,7 @@ evaluated by the same ``HLMRF.energy``; the gap is ``(E_admm - E_ref) / E_ref``.
 
 hlmrf runs in this process (``solve_admm``, default ``AdmmSettings`` plus ``--settings``); each
 ``--variant`` adds a row with other settings (e.g. the reference engine's algorithm and stopping
-rule: ``"reference-like:alpha=1,adaptive_rho=false,gap_rel=0,check_every=50"``). Reference times
+rule: ``"reference-like:alpha=1,adaptive_rho=false,gap_abs=inf,polish=false,constraint_tol=5e-3,check_every=50"``). Reference times
 include building its matrices (not the model generation).
 ``--quick`` runs 5,000 potentials only.
 """

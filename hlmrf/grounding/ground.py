@@ -413,7 +413,8 @@ def _rows_of_logical(r, rule, plan, subs, ctx: _Context):
     for i, lit in enumerate(clause):
         args = _literal_atoms(patterns[i], plan, subs, ctx.consts)
         var, val, missing = _resolve_args(lit.atom, args, ctx, rule)
-        seen.append((lit.atom, args, var, val, missing))
+        if rule.hard:  # only a hard rule's message needs them; they are large (one row per grounding)
+            seen.append((lit.atom, args, var, val, missing))
         s = 1.0 if lit.negated else -1.0
         observed = var < 0
         sat |= observed & (val == (0.0 if lit.negated else 1.0))
@@ -492,10 +493,11 @@ def _rows_of_arithmetic(r, rule: ArithmeticRule, plan, subs, ctx: _Context):
             rows = np.arange(g)
             var, val, missing = _resolve_args(atom, args, ctx, rule)
         entries.append((i, rows, var, val))
-        seen.append((atom, rows, args, var, val, missing))
+        if rule.hard:  # only a hard rule's message needs them
+            seen.append((atom, rows, args, var, val, missing))
 
     sign = -1.0 if rule.op == ">=" else 1.0
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         const = np.broadcast_to(np.asarray(coef_value(rule.lhs.constant, cards), float), (g,))
         bad = ~np.isfinite(const)
         c = -sign * np.where(bad, 0.0, const)
@@ -513,6 +515,21 @@ def _rows_of_arithmetic(r, rule: ArithmeticRule, plan, subs, ctx: _Context):
     coef = np.concatenate(all_coef) if all_coef else np.zeros(0)
     # Groundings whose sums are all empty have nothing to constrain (the reference skips them);
     # a coefficient undefined because some |X| is 0 skips the grounding too.
+    zero_card = np.zeros(g, dtype=bool)
+    for counts in cards.values():
+        zero_card |= counts == 0
+    overflow = bad & ~zero_card & (n_atoms > 0)
+    if overflow.any():
+        # Not an |X| of 0 (an undefined coefficient, skipped as the reference does): a finite
+        # expression that overflowed. Dropping those groundings would change the model silently.
+        i = int(np.flatnonzero(overflow)[0])
+        binding = ", ".join(f"{v} = {ctx.consts.names[int(code)]}" for v, code in zip(variables, G[i]))
+        sizes = ", ".join(f"|{v}| = {int(n[i])}" for v, n in cards.items())
+        raise GroundingError(
+            f"rule {r + 1} ({_location(r, rule)}) `{rule.text or rule}`: a coefficient is not a finite "
+            f"number at {int(overflow.sum()):,} grounding(s), e.g. {binding or 'the only one'}"
+            f"{' with ' + sizes if sizes else ''}; the rule's numbers overflow a float. Scale the "
+            "rule down (divide its coefficients and constant by a common factor)")
     keep = (n_atoms > 0) & ~bad
     single = n_atoms == 1
     if rule.hard:

@@ -22,7 +22,7 @@ import numpy as np
 from hlmrf.inference.result import Result, Status
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.hlmrf import HLMRF
-from hlmrf.inference.polish import WORK_PER_COPY_ITERATION, WORK_PER_ITERATION, Certificate, improve
+from hlmrf.inference.polish import WORK_PER_COPY_ITERATION, WORK_PER_ITERATION, Certificate, improve, project_dual
 from hlmrf.model.terms import Kind, dual_bound, prox_step
 
 
@@ -180,6 +180,11 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
 
 def _certificate(lay: _Layout, z: np.ndarray, theta: np.ndarray, hard: bool) -> Certificate:
     """The certificate of ``z`` with ADMM's multipliers ``theta`` (layout row order)."""
+    bound = dual_bound(theta, lay.A, lay.c, lay.w, lay.p)
+    return Certificate(_energy(lay, z), bound, _violation(lay, z) if hard else 0.0)
+
+
+def _energy(lay: _Layout, z: np.ndarray) -> float:
     d = lay.A @ z - lay.c
     energy = 0.0
     for kind, p, s, e in lay.groups:
@@ -188,8 +193,7 @@ def _certificate(lay: _Layout, z: np.ndarray, theta: np.ndarray, hard: bool) -> 
         elif kind == Kind.HINGE:
             h = np.maximum(d[s:e], 0.0)
             energy += _dot(lay.w[s:e], h if p == 1 else h * h)
-    bound = dual_bound(theta, lay.A, lay.c, lay.w, lay.p)
-    return Certificate(energy, bound, _violation(lay, z) if hard else 0.0)
+    return energy
 
 
 def _improve(model: HLMRF, lay: _Layout, z: np.ndarray, theta: np.ndarray, cert: Certificate,
@@ -216,7 +220,14 @@ def _improve(model: HLMRF, lay: _Layout, z: np.ndarray, theta: np.ndarray, cert:
     start = time.perf_counter()
     budget = (WORK_PER_ITERATION + WORK_PER_COPY_ITERATION * len(lay.a)) * it - log.get("work", 0.0) \
         if do_polish else -1.0
-    out = improve(model, z, theta_m, cert, st, budget=budget, project=project, log=log)
+    hard = cert.violation > 0 or any(k >= Kind.LEQ for k, _, _, _ in lay.groups)
+
+    def certify(y, theta_model):  # the layout's certificate: no model-sized temporaries per kind
+        if theta_model is None:
+            return Certificate(_energy(lay, y), cert.lower_bound, _violation(lay, y) if hard else 0.0)
+        return _certificate(lay, y, project_dual(model, theta_model)[lay.perm], hard)
+
+    out = improve(model, z, theta_m, cert, st, budget=budget, project=project, log=log, certify=certify)
     log["polish_seconds"] += time.perf_counter() - start
     return out
 

@@ -109,6 +109,11 @@ def polish(model: HLMRF, y: np.ndarray, theta: np.ndarray, delta: float = 1e-7,
     from scipy.sparse.linalg import splu
 
     y = np.clip(np.asarray(y, dtype=np.float64), 0.0, 1.0)
+    log = {} if log is None else log
+    free = (y > 0.0) & (y < 1.0)
+    if int(free.sum()) > max_dim:  # before any model-sized work
+        log["skipped"] = f"more than polish_max_dim={max_dim:,} free variables"
+        return None
     theta = np.asarray(theta, dtype=np.float64)
     A, c, w, p, k = model.A, model.c, model.w, model.p, model.kind
     tiny = 1e-12
@@ -120,12 +125,19 @@ def polish(model: HLMRF, y: np.ndarray, theta: np.ndarray, delta: float = 1e-7,
     p1 = ((k == Kind.LINEAR) & (p == 1)) | h1_active  # fixed multiplier w
     q = (k == Kind.LINEAR) & (p == 2) | ((k == Kind.HINGE) & (p == 2) & (theta > tiny))
     eq = h1_kink | (k == Kind.EQ) | ((k == Kind.LEQ) & (theta > tiny))
-    free = (y > 0.0) & (y < 1.0)
-    deg = np.diff(A.tocsc().indptr)
-    free &= deg > 0
+    free &= np.bincount(A.indices, minlength=model.n) > 0
     F = np.flatnonzero(free)
     if len(F) == 0:
         return y, _response_theta(model, y, theta, eq)
+    dim = len(F) + int(eq.sum())
+    if dim > max_dim:  # checked before any copy of A is made
+        log["skipped"] = f"KKT system of {dim:,} rows > polish_max_dim"
+        return None
+    cost = WORK_PER_POLISH + WORK_PER_KKT_ROW2 * dim * dim
+    if cost > budget:
+        log["skipped"] = "over the work budget"
+        return None
+    log["work"] = log.get("work", 0.0) + cost
     yX = np.where(free, 0.0, y)
     AF = A[:, F]
     Aq, Ae = AF[q], AF[eq]
@@ -136,16 +148,6 @@ def polish(model: HLMRF, y: np.ndarray, theta: np.ndarray, delta: float = 1e-7,
     g = AF[p1].T @ w[p1] + Aq.T @ (2.0 * wq * (A[q] @ yX - c[q]))
     ce = c[eq] - A[eq] @ yX
     nF, nE = len(F), Ae.shape[0]
-    log = {} if log is None else log
-    dim = nF + nE
-    if dim > max_dim:
-        log["skipped"] = f"KKT system of {dim:,} rows > polish_max_dim"
-        return None
-    cost = WORK_PER_POLISH + WORK_PER_KKT_ROW2 * dim * dim
-    if cost > budget:
-        log["skipped"] = "over the work budget"
-        return None
-    log["work"] = log.get("work", 0.0) + cost
     K = sp.bmat([[H, Ae.T], [Ae, None]], format="csc")
     reg = sp.diags(np.r_[np.full(nF, delta), np.full(nE, -delta)], format="csc")
     try:
@@ -174,22 +176,30 @@ def polish(model: HLMRF, y: np.ndarray, theta: np.ndarray, delta: float = 1e-7,
 
 
 def improve(model: HLMRF, y: np.ndarray, theta: np.ndarray, cert: Certificate, settings,
-            budget: float = float("inf"), project: bool = True, log: dict | None = None):
+            budget: float = float("inf"), project: bool = True, log: dict | None = None,
+            certify=None):
     """Try to certify ``y``: project it onto the hard constraints when only they fail the
     certificate ``cert``, and polish it (within ``budget`` work units) when the gap fails.
 
     ``settings`` is an :class:`~hlmrf.inference.settings.AdmmSettings` (tolerances,
     ``polish_max_dim``). Returns the best state tried and the best certificate: its energy and
     violation, and the largest lower bound found. ``log`` counts ``attempts`` and sets ``used``.
+    ``certify(y, theta)`` replaces :func:`certificate` (a solver's leaner version of the same;
+    ``theta=None`` means ``cert``'s multipliers, whose bound is already known).
     """
     st = settings
+    if certify is None:
+        def certify(y_, theta_):
+            if theta_ is None:  # same multipliers, same bound
+                return Certificate(model.energy(y_), cert.lower_bound, model.violation(y_))
+            return certificate(model, y_, theta_)
     log = {} if log is None else log
     tol = (st.gap_rel, st.gap_abs, st.constraint_tol)
     best_y, best = y, cert
     if project and cert.gap <= st.gap_rel * abs(cert.energy) + st.gap_abs and cert.violation > st.constraint_tol:
         yp = project_hard(model, y, st.polish_max_dim)
         if yp is not None:
-            cp = certificate(model, yp, theta)
+            cp = certify(yp, None)
             if cp.violation < best.violation:
                 best_y, best = yp, Certificate(cp.energy, max(cp.lower_bound, cert.lower_bound), cp.violation)
             if best.holds(*tol):
@@ -201,11 +211,11 @@ def improve(model: HLMRF, y: np.ndarray, theta: np.ndarray, cert: Certificate, s
         return best_y, best
     log["attempts"] = log.get("attempts", 0) + 1
     yp, thp = out
-    cp = certificate(model, yp, thp)
+    cp = certify(yp, thp)
     if cp.violation > st.constraint_tol:
         yq = project_hard(model, yp, st.polish_max_dim)
         if yq is not None:
-            cq = certificate(model, yq, thp)
+            cq = certify(yq, thp)
             if cq.violation < cp.violation:
                 yp, cp = yq, cq
     bound = max(best.lower_bound, cp.lower_bound)
@@ -232,10 +242,15 @@ def project_hard(model: HLMRF, y: np.ndarray, max_dim: int = 20_000, rounds: int
     for _ in range(rounds):
         d = model.distance(y)
         rows = np.flatnonzero((model.kind == Kind.EQ) | ((model.kind == Kind.LEQ) & (d > -1e-12)))
-        if len(rows) == 0 or len(rows) > max_dim:
+        if len(rows) == 0:
             return None
         AH = model.A[rows]
         G = (AH @ AH.T).tocsc() + sp.identity(len(rows), format="csc") * 1e-12
+        # Past max_dim rows, go on only when the active constraints are nearly disjoint (their
+        # Gram matrix has a few entries per row, as symmetry and sum-to-one constraints do): its
+        # LU then stays about as sparse as it is.
+        if len(rows) > max_dim and G.nnz > 8 * len(rows):
+            return None
         try:
             lu = splu(G, permc_spec="MMD_AT_PLUS_A")
         except (RuntimeError, ValueError, MemoryError):

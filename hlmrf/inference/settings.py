@@ -29,10 +29,11 @@ class AdmmSettings:
     """Iterations between stopping-rule checks."""
     gap_rel: float = 1e-4
     """CONVERGED requires a certified duality gap (energy minus a Lagrangian lower bound) of at most
-    ``gap_rel * |energy| + gap_abs``; 0 together with ``gap_abs=inf`` is the reference's rule alone."""
+    ``gap_rel * |energy| + gap_abs``."""
     gap_abs: float = 1e-7
     """Absolute part of the gap allowance, in energy units of the (normalised) model: it matters only
-    when the optimum is near 0, where a relative gap cannot be certified."""
+    when the optimum is near 0, where a relative gap cannot be certified. ``inf`` turns the gap check
+    off (the reference engine's residual rule alone; then CONVERGED certifies nothing)."""
     polish: bool = True
     """When the residuals are small but the certificate fails, project the state onto the active
     hard constraints (if only they fail) or solve the active set the ADMM state suggests exactly

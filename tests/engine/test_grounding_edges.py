@@ -242,3 +242,23 @@ def test_infeasible_error_lists_atoms_with_values():
     with pytest.raises(hlmrf.InfeasibleError) as info:
         hlmrf.infer(parse_rules("T(X) >= 0.8 .\nT(X) <= 0.2 ."), s)
     assert "at T(a) = " in str(info.value)
+
+
+def test_a_coefficient_that_overflows_at_grounding_is_an_error_not_a_dropped_grounding():
+    # Found by the parser fuzz: |X| makes a finite rule overflow only when grounded. Skipping such
+    # groundings (as for an undefined |X| = 0) would silently change the model.
+    import warnings
+
+    from hlmrf.data.store import FactStore
+    from hlmrf.errors import GroundingError
+    from hlmrf.grounding.ground import ground
+    from hlmrf.language.parser import parse_rules
+
+    store = FactStore()
+    store.add_targets("A", [("a",), ("b",)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy overflow warning either
+        with pytest.raises(GroundingError, match=r"rules.psl:1\).*not a finite number.*\|X\| = 2.*Scale the rule"):
+            ground(parse_rules("1: A(+X) * 1e308 * |X| <= 1\n", "rules.psl"), store)
+        model = ground(parse_rules("1: A(+X) / |X| <= 1\n", "rules.psl"), store)
+    assert model.m == 1 and list(model.A.toarray()[0]) == [0.5, 0.5]
