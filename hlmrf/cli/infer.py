@@ -174,7 +174,8 @@ def _gap_text(res) -> str:
     """``certified gap <= G (R relative)``: how far the energy can be above the optimum."""
     gap = res.gap
     if gap != gap:
-        return "no certified gap (this solver gives no lower bound)"
+        why = res.extra.get("certificate") or "this solver gives no lower bound"
+        return f"no certified gap ({why})"
     return f"certified gap <= {gap:.1e} ({res.relative_gap:.1e} relative)"
 
 

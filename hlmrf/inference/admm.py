@@ -174,12 +174,16 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
     extra = {"lower_bound": bound, "state": {"u": u, "rho": rho}, "polished": log["used"],
              "polish_attempts": log["attempts"], "polish_seconds": log["polish_seconds"],
              "polish_skipped": log.get("skipped")}
+    if not cert.convex:
+        extra["certificate"] = "none: negative weights make the energy non-convex (a local solution)"
     return Result(z, status, it, r_norm, s_norm, energy, violation, time.perf_counter() - t0, "admm",
                   rho=rho, extra=extra, lower_bound=bound)
 
 
 def _certificate(lay: _Layout, z: np.ndarray, theta: np.ndarray, hard: bool) -> Certificate:
     """The certificate of ``z`` with ADMM's multipliers ``theta`` (layout row order)."""
+    if (lay.w < 0).any():  # negative weights: non-convex, no bound (see Certificate.convex)
+        return Certificate(_energy(lay, z), float("nan"), _violation(lay, z) if hard else 0.0, convex=False)
     bound = dual_bound(theta, lay.A, lay.c, lay.w, lay.p)
     return Certificate(_energy(lay, z), bound, _violation(lay, z) if hard else 0.0)
 
@@ -205,7 +209,7 @@ def _improve(model: HLMRF, lay: _Layout, z: np.ndarray, theta: np.ndarray, cert:
     polishing at most doubles a run it cannot help; and, however cheap, at most once per quarter
     of the iterations so far.
     """
-    if not st.polish:
+    if not st.polish or not cert.convex:  # polishing assumes a convex problem
         return z, cert
     theta_m = np.empty_like(theta)
     theta_m[lay.perm] = theta

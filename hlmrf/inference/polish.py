@@ -54,13 +54,18 @@ class Certificate:
     energy: float
     lower_bound: float
     violation: float
+    convex: bool = True
+    """False when a soft row has a negative weight: the energy is then not convex, no bound
+    exists, and only the residuals and the constraints can be checked (a local solution)."""
 
     @property
     def gap(self) -> float:
-        """Certified bound on ``energy - optimum`` (for a feasible state)."""
-        return max(0.0, self.energy - self.lower_bound)
+        """Certified bound on ``energy - optimum`` (for a feasible state); nan when non-convex."""
+        return max(0.0, self.energy - self.lower_bound) if self.convex else float("nan")
 
     def holds(self, gap_rel: float, gap_abs: float, constraint_tol: float) -> bool:
+        if not self.convex:
+            return self.violation <= constraint_tol
         return self.gap <= gap_rel * abs(self.energy) + gap_abs and self.violation <= constraint_tol
 
 

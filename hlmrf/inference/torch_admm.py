@@ -100,6 +100,7 @@ class _Work:
     interval: "torch.Tensor"  # int64: its current interval (doubles after each change)
     done: "torch.Tensor"  # bool: recorded, waiting to be compacted out
     polish_after: "torch.Tensor"  # int64: iterations after which a polish pays (see _run)
+    nonconvex: "torch.Tensor"  # bool: a negative soft weight; no bound, no gap check, no polish
 
     @property
     def B(self) -> int:
@@ -110,7 +111,7 @@ _COPY = ("a", "var", "term", "cmodel", "u", "zv")
 _TERM = ("c", "w", "num", "den", "lb", "k3", "sq", "p1", "leq", "eq", "wsoft", "qcoef", "tmodel", "grow")
 _VAR = ("z", "deg", "inv_deg", "vmodel", "gvar")
 _MODEL = ("rho", "gid", "sqrtL", "Lb", "mb", "nc", "nt", "nv", "has_hard", "start", "next_adapt", "interval", "done",
-          "polish_after")
+          "polish_after", "nonconvex")
 assert set(_COPY + _TERM + _VAR + _MODEL) == {f.name for f in fields(_Work)}
 
 
@@ -167,7 +168,8 @@ def _build(batch: ModelBatch, z0: np.ndarray, st: AdmmSettings, dev, dt) -> _Wor
         sqrtL=T(np.sqrt(Lb)), Lb=T(Lb), mb=T(np.diff(batch.row_ptr)), nc=T(Lb, i64),
         nt=T(np.diff(batch.row_ptr), i64), nv=T(np.bincount(batch.var_batch[keep_var], minlength=Bn), i64),
         has_hard=T(np.bincount(row_batch[hard], minlength=Bn) > 0, bl),
-        done=T(Lb == 0, bl), polish_after=T(_polish_after(np.diff(batch.var_ptr), np.diff(batch.row_ptr), Lb), i64))
+        done=T(Lb == 0, bl), polish_after=T(_polish_after(np.diff(batch.var_ptr), np.diff(batch.row_ptr), Lb), i64),
+        nonconvex=T(np.bincount(row_batch[w < 0], minlength=Bn) > 0, bl))
 
 
 def _polish_after(n: np.ndarray, m: np.ndarray, L: np.ndarray) -> np.ndarray:
@@ -417,11 +419,11 @@ def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, device, dtype,
                 theta = rho_t * t
                 viol, energy, bound = _certificate(W, theta, ta.mul_(rho_c), v)
                 conv = gate & (~W.has_hard | (viol <= st.constraint_tol))
-                conv &= energy - bound <= st.gap_rel * energy.abs() + st.gap_abs
+                conv &= (energy - bound <= st.gap_rel * energy.abs() + st.gap_abs) | W.nonconvex
                 # A model whose residuals are small but whose certificate fails leaves the batch
                 # to be polished on the CPU after the run (hlmrf.inference.polish), once the work
                 # it has done pays for a polish (the numpy solver's pacing, per model).
-                retire = gate & ~conv & (W.polish_after <= it - W.start) if st.polish else None
+                retire = gate & ~conv & ~W.nonconvex & (W.polish_after <= it - W.start) if st.polish else None
                 unsure = last & ~conv if retire is None else (last | retire) & ~conv
                 stop = conv | unsure
                 if bool(stop.any()):
@@ -471,7 +473,7 @@ def _finish_uncertified(batch: ModelBatch, results: list[Result], rec: _Records,
     from hlmrf.inference.admm import solve_admm
     from hlmrf.inference.polish import certificate, improve
 
-    todo = [b for b, r in enumerate(results) if r.status != Status.CONVERGED]
+    todo = [b for b, r in enumerate(results) if r.status != Status.CONVERGED and r.lower_bound == r.lower_bound]
     if not todo:
         return results
     theta = rec.theta.to("cpu", torch.float64).numpy()
@@ -511,6 +513,8 @@ def _results(batch: ModelBatch, rec: _Records, seconds: float, name: str) -> lis
     if len(nonempty):
         viol[nonempty] = np.maximum.reduceat(term_violation(d, mod.kind), batch.row_ptr[nonempty])
     ys = batch.split(y)
+    nonconvex = np.bincount(batch.row_batch[(mod.w < 0) & (mod.kind <= Kind.HINGE)], minlength=B) > 0
+    bound = np.where(nonconvex, np.nan, bound)
     return [Result(ys[b], Status.CONVERGED if conv[b] else Status.ITERATION_LIMIT, int(its[b]),
                    float(r[b]), float(s[b]), float(energy[b]), float(viol[b]), seconds, name,
                    rho=float(rho[b]), extra={"lower_bound": float(bound[b]), "batch_size": B},

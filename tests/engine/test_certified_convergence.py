@@ -171,3 +171,26 @@ def test_batched_torch_solver_certifies_linear_models_by_polishing():
         assert res.status == Status.CONVERGED
         assert_certified(model, res, ref)
     assert any(r.extra.get("polished") for r in results)
+
+
+@pytest.mark.parametrize("solver", ["numpy", "torch"])
+def test_negative_weights_get_no_certificate_and_stop(solver):
+    """A negative weight makes the energy non-convex: no lower bound exists, so none is claimed
+    (gap nan) and nothing is polished; the status rests on the residuals and constraints alone."""
+    model = random_model(np.random.default_rng(3), 10, 40, squared_share=0.5)
+    w = model.w.copy()
+    w[:5] = -w[:5]
+    from dataclasses import replace
+
+    model = replace(model, w=w)
+    if solver == "torch":
+        pytest.importorskip("torch")
+        from hlmrf.inference.torch_admm import solve_batch
+
+        res = solve_batch([model], AdmmSettings(max_iter=2000))[0]
+    else:
+        res = solve_admm(model, AdmmSettings(max_iter=2000))
+    assert np.isnan(res.lower_bound) and np.isnan(res.gap)
+    assert np.isfinite(res.energy) and np.all((res.y >= 0) & (res.y <= 1))
+    if solver == "numpy":
+        assert "non-convex" in res.extra["certificate"] and not res.extra["polished"]
