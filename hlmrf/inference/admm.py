@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from hlmrf.errors import SolverError
 from hlmrf.inference.result import Result, Status
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.hlmrf import HLMRF
@@ -132,6 +133,8 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
             r_norm = _norm(x - zv_new)
             dz = z - z_old
             s_norm = rho * math.sqrt(float(np.einsum("i,i,i->", lay.deg, dz, dz)))
+        if check and not (math.isfinite(r_norm) and math.isfinite(s_norm)):
+            raise _diverged(model, it)
         if check:
             eps_pri = sqrtL * st.eps_abs + st.eps_rel * max(_norm(x), _norm(zv_new))
             eps_dual = sqrtL * st.eps_abs + st.eps_rel * rho * _norm(u)
@@ -178,6 +181,20 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
         extra["certificate"] = "none: negative weights make the energy non-convex (a local solution)"
     return Result(z, status, it, r_norm, s_norm, energy, violation, time.perf_counter() - t0, "admm",
                   rho=rho, extra=extra, lower_bound=bound)
+
+
+def _diverged(model: HLMRF, it: int) -> SolverError:
+    soft = model.kind <= Kind.HINGE
+    if (model.w[soft] < 0).any():
+        rules = sorted(set(model.index.rule_texts[int(r)] for r in model.rule[soft & (model.w < 0)]
+                           if int(r) < len(model.index.rule_texts)))[:3]
+        return SolverError(
+            f"ADMM diverged at iteration {it} (non-finite values): the model has negative weights "
+            f"({'; '.join(rules) or 'some rows'}), which make the energy non-convex and a squared "
+            "term's prox step unbounded. Give every rule a weight >= 0 (learn with "
+            "nonnegative=True)")
+    return SolverError(f"ADMM diverged at iteration {it} (non-finite values) on a model with finite, "
+                       "non-negative weights; this is a bug: please report it with the model")
 
 
 def _certificate(lay: _Layout, z: np.ndarray, theta: np.ndarray, hard: bool) -> Certificate:

@@ -409,6 +409,11 @@ def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, device, dtype,
             un = _permodel(torch.mul(W.u, W.u, out=v), W.nc).sqrt_()
             eps_pri = W.sqrtL * st.eps_abs + st.eps_rel * torch.maximum(xn, zn)
             eps_dual = W.sqrtL * st.eps_abs + st.eps_rel * W.rho * un
+            if not bool(torch.isfinite(r).all() and torch.isfinite(s).all()):
+                from hlmrf.inference.admm import _diverged
+
+                b = int(W.gid[~(torch.isfinite(r) & torch.isfinite(s))][0])
+                raise _diverged(batch.models[b], it - int(W.start[W.gid == b][0]))
             if callback is not None:
                 callback(it, float(r[0]), float(s[0]))
             last = (it - W.start == st.max_iter) & ~W.done

@@ -329,7 +329,11 @@ class Learner:
         """The epoch loop: one ``_step`` per epoch (learners with their own optimiser override)."""
         for epoch in range(1, self.epochs + 1):
             ts = time.perf_counter()
-            loss, w, metrics = self._step(epoch, w)
+            try:
+                loss, w, metrics = self._step(epoch, w)
+            except SolverError as exc:  # the MAP solve under this epoch's weights diverged
+                raise SolverError(f"learning diverged at epoch {epoch} of {type(self).__name__}: the "
+                                  f"MAP state could not be computed ({exc}); {self._divergence_fix()}") from None
             w = self._project(w)
             self._record(epoch, loss, w, time.perf_counter() - ts, metrics, callback)
         return w

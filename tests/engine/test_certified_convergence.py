@@ -174,23 +174,32 @@ def test_batched_torch_solver_certifies_linear_models_by_polishing():
 
 
 @pytest.mark.parametrize("solver", ["numpy", "torch"])
-def test_negative_weights_get_no_certificate_and_stop(solver):
+def test_negative_weights_get_no_certificate_or_a_clean_error(solver):
     """A negative weight makes the energy non-convex: no lower bound exists, so none is claimed
-    (gap nan) and nothing is polished; the status rests on the residuals and constraints alone."""
-    model = random_model(np.random.default_rng(3), 10, 40, squared_share=0.5)
-    w = model.w.copy()
-    w[:5] = -w[:5]
+    (gap nan) and nothing is polished; where the iterates diverge (a negative squared weight makes
+    the prox step unbounded) the solve raises SolverError naming the cause, never returns nan."""
     from dataclasses import replace
 
-    model = replace(model, w=w)
-    if solver == "torch":
-        pytest.importorskip("torch")
-        from hlmrf.inference.torch_admm import solve_batch
+    from hlmrf.errors import SolverError
 
-        res = solve_batch([model], AdmmSettings(max_iter=2000))[0]
-    else:
-        res = solve_admm(model, AdmmSettings(max_iter=2000))
+    def solve(model):
+        if solver == "torch":
+            pytest.importorskip("torch")
+            from hlmrf.inference.torch_admm import solve_batch
+
+            return solve_batch([model], AdmmSettings(max_iter=2000))[0]
+        return solve_admm(model, AdmmSettings(max_iter=2000))
+
+    base = random_model(np.random.default_rng(3), 10, 40, squared_share=0.0)
+    w = base.w.copy()
+    w[:3] = -0.01 * w[:3]  # small negative linear weights: stays bounded
+    res = solve(replace(base, w=w))
     assert np.isnan(res.lower_bound) and np.isnan(res.gap)
     assert np.isfinite(res.energy) and np.all((res.y >= 0) & (res.y <= 1))
     if solver == "numpy":
         assert "non-convex" in res.extra["certificate"] and not res.extra["polished"]
+    squared = random_model(np.random.default_rng(3), 10, 40, squared_share=1.0)
+    w = squared.w.copy()
+    w[:5] = -w[:5]
+    with pytest.raises(SolverError, match="negative weights.*weight >= 0"):
+        solve(replace(squared, w=w))
