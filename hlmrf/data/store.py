@@ -169,12 +169,19 @@ class FactStore:
         if arity is None:
             pred = self.get(name)
             arity = pred.arity if pred is not None else None
+        if not rows:
+            if values is not None and len(list(values)):
+                raise DataError(f"{name}: 0 rows but {len(list(values))} values")
+            if arity is None:
+                raise DataError(f"{name}: no rows, so its arity is unknown; declare the predicate "
+                                f"first (store.declare({name!r}, arity)) or pass arity=")
+            return np.zeros((0, arity), dtype=np.int64), np.zeros(0)
         if values is None:
             if arity is None:
                 # Without a declared arity the last column is a value only if it is numeric in
                 # every row and there is more than one column.
-                arity = len(rows[0]) if rows else 0
-                if rows and len(rows[0]) > 1 and all(_is_number(r[-1]) for r in rows):
+                arity = len(rows[0])
+                if len(rows[0]) > 1 and all(_is_number(r[-1]) for r in rows):
                     arity -= 1
             args, vals = [], []
             for r in rows:
@@ -183,22 +190,25 @@ class FactStore:
                     vals.append(1.0)
                 elif len(r) == arity + 1:
                     args.append([str(a) for a in r[:-1]])
-                    vals.append(float(r[-1]))
+                    vals.append(_value(name, r[:-1], r[-1]))
                 else:
                     raise DataError(f"{name}{r}: expected {arity} arguments and an optional value")
         else:
             values = list(values)
             if len(values) != len(rows):
                 raise DataError(f"{name}: {len(rows)} rows but {len(values)} values")
+            want = arity if arity is not None else len(rows[0])
+            bad = next((r for r in rows if len(r) != want), None)
+            if bad is not None:
+                raise DataError(f"{name}{bad}: expected {want} arguments like the other rows")
             args = [[str(a) for a in r] for r in rows]
-            vals = [float(v) for v in values]
-            arity = len(args[0]) if args else (arity or 0)
+            vals = [_value(name, r, v) for r, v in zip(rows, values)]
+            arity = want
         vals = np.asarray(vals, dtype=np.float64)
         bad = np.flatnonzero(~((vals >= 0) & (vals <= 1)))
         if len(bad):
             raise DataError(f"{name}{tuple(args[bad[0]])}: value {vals[bad[0]]} is outside [0, 1]")
-        codes = self.constants.intern_rows(args) if args else np.zeros((0, arity), dtype=np.int64)
-        return codes.reshape(-1, arity), vals
+        return self.constants.intern_rows(args).reshape(-1, arity), vals
 
     # -- integer-coded atoms (constants interned by the caller) ------------------------------
     def add_observation_codes(self, name: str, codes: np.ndarray, values: np.ndarray | None = None) -> None:
@@ -263,6 +273,14 @@ class FactStore:
         return {p.name: {"arity": p.arity, "observed": len(p.obs_args), "targets": len(p.target_args),
                          "truth": len(p.truth_args), "open": p.open}
                 for p in self.predicates.values()}
+
+
+def _value(name: str, row, v) -> float:
+    """An atom's value as a float, or a DataError naming the atom."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise DataError(f"{name}{tuple(row)}: value {v!r} is not a number; give a value in [0, 1]") from None
 
 
 def _is_number(x) -> bool:
