@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="an ADMM setting of the MAP solves, e.g. -D eps_rel=1e-5 (repeatable)")
     ap.add_argument("--threshold", type=float, default=0.5, help="threshold of discrete metrics")
     ap.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    from hlmrf.cli.infer import _ground_rule_limit
+    from hlmrf.grounding.ground import DEFAULT_MAX_GROUND_RULES
+
+    ap.add_argument("--max-ground-rules", type=_ground_rule_limit, default=DEFAULT_MAX_GROUND_RULES,
+                    metavar="N", help="refuse, before grounding, rules that would ground more than N "
+                                      f"rules in all (default {DEFAULT_MAX_GROUND_RULES}; `none`: no limit)")
     return ap
 
 
@@ -113,7 +119,7 @@ def run(args, out=None, err=None) -> int:
                 f"w {_fmt_w(rec.weights)}")
 
     try:
-        learner.fit(program, store, callback=on_epoch)
+        learner.fit(program, store, callback=on_epoch, max_ground_rules=args.max_ground_rules)
     finally:
         bar.close()
     model = learner.model_
@@ -135,7 +141,8 @@ def run(args, out=None, err=None) -> int:
         if args.init == "uniform":
             start = np.where([r.hard for r in program.rules], 0.0, 1.0)
         for label, w in (("initial", start), ("learned", learner.weights_)):
-            run_ = infer(program_with_weights(program, w), eval_store, learner.settings_)
+            run_ = infer(program_with_weights(program, w), eval_store, learner.settings_,
+                         max_ground_rules=args.max_ground_rules)
             say(f"  {label:>7}: {_metric_row(run_.metrics(args.threshold))}")
     return 0
 

@@ -156,7 +156,8 @@ class Learner:
             raise SettingsError(f"init must be 'model', 'uniform' or an array, not {self.init!r}")
 
     # -- fit --------------------------------------------------------------------------------------
-    def fit(self, X, y=None, *, callback: Callable[[EpochRecord], None] | None = None):
+    def fit(self, X, y=None, *, callback: Callable[[EpochRecord], None] | None = None,
+            max_ground_rules: int | None | str = "default"):
         """Learn rule weights.
 
         Parameters
@@ -166,6 +167,9 @@ class Learner:
             ground :class:`HLMRF` (then ``y`` is the ``(n,)`` truth vector, ``nan`` for latent
             variables).
         callback : called with each :class:`EpochRecord` as it is made (progress displays).
+        max_ground_rules : refuse, before grounding ``X``, a program over this many ground rules
+            (see :func:`hlmrf.grounding.ground.ground`; ``"default"`` is its default, ``None``
+            no limit). A resource limit of this fit, not a hyperparameter.
 
         Returns
         -------
@@ -185,7 +189,9 @@ class Learner:
             program, store = X, y
             self._rule_texts = tuple(r.text or str(r) for r in program.rules)
             self._check_program(program)
-            model = ground(program, store)
+            limit = {} if isinstance(max_ground_rules, str) and max_ground_rules == "default" else \
+                {"max_ground_rules": max_ground_rules}
+            model = ground(program, store, **limit)
             truth = truth_vector(model, store)
             n_rules = len(program.rules)
             hard_program = np.array([r.hard for r in program.rules], dtype=bool)

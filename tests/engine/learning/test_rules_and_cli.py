@@ -113,3 +113,17 @@ def test_simple_acquaintances_heldout_at_least_uniform(learner):
     # Continuous errors: equal within 0.001 or better (the perceptron barely moves off uniform).
     for key in ("mae", "mse"):
         assert got[key] <= uniform[key] + 1e-3, (key, got, uniform)
+
+
+def test_cli_max_ground_rules_refuses_before_grounding_and_writes_nothing(tmp_path, capsys):
+    (tmp_path / "rules.psl").write_text(S.RULES)
+    _write_facts(tmp_path / "train", S.facts(0))
+    out = tmp_path / "learned.psl"
+    rc = main([str(tmp_path / "rules.psl"), str(tmp_path / "train"), "--out", str(out),
+               "--epochs", "2", "--max-ground-rules", "5"])
+    err = capsys.readouterr().err
+    assert rc == 2 and not out.exists()
+    assert "max_ground_rules = 5" in err and "Grounding was not attempted" in err
+    rc = main([str(tmp_path / "rules.psl"), str(tmp_path / "train"), "--out", str(out),
+               "--epochs", "2", "--max-ground-rules", "none", "-q"])
+    assert rc == 0 and out.exists()
