@@ -13,6 +13,9 @@ question text.
 from __future__ import annotations
 
 import json
+import math
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -39,6 +42,7 @@ __all__ = [
     "program_from_list",
     "normalize_answer",
     "check_questions_against_scenes",
+    "read_json_document",
 ]
 
 
@@ -126,77 +130,154 @@ def _err(message: str, path: str | None) -> ClevrDataError:
     return ClevrDataError(message, path=path)
 
 
+#: CLEVR renders every scene at 480x320; a pixel centre outside it is a corrupt record.
+IMAGE_SIZE = (480, 320)
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """A bounded JSON rendering of ``value`` for messages (a 20 MB string stays one short line)."""
+    try:
+        text = json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _expected(what: str, value: Any, where: str, path: str | None) -> ClevrDataError:
+    return _err(f"{where}: expected {what}, got {_show(value)}", path)
+
+
+def _obj(value: Any, where: str, path: str | None) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _expected("an object", value, where, path)
+    return value
+
+
+def _list(value: Any, where: str, path: str | None) -> list:
+    if not isinstance(value, (list, tuple)):
+        raise _expected("a list", value, where, path)
+    return list(value)
+
+
+def _int(value: Any, where: str, path: str | None) -> int:
+    # bool is an int in Python but never a CLEVR index; "3" is a string, not a number.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _expected("an integer", value, where, path)
+    return value
+
+
+def _str(value: Any, where: str, path: str | None) -> str:
+    if not isinstance(value, str):
+        raise _expected("a string", value, where, path)
+    return value
+
+
+def _opt_str(value: Any, where: str, path: str | None) -> str | None:
+    return None if value is None else _str(value, where, path)
+
+
+def _num(value: Any, where: str, path: str | None) -> float:
+    """A finite JSON number (``NaN``/``Infinity`` literals, strings and bools are refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _expected("a number", value, where, path)
+    try:
+        x = float(value)
+    except OverflowError:
+        x = math.inf
+    if not math.isfinite(x):
+        raise _expected("a finite number", value, where, path)
+    return x
+
+
+def _key(d: Mapping[str, Any], key: str, where: str, path: str | None) -> Any:
+    if key not in d:
+        raise _err(f"{where}: missing key {key!r}", path)
+    return d[key]
+
+
 def _check_value(attr: str, value: Any, where: str, path: str | None) -> str:
     allowed = ATTRIBUTE_VALUES[attr]
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise _err(
-            f"{where}: unknown {attr} {value!r}; expected one of {', '.join(sorted(allowed))}", path
+            f"{where}: unknown {attr} {_show(value)}; expected one of {', '.join(sorted(allowed))}", path
         )
     return value
 
 
 def _triple(value: Any, name: str, where: str, path: str | None) -> tuple[float, float, float]:
-    if not isinstance(value, (list, tuple)) or len(value) != 3:
-        raise _err(f"{where}: {name} must be a list of 3 numbers, got {value!r}", path)
-    try:
-        return tuple(float(v) for v in value)  # type: ignore[return-value]
-    except (TypeError, ValueError):
-        raise _err(f"{where}: {name} must be a list of 3 numbers, got {value!r}", path) from None
+    w = f"{where}.{name}"
+    items = _list(value, w, path)
+    if len(items) != 3:
+        raise _expected("a list of 3 numbers", value, w, path)
+    return tuple(_num(v, f"{w}[{k}]", path) for k, v in enumerate(items))  # type: ignore[return-value]
 
 
-def scene_from_dict(d: Mapping[str, Any], path: str | None = None) -> Scene:
+def _pixel_coords(value: Any, where: str, path: str | None) -> tuple[float, float, float]:
+    x, y, depth = _triple(value, "pixel_coords", where, path)
+    W, H = IMAGE_SIZE
+    if not (0.0 <= x <= W and 0.0 <= y <= H):
+        raise _err(f"{where}.pixel_coords: centre ({x:g}, {y:g}) lies outside the {W}x{H} CLEVR image", path)
+    if depth <= 0.0:
+        # The blob radius is size / depth: a depth of 0 or below is a mask over every pixel.
+        raise _err(f"{where}.pixel_coords: depth {depth:g} must be > 0 (the camera distance)", path)
+    return x, y, depth
+
+
+def scene_from_dict(d: Mapping[str, Any], path: str | None = None, where: str = "scene") -> Scene:
     """Build a :class:`Scene` from one entry of a scene file's ``scenes`` list.
+
+    ``where`` locates the entry in messages (``scenes[3]``); every value is checked against its
+    type (an object where an object belongs, finite numbers, integer indices), so a wrongly typed
+    file is a :class:`ClevrDataError` naming the entry, never a ``TypeError``.
 
     Raises
     ------
     ClevrDataError
-        On a missing key, an unknown attribute value or a relation list of the wrong shape.
+        On a missing key, a wrongly typed value, an unknown attribute value, a pixel centre outside
+        the image or a depth <= 0, or a relation list of the wrong shape.
     """
-    where = f"scene {d.get('image_index', '?')}"
-    try:
-        image_index = int(d["image_index"])
-        raw_objects = d["objects"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise _err(f"{where}: missing or bad key {exc}", path) from None
+    d = _obj(d, where, path)
+    image_index = _int(_key(d, "image_index", where, path), f"{where}.image_index", path)
+    raw_objects = _list(_key(d, "objects", where, path), f"{where}.objects", path)
     objects = []
     for i, o in enumerate(raw_objects):
-        ow = f"{where}, object {i}"
-        try:
-            values = {a: _check_value(a, o[a], ow, path) for a in ATTRIBUTES}
-            obj = SceneObject(
-                index=i,
-                pixel_coords=_triple(o["pixel_coords"], "pixel_coords", ow, path),
-                coords_3d=_triple(o["3d_coords"], "3d_coords", ow, path),
-                rotation=float(o["rotation"]),
-                **values,
-            )
-        except KeyError as exc:
-            raise _err(f"{ow}: missing key {exc}", path) from None
-        objects.append(obj)
+        ow = f"{where}.objects[{i}]"
+        o = _obj(o, ow, path)
+        values = {a: _check_value(a, _key(o, a, ow, path), f"{ow}.{a}", path) for a in ATTRIBUTES}
+        objects.append(SceneObject(
+            index=i,
+            pixel_coords=_pixel_coords(_key(o, "pixel_coords", ow, path), ow, path),
+            coords_3d=_triple(_key(o, "3d_coords", ow, path), "3d_coords", ow, path),
+            rotation=_num(_key(o, "rotation", ow, path), f"{ow}.rotation", path),
+            **values,
+        ))
     # The dataset README calls the key "relations"; the released files use "relationships".
-    rel = d.get("relationships", d.get("relations"))
-    if rel is None:
-        raise _err(f"{where}: missing key 'relationships'", path)
+    rel_key = "relationships" if "relationships" in d or "relations" not in d else "relations"
+    rel = _obj(_key(d, rel_key, where, path), f"{where}.{rel_key}", path)
     n = len(objects)
     relationships: dict[str, tuple[tuple[int, ...], ...]] = {}
     for name, lists in rel.items():
-        if not isinstance(lists, list) or len(lists) != n:
-            raise _err(f"{where}: relationships[{name!r}] must hold one list per object ({n})", path)
+        rw = f"{where}.{rel_key}.{name}"
+        lists = _list(lists, rw, path)
+        if len(lists) != n:
+            raise _err(f"{rw}: must hold one list per object ({n}), got {len(lists)}", path)
         rows = []
         for i, js in enumerate(lists):
-            if any(not isinstance(j, int) or not 0 <= j < n for j in js):
-                raise _err(f"{where}: relationships[{name!r}][{i}] has an index outside 0..{n - 1}", path)
+            js = _list(js, f"{rw}[{i}]", path)
+            for k, j in enumerate(js):
+                if not 0 <= _int(j, f"{rw}[{i}][{k}]", path) < n:
+                    raise _err(f"{rw}[{i}][{k}]: index {j} outside 0..{n - 1}", path)
             rows.append(tuple(js))
         relationships[name] = tuple(rows)
     missing = [r for r in RELATIONS if r not in relationships]
     if missing:
-        raise _err(f"{where}: relationships lacks {', '.join(missing)}", path)
+        raise _err(f"{where}.{rel_key}: lacks {', '.join(missing)}", path)
     return Scene(
         image_index=image_index,
-        image_filename=str(d.get("image_filename", "")),
+        image_filename=_opt_str(d.get("image_filename"), f"{where}.image_filename", path) or "",
         objects=tuple(objects),
         relationships=MappingProxyType(relationships),
-        split=d.get("split"),
+        split=_opt_str(d.get("split"), f"{where}.split", path),
     )
 
 
@@ -210,39 +291,43 @@ def program_from_list(
     arguments (under ``value_inputs`` or ``side_inputs``) for ``filter_*`` and ``relate``.
     """
     steps = []
-    for k, n in enumerate(nodes):
-        nw = f"{where}, node {k}"
+    for k, n in enumerate(_list(nodes, where, path)):
+        nw = f"{where}[{k}]"
+        n = _obj(n, nw, path)
         fn = n.get("function", n.get("type"))
-        if fn not in FUNCTION_ARITY:
+        if not isinstance(fn, str) or fn not in FUNCTION_ARITY:
             raise _err(
-                f"{nw}: unknown function {fn!r}; expected one of the 26 CLEVR functions "
+                f"{nw}: unknown function {_show(fn)}; expected one of the 26 CLEVR functions "
                 f"(scene, filter_*, unique, relate, union, intersect, count, exist, query_*, "
                 f"same_*, equal_*, equal_integer, less_than, greater_than)",
                 path,
             )
-        inputs = n.get("inputs", [])
+        inputs = _list(n.get("inputs", []), f"{nw}.inputs", path)
         if len(inputs) != FUNCTION_ARITY[fn]:
             raise _err(f"{nw}: {fn} takes {FUNCTION_ARITY[fn]} input(s), got {len(inputs)}", path)
         for i in inputs:
             if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < k:
                 raise _err(
-                    f"{nw}: input {i!r} is not the index of an earlier node (0..{k - 1})", path
+                    f"{nw}: input {_show(i)} is not the index of an earlier node (0..{k - 1})", path
                 )
-        values = n.get("value_inputs", n.get("side_inputs", [])) or []
+        vkey = "value_inputs" if "value_inputs" in n else "side_inputs"
+        values = _list(n.get(vkey) or [], f"{nw}.{vkey}", path)
+        for v, x in enumerate(values):
+            _str(x, f"{nw}.{vkey}[{v}]", path)
         if fn.startswith("filter_") or fn == "relate":
             if len(values) != 1:
-                raise _err(f"{nw}: {fn} needs exactly one value input, got {values!r}", path)
+                raise _err(f"{nw}: {fn} needs exactly one value input, got {_show(values)}", path)
             if fn == "relate":
                 if values[0] not in RELATIONS:
                     raise _err(
-                        f"{nw}: unknown relation {values[0]!r}; expected one of {', '.join(RELATIONS)}",
+                        f"{nw}: unknown relation {_show(values[0])}; expected one of {', '.join(RELATIONS)}",
                         path,
                     )
             else:
                 _check_value(fn[len("filter_"):], values[0], nw, path)
         elif values:
-            raise _err(f"{nw}: {fn} takes no value inputs, got {values!r}", path)
-        steps.append(ProgramStep(fn, tuple(inputs), tuple(str(v) for v in values)))
+            raise _err(f"{nw}: {fn} takes no value inputs, got {_show(values)}", path)
+        steps.append(ProgramStep(fn, tuple(inputs), tuple(values)))
     if not steps:
         raise _err(f"{where}: empty program", path)
     return tuple(steps)
@@ -250,65 +335,97 @@ def program_from_list(
 
 def _freeze_output(value: Any) -> Any:
     if isinstance(value, list):
-        return tuple(sorted(value))
+        try:
+            return tuple(sorted(value))
+        except TypeError:  # mixed types: keep the file's order
+            return tuple(value)
     return value
 
 
-def question_from_dict(d: Mapping[str, Any], path: str | None = None) -> Question:
-    """Build a :class:`Question` from one entry of a question file's ``questions`` list."""
-    qi = d.get("question_index", "?")
-    where = f"question {qi}"
-    try:
-        question_index = int(d["question_index"])
-        image_index = int(d["image_index"])
-        text = str(d["question"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise _err(f"{where}: missing or bad key {exc}", path) from None
+def question_from_dict(d: Mapping[str, Any], path: str | None = None, where: str | None = None) -> Question:
+    """Build a :class:`Question` from one entry of a question file's ``questions`` list.
+
+    ``where`` locates the entry in messages (``questions[3]``; default ``question <index>``).
+    """
+    if where is None:
+        qi = d.get("question_index", "?") if isinstance(d, Mapping) else "?"
+        where = f"question {qi}"
+    d = _obj(d, where, path)
+    question_index = _int(_key(d, "question_index", where, path), f"{where}.question_index", path)
+    image_index = _int(_key(d, "image_index", where, path), f"{where}.image_index", path)
+    text = _str(_key(d, "question", where, path), f"{where}.question", path)
     program = outputs = None
     if d.get("program") is not None:
-        program = program_from_list(d["program"], where=where, path=path)
+        program = program_from_list(d["program"], where=f"{where}.program", path=path)
         if any("_output" in n for n in d["program"]):
             outputs = tuple(_freeze_output(n.get("_output")) for n in d["program"])
     answer = None
     if d.get("answer") is not None:
         try:
             answer = normalize_answer(d["answer"])
-        except TypeError as exc:
-            raise _err(f"{where}: {exc}", path) from None
-    template = d.get("template_filename")
+        except TypeError:
+            raise _expected("a string, bool or integer", d["answer"], f"{where}.answer", path) from None
+    template = _opt_str(d.get("template_filename"), f"{where}.template_filename", path)
     local = d.get("question_family_index")
+    if local is not None:
+        local = _int(local, f"{where}.question_family_index", path)
     if template is not None:
         family = global_family_index(template, local)
         template_index = local
     else:
         family = local
         template_index = None
-    if family is not None and not 0 <= int(family) < 90:
-        raise _err(f"{where}: question_family_index {family!r} outside 0..89", path)
+    if family is not None and not 0 <= family < 90:
+        raise _err(f"{where}.question_family_index: {family!r} outside 0..89", path)
     return Question(
         question_index=question_index,
         image_index=image_index,
         text=text,
         program=program,
         answer=answer,
-        family_index=None if family is None else int(family),
-        split=d.get("split"),
-        image_filename=d.get("image_filename"),
-        template=None if template is None else str(template).removesuffix(".json"),
+        family_index=family,
+        split=_opt_str(d.get("split"), f"{where}.split", path),
+        image_filename=_opt_str(d.get("image_filename"), f"{where}.image_filename", path),
+        template=None if template is None else template.removesuffix(".json"),
         template_index=template_index,
         outputs=outputs,
     )
 
 
-def _read_json(path: str | Path, key: str) -> list[Any]:
+def read_json_document(path: str | os.PathLike, what: str = "file"):
+    """Read one JSON document, turning every way a path or its bytes can be wrong into a
+    :class:`ClevrDataError` naming the file (and line): missing, a folder or other non-regular
+    file, bytes that are not UTF-8 (a byte-order mark is skipped), invalid JSON, nesting too deep.
+    Permission and disk errors stay ``OSError``."""
     p = str(path)
     try:
-        with open(p, encoding="utf-8") as f:
-            data = json.load(f)
+        st = os.stat(p)
     except FileNotFoundError:
         raise _err("file not found", p) from None
+    except NotADirectoryError:
+        raise _err("file not found (a parent is not a folder)", p) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise _err(f"is a folder; expected a JSON {what}", p)
+    if not stat.S_ISREG(st.st_mode):
+        raise _err(f"is not a regular file; expected a JSON {what}", p)
+    with open(p, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ClevrDataError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", path=p, line=line) from None
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ClevrDataError(f"not valid JSON: {exc.msg}", path=p, line=exc.lineno) from None
+    except RecursionError:
+        raise _err("not valid JSON: nested too deeply", p) from None
+
+
+def _read_json(path: str | Path, key: str) -> list[Any]:
+    p = str(path)
+    data = read_json_document(p, f"{key} file")
     if not isinstance(data, dict) or not isinstance(data.get(key), list):
         raise _err(f"expected a JSON object with a list under {key!r}", p)
     return data[key]
@@ -318,10 +435,10 @@ def load_scenes(path: str | Path) -> dict[int, Scene]:
     """Read a CLEVR scene file; return its scenes keyed by ``image_index`` (in file order)."""
     p = str(path)
     scenes: dict[int, Scene] = {}
-    for d in _read_json(p, "scenes"):
-        s = scene_from_dict(d, path=p)
+    for k, d in enumerate(_read_json(p, "scenes")):
+        s = scene_from_dict(d, path=p, where=f"scenes[{k}]")
         if s.image_index in scenes:
-            raise _err(f"scene {s.image_index}: image_index appears twice", p)
+            raise _err(f"scenes[{k}]: image_index {s.image_index} appears twice", p)
         scenes[s.image_index] = s
     return scenes
 
@@ -353,7 +470,8 @@ def load_questions(
         If given, every question's ``image_index`` must have a scene here.
     """
     p = str(path)
-    questions = tuple(question_from_dict(d, path=p) for d in _read_json(p, "questions"))
+    questions = tuple(question_from_dict(d, path=p, where=f"questions[{k}]")
+                      for k, d in enumerate(_read_json(p, "questions")))
     if scenes is not None:
         check_questions_against_scenes(questions, scenes, path=p)
     return questions

@@ -138,8 +138,8 @@ def test_question_without_scene_names_file_and_question(tmp_path):
 @pytest.mark.parametrize(
     "change, needle",
     [
-        (dict(n1={"value_inputs": ["huge"]}), "unknown size 'huge'"),
-        (dict(n1={"function": "filter_texture"}), "unknown function 'filter_texture'"),
+        (dict(n1={"value_inputs": ["huge"]}), "unknown size \"huge\""),
+        (dict(n1={"function": "filter_texture"}), "unknown function \"filter_texture\""),
         (dict(n2={"inputs": [5]}), "input 5 is not the index of an earlier node"),
         (dict(n4={"inputs": [3, 1]}), "takes 1 input(s), got 2"),
     ],
@@ -149,7 +149,7 @@ def test_malformed_program_names_file_question_and_node(tmp_path, change, needle
     with pytest.raises(ClevrDataError) as e:
         load_questions(p)
     msg = str(e.value)
-    assert str(p) in msg and "question 0" in msg and needle in msg
+    assert str(p) in msg and "questions[0].program[" in msg and needle in msg
 
 
 def test_unknown_attribute_in_scene_names_scene_and_object(tmp_path):
@@ -159,7 +159,7 @@ def test_unknown_attribute_in_scene_names_scene_and_object(tmp_path):
     p = _write(tmp_path, "s.json", raw)
     with pytest.raises(ClevrDataError) as e:
         load_scenes(p)
-    assert str(p) in str(e.value) and "scene 2, object 1" in str(e.value) and "magenta" in str(e.value)
+    assert str(p) in str(e.value) and "scenes[2].objects[1].color" in str(e.value) and "magenta" in str(e.value)
 
 
 def test_missing_and_invalid_files(tmp_path):
