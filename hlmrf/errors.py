@@ -8,6 +8,7 @@ problem is (file, line, column) and what would fix it.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "SolverError",
     "SettingsError",
     "MissingDependencyError",
+    "OutputError",
     "Span",
     "caret_excerpt",
 ]
@@ -106,6 +108,20 @@ class SolverError(HlmrfError, RuntimeError):
 
 class InfeasibleError(SolverError):
     """The hard constraints cannot all hold at once."""
+
+
+class OutputError(HlmrfError, OSError):
+    """An output path that cannot be written (a file where a folder is wanted, an unwritable
+    folder, ...), raised before anything is written; the message names the path and the fix."""
+
+    def __init__(self, message: str, path: str | os.PathLike | None = None):
+        self.message = message
+        self.path = None if path is None else os.fspath(path)
+        super().__init__(f"{self.path}: {message}" if self.path is not None else message)
+        self.filename = self.path
+
+    def __str__(self) -> str:  # OSError's own would print "[Errno None] None: path"
+        return str(self.args[0])
 
 
 class MissingDependencyError(HlmrfError, ImportError):

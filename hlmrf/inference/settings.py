@@ -1,7 +1,7 @@
 """ADMM settings: one frozen dataclass with defaults, a one-line doc per field, and validation."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from hlmrf.errors import SettingsError
@@ -30,7 +30,7 @@ class AdmmSettings:
     gap_rel: float = 1e-4
     """CONVERGED requires a certified duality gap (energy minus a Lagrangian lower bound) of at most
     ``gap_rel * |energy| + gap_abs``."""
-    gap_abs: float = 1e-7
+    gap_abs: float = field(default=1e-7, metadata={"allow_inf": True})
     """Absolute part of the gap allowance, in energy units of the (normalised) model: it matters only
     when the optimum is near 0, where a relative gap cannot be certified. ``inf`` turns the gap check
     off (the reference engine's residual rule alone; then CONVERGED certifies nothing)."""
@@ -72,17 +72,8 @@ class AdmmSettings:
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, object]) -> "AdmmSettings":
-        """Build from a mapping; unknown keys are an error that lists them and the valid ones."""
-        names = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(options) - set(names))
-        if unknown:
-            raise SettingsError(f"unknown ADMM option(s) {', '.join(unknown)}; "
-                                f"valid options are {', '.join(sorted(names))}")
-        typed = {}
-        for k, v in options.items():
-            t = type(getattr(cls, k))
-            try:
-                typed[k] = (str(v).lower() in ("1", "true", "yes", "on")) if t is bool and isinstance(v, str) else t(v)
-            except (TypeError, ValueError):
-                raise SettingsError(f"option {k}={v!r} is not a valid {t.__name__}") from None
-        return cls(**typed)
+        """Build from a mapping; unknown keys are an error that lists them and the valid ones,
+        and string values are parsed strictly by type (see :mod:`hlmrf.infra.settings`)."""
+        from hlmrf.infra.settings import settings_from_mapping
+
+        return settings_from_mapping(cls, options, what="ADMM option")

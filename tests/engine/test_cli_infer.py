@@ -44,7 +44,7 @@ def test_settings_option_and_unknown_option(examples, tmp_path, capsys):
     assert capsys.readouterr().out == ""
     assert main([rules, facts, "-o", str(tmp_path / "b"), "-D", "rhoo=2"]) == 2
     err = capsys.readouterr().err
-    assert "unknown ADMM option(s) rhoo" in err and "valid options are" in err
+    assert "unknown ADMM option(s) rhoo" in err and "valid ADMM options are" in err
     assert not (tmp_path / "b").exists()
 
 
