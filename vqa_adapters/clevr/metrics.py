@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
+from hlmrf.errors import DataError
+
 from .executor import execute_program, referred_objects
 from .io import Question, Scene
 from .parser import ParseFailure, QuestionParse, parse_question, referred_mention_objects
@@ -170,7 +172,7 @@ def evaluate_parser(
     for q in questions:
         total += 1
         if q.program is None:
-            raise ValueError(f"question {q.question_index} has no program to score against")
+            raise DataError(f"question {q.question_index} has no program to score against")
         p = parse(q.text)
         if isinstance(p, ParseFailure):
             failures.append((q.question_index, p.reason))

@@ -747,7 +747,7 @@ def mention_objects(parse: QuestionParse, scene: Scene) -> tuple[frozenset[int],
         if i in memo:
             return memo[i]
         if i in active:
-            raise ValueError(f"mention {i} depends on itself through its relations or union")
+            raise QuestionParseError(f"mention {i} depends on itself through its relations or union")
         active.add(i)
         m = parse.mentions[i]
         vals = m.values()

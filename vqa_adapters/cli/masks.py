@@ -2,30 +2,38 @@
 
     vqa-masks --scenes S.json --questions Q.json --out DIR [--size 128x128]
               [--rules default|paper|FILE] [--device cpu|cuda] [--parser text|program]
-              [--images DIR] [--previews 8] [--solver torch|numpy] [--weighted] [--quiet]
+              [--images DIR] [--previews 8] [--solver torch|numpy] [--weighted]
+              [--max-mask-gib 4] [--quiet]
     vqa-masks --sort-of-clevr DIR --split test [--out REPORT_DIR] [...]
 
 CLEVR writes ``DIR/masks.npz`` (uint8 masks and every question's scores and choices),
 ``DIR/choices.json``, ``DIR/report.md`` and ``DIR/report.json``, and with ``--images`` PNG
 previews ``DIR/previews/q<index>.png``. Sort-of-CLEVR writes ``DIR/masks/<split>.npz`` (key
 ``masks``, float32 ``(N, Q, H, W)`` at the image size, the format its torch Dataset reads) and the
-report to ``--out`` (default ``DIR/masks``, as ``<split>_report.md/json``). All files of a run
-appear together or not at all. Bad input (data or options) prints one line naming the file and
-question and exits 2, like hlmrf-infer (3 when a solve fails, 1 when writing fails); questions
-the parser cannot read are counted in the report, not fatal.
+report to ``--out`` (default ``DIR/masks``, as ``<split>_report.md/json``). Every file of a run,
+previews included, appears together or not at all (one :class:`hlmrf.infra.FileSet` per output
+folder; the other splits' files in ``DIR/masks`` are kept). Every option and input document is
+checked before any work, and a mask array that would not fit ``--max-mask-gib`` is refused. Exit
+codes are :func:`hlmrf.infra.run_cli`'s: 2 for bad input (data or options; one line naming the
+file, question or option), 3 when a solve fails, 1 for a system error (writing, memory), 130 on
+Ctrl-C. Questions the parser cannot read are counted in the report, not fatal.
 This module parses arguments and reports; the work is in :mod:`vqa_adapters.psl`.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
 
-from hlmrf.cli.progress import Progress
-from hlmrf.errors import HlmrfError, SolverError
+from hlmrf.errors import DataError, SettingsError
+from hlmrf.infra import FileSet, Progress, run_cli
 
 PROG = "vqa-masks"
+
+#: Default ceiling on the memory of the rendered masks (``--max-mask-gib``).
+MAX_MASK_GIB = 4.0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,12 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rules", default="default", help="default, paper or a .psl file (default: default)")
     p.add_argument("--parser", default="text", choices=("text", "program"),
                    help="CLEVR question reader: the text or the gold program (default text)")
-    p.add_argument("--device", default="cpu", help="torch device of the solver (cpu, cuda)")
+    p.add_argument("--device", default="cpu", help="torch device of the solver (cpu, cuda, cuda:N)")
     p.add_argument("--solver", default="torch", choices=("torch", "numpy"), help="ADMM backend (default torch)")
     p.add_argument("--chunk-size", type=int, default=2000, help="questions per grounding (default 2000)")
     p.add_argument("--weighted", action="store_true", help="scale each blob by its object's score")
     p.add_argument("--images", help="folder of the CLEVR images (PNG previews)")
     p.add_argument("--previews", type=int, default=8, help="how many previews to write (default 8)")
+    p.add_argument("--max-mask-gib", type=float, default=MAX_MASK_GIB,
+                   help=f"refuse masks needing more memory than this (default {MAX_MASK_GIB:g} GiB)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -68,41 +78,75 @@ def _settings(args):
                             chunk_size=args.chunk_size, weighted=args.weighted)
 
 
+def _check_options(args) -> None:
+    """Every option value, before any file is read (settings: SettingsError, exit 2)."""
+    if args.chunk_size < 1:
+        raise SettingsError(f"--chunk-size must be >= 1, got {args.chunk_size}")
+    if args.previews < 0:
+        raise SettingsError(f"--previews must be >= 0, got {args.previews}")
+    if not (math.isfinite(args.max_mask_gib) and args.max_mask_gib > 0):
+        raise SettingsError(f"--max-mask-gib must be a positive number, got {args.max_mask_gib}")
+    if args.images is not None and not Path(args.images).is_dir():
+        raise SettingsError(f"--images {args.images}: not a folder (give the folder of the CLEVR images)")
+    if args.rules not in ("default", "paper"):
+        from vqa_adapters.psl.rules import load_program
+
+        load_program(args.rules)  # a missing or bad rule file fails now, not after loading the data
+
+
+def _check_mask_memory(n: int, size, dtype: str, limit_gib: float) -> None:
+    from vqa_adapters.psl.masks import mask_bytes
+
+    need = mask_bytes(n, size, dtype)
+    if need > limit_gib * 2**30:
+        raise SettingsError(
+            f"{n} masks of {size[0]}x{size[1]} ({dtype}) need about {need / 2**30:.1f} GiB, over "
+            f"the {limit_gib:g} GiB limit; choose a smaller --size (CLEVR images are 480x320, the "
+            f"RN reads 128x128), fewer questions, or raise --max-mask-gib")
+
+
+def _previews(fs: FileSet, args, result, scenes, masks) -> int:
+    from vqa_adapters.psl.masks import overlay_image
+
+    done = 0
+    for r, m in zip(result.results, masks):
+        if done >= args.previews:
+            break
+        name = scenes[r.image_index].image_filename
+        image = Path(args.images) / name
+        if name and image.is_file():
+            fs.add(f"previews/q{r.question_index}.png", overlay_image(image, m / 255.0))
+            done += 1
+    return done
+
+
 def _run_clevr(args, bar_enabled: bool) -> str:
     from vqa_adapters.clevr import load_questions, load_scenes
-    from vqa_adapters.psl.io import AtomicFiles, choices_json, masks_npz_bytes, report_json, report_markdown
-    from vqa_adapters.psl.masks import overlay_png, parse_size
-    from vqa_adapters.psl.pipeline import clevr_pipeline, render_question_masks
     from vqa_adapters.psl.facts import clevr_facts_lookup
+    from vqa_adapters.psl.io import choices_json, masks_npz_bytes, report_json, report_markdown
+    from vqa_adapters.psl.masks import parse_size
+    from vqa_adapters.psl.pipeline import clevr_pipeline, render_question_masks
 
     size = parse_size(args.size or "128x128")
     settings = _settings(args)
+    fs = FileSet(args.out)  # checks --out (OutputError, exit 1) before any work
     scenes = load_scenes(args.scenes)
     questions = load_questions(args.questions, scenes)
+    _check_mask_memory(len(questions), size, "uint8", args.max_mask_gib)
     with Progress(len(questions), "psl masks", enabled=bar_enabled) as bar:
         result = clevr_pipeline(questions, scenes, settings, on_chunk=bar.update)
     masks = render_question_masks(result, clevr_facts_lookup(scenes), size, "uint8")
     report = result.report()
     config = _config(args, "clevr", size)
-    out = Path(args.out)
-    files = AtomicFiles()
-    files.add(out / "masks.npz", masks_npz_bytes(result, masks))
-    files.add(out / "choices.json", choices_json(result))
-    files.add(out / "report.json", report_json(result, report, config))
-    files.add(out / "report.md", report_markdown(result, report, config))
-    files.commit()
-    if args.images:
-        (out / "previews").mkdir(exist_ok=True)
-        done = 0
-        for r, m in zip(result.results, masks):
-            if done >= args.previews:
-                break
-            image = Path(args.images) / scenes[r.image_index].image_filename
-            if image.exists():
-                overlay_png(image, m / 255.0, out / "previews" / f"q{r.question_index}.png")
-                done += 1
+    with fs:
+        fs.add("masks.npz", masks_npz_bytes(result, masks))
+        fs.add("choices.json", choices_json(result))
+        fs.add("report.json", report_json(result, report, config))
+        fs.add("report.md", report_markdown(result, report, config))
+        if args.images:
+            _previews(fs, args, result, scenes, masks)
     o = report.overall
-    return (f"wrote {out}: {len(result.results)} questions ({len(result.failures)} not parsed), masks "
+    return (f"wrote {args.out}: {len(result.results)} questions ({len(result.failures)} not parsed), masks "
             f"{size[0]}x{size[1]}; chosen vs referred objects: micro P {o.micro_precision:.3f} "
             f"R {o.micro_recall:.3f}")
 
@@ -110,20 +154,30 @@ def _run_clevr(args, bar_enabled: bool) -> str:
 def _run_sort_of_clevr(args, bar_enabled: bool) -> str:
     import numpy as np
 
-    from vqa_adapters.psl.io import AtomicFiles, _npz, report_json, report_markdown
+    from vqa_adapters.psl.io import carry_forward, npz_bytes, report_json, report_markdown
     from vqa_adapters.psl.masks import parse_size
     from vqa_adapters.psl.pipeline import render_question_masks, sort_of_clevr_pipeline
     from vqa_adapters.psl.sort_of_clevr import sort_of_clevr_object_facts
-    from vqa_adapters.sort_of_clevr import load_sort_of_clevr
+    from vqa_adapters.sort_of_clevr import SPLITS, load_sort_of_clevr
 
+    want = parse_size(args.size) if args.size is not None else None
+    settings = _settings(args)
+    if args.split not in SPLITS:
+        raise SettingsError(f"unknown --split {args.split!r}; expected one of {', '.join(SPLITS)}")
+    if not Path(args.soc).is_dir():
+        raise DataError("not a folder; give the folder vqa-sort-of-clevr --out wrote", args.soc)
+    mdir = Path(args.soc) / "masks"
+    rdir = Path(args.out) if args.out else mdir
+    mfs = FileSet(mdir)
+    rfs = mfs if rdir.resolve() == mdir.resolve() else FileSet(rdir)
     data = load_sort_of_clevr(args.soc, args.split)
     side = data.settings.size
     size = (side, side)
-    if args.size is not None and parse_size(args.size) != size:
-        raise ValueError(f"Sort-of-CLEVR masks must match its {side}x{side} images (the Dataset "
-                         f"multiplies them); drop --size or give {side}x{side}")
-    settings = _settings(args)
+    if want is not None and want != size:
+        raise SettingsError(f"Sort-of-CLEVR masks must match its {side}x{side} images (the Dataset "
+                            f"multiplies them); drop --size or give {side}x{side}")
     nq = sum(len(r) for r in data.records)
+    _check_mask_memory(nq, size, "float32", args.max_mask_gib)
     with Progress(nq, "psl masks", enabled=bar_enabled) as bar:
         result = sort_of_clevr_pipeline(data, settings, on_chunk=bar.update)
     facts = [sort_of_clevr_object_facts(s) for s in data.scenes]
@@ -133,17 +187,36 @@ def _run_sort_of_clevr(args, bar_enabled: bool) -> str:
     report = result.report(by="group")
     config = _config(args, "sort-of-clevr", size)
     config["split"] = args.split
-    mdir = Path(args.soc) / "masks"
-    rdir = Path(args.out) if args.out else mdir
-    files = AtomicFiles()
-    files.add(mdir / f"{args.split}.npz", _npz({"masks": masks.astype(np.float32)}))
-    files.add(rdir / f"{args.split}_report.json", report_json(result, report, config))
-    files.add(rdir / f"{args.split}_report.md",
-              report_markdown(result, report, config, f"PSL mask report: Sort-of-CLEVR {args.split}"))
-    files.commit()
+    others = [s for s in SPLITS if s != args.split]
+    reports = [f"{s}_report.{ext}" for s in others for ext in ("json", "md")]
+    # Two folders when --out is given: the report is published first, then the masks, each whole.
+    with rfs:
+        rfs.add(f"{args.split}_report.json", report_json(result, report, config))
+        rfs.add(f"{args.split}_report.md",
+                report_markdown(result, report, config, f"PSL mask report: Sort-of-CLEVR {args.split}"))
+        if rfs is mfs:
+            mfs.add(f"{args.split}.npz", npz_bytes({"masks": masks.astype(np.float32)}))
+            carry_forward(mfs, [f"{s}.npz" for s in others] + reports)
+        else:
+            carry_forward(rfs, reports)
+    if rfs is not mfs:
+        with mfs:
+            mfs.add(f"{args.split}.npz", npz_bytes({"masks": masks.astype(np.float32)}))
+            carry_forward(mfs, [f"{s}.npz" for s in others] + reports)
     o = report.overall
     return (f"wrote {mdir / (args.split + '.npz')}: {nq} questions ({len(result.failures)} not parsed); "
             f"chosen vs referred objects: micro P {o.micro_precision:.3f} R {o.micro_recall:.3f}")
+
+
+def _run(args) -> int:
+    start = time.perf_counter()
+    _check_options(args)
+    if args.soc is None:
+        line = _run_clevr(args, not args.quiet)
+    else:
+        line = _run_sort_of_clevr(args, not args.quiet)
+    print(f"{line} ({time.perf_counter() - start:.1f}s)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,25 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{', '.join(missing)} required (or --sort-of-clevr DIR)")
     elif args.scenes or args.questions:
         parser.error("give either --scenes/--questions or --sort-of-clevr, not both")
-    if args.chunk_size < 1:
-        parser.error("--chunk-size must be >= 1")
-    start = time.perf_counter()
-    try:
-        if args.soc is None:
-            line = _run_clevr(args, not args.quiet)
-        else:
-            line = _run_sort_of_clevr(args, not args.quiet)
-    except (HlmrfError, ValueError) as exc:  # bad input: data, rules, option values
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 3 if isinstance(exc, SolverError) else 2
-    except OSError as exc:  # the machine failed us (disk full, permissions): nothing written
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; no files written", file=sys.stderr)
-        return 130
-    print(f"{line} ({time.perf_counter() - start:.1f}s)")
-    return 0
+    return run_cli(PROG, lambda: _run(args))
 
 
 if __name__ == "__main__":

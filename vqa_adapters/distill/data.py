@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hlmrf.errors import SettingsError
+from hlmrf.errors import DataError, SettingsError
 from vqa_adapters.distill.oracle import oracle_mask
 
 __all__ = ["QADataset", "synthetic_dataset", "sort_of_clevr_generated", "LOADERS",
@@ -37,7 +37,7 @@ class QADataset(Dataset):
                  qtypes: np.ndarray, mask_fn: MaskFn | None = None):
         n, q = answers.shape
         if images.shape[0] != n or questions.shape[:2] != (n, q) or qtypes.shape != (n, q):
-            raise ValueError("images, questions, answers and qtypes disagree on (N, Q): "
+            raise DataError("images, questions, answers and qtypes disagree on (N, Q): "
                              f"{images.shape}, {questions.shape}, {answers.shape}, {qtypes.shape}")
         self.images, self.questions, self.answers, self.qtypes = images, questions, answers, qtypes
         self.mask_fn = mask_fn

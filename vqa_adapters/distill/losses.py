@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from hlmrf.errors import SettingsError
 from vqa_adapters.distill.settings import SOFT_LOSSES
 
 __all__ = ["distillation_loss", "soft_loss", "SOFT_LOSSES"]
@@ -27,7 +28,7 @@ def soft_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, *,
     if kind == "euclidean":
         p_s = torch.softmax(student_logits / temperature, dim=1)
         return ((p_t - p_s) ** 2).sum(1).mean()
-    raise ValueError(f"soft loss must be one of {SOFT_LOSSES}, got {kind!r}")
+    raise SettingsError(f"soft loss must be one of {SOFT_LOSSES}, got {kind!r}")
 
 
 def distillation_loss(student_logits: torch.Tensor, target: torch.Tensor,

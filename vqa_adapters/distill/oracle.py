@@ -14,6 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
+from hlmrf.errors import SettingsError
+
 __all__ = ["oracle_masks", "oracle_mask"]
 
 
@@ -29,7 +31,7 @@ def oracle_mask(centers: np.ndarray, referred: Sequence[int], *, image_size: int
     sigma : blob standard deviation in pixels (about the object size).
     """
     if sigma <= 0:
-        raise ValueError(f"sigma must be > 0, got {sigma}")
+        raise SettingsError(f"sigma must be > 0, got {sigma}")
     centers = np.asarray(centers, dtype=np.float64)
     # Pixel (r, c) covers [c, c+1) x [r, r+1); its centre is (c + 0.5, r + 0.5).
     grid = np.arange(image_size, dtype=np.float64) + 0.5

@@ -35,7 +35,7 @@ class PiSchedule:
 
     def __call__(self, epoch: int) -> float:
         if epoch < 1:
-            raise ValueError(f"epochs are 1-based, got {epoch}")
+            raise SettingsError(f"epochs are 1-based, got {epoch}")
         if self.kind == "fixed":
             return self.pi
         return min(self.pi, 1.0 - self.pi ** epoch)
@@ -60,5 +60,5 @@ class LrWarmup:
 
     def __call__(self, epoch: int) -> float:
         if epoch < 1:
-            raise ValueError(f"epochs are 1-based, got {epoch}")
+            raise SettingsError(f"epochs are 1-based, got {epoch}")
         return min(self.max, self.start * 2.0 ** ((epoch - 1) // self.every))

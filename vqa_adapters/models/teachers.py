@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from hlmrf.errors import DataError, SettingsError
+
 __all__ = ["ExternalMaskTeacher", "apply_mask"]
 
 
@@ -19,7 +21,7 @@ def apply_mask(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     if mask.dim() == 3:
         mask = mask.unsqueeze(1)
     if mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[0] != image.shape[0]:
-        raise ValueError(f"mask must be (B, 1, H, W) matching the image batch, got "
+        raise DataError(f"mask must be (B, 1, H, W) matching the image batch, got "
                          f"{tuple(mask.shape)} for image {tuple(image.shape)}")
     mask = mask.to(image.dtype)
     if mask.shape[-2:] != image.shape[-2:]:
@@ -38,7 +40,7 @@ class ExternalMaskTeacher(nn.Module):
         self.config = getattr(net, "config", None)
         self.input_key = getattr(net, "input_key", "image")
         if self.input_key != "image":
-            raise ValueError("the external-mask teacher needs a network that reads pixels")
+            raise SettingsError("the external-mask teacher needs a network that reads pixels")
 
     def forward(self, image: torch.Tensor, question: torch.Tensor,
                 mask: torch.Tensor) -> torch.Tensor:

@@ -34,6 +34,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from hlmrf.data.store import FactStore
+from hlmrf.errors import DataError
 
 from ..clevr.io import Scene
 from ..clevr.parser import QuestionParse
@@ -123,10 +124,10 @@ def clevr_object_facts(scene: Scene, probabilities: Mapping[str, np.ndarray] | N
         if probabilities is not None and a in probabilities:
             p = np.asarray(probabilities[a], dtype=np.float64)
             if p.shape != (n, len(vocab)):
-                raise ValueError(f"probabilities[{a!r}] has shape {p.shape}; scene "
+                raise DataError(f"probabilities[{a!r}] has shape {p.shape}; scene "
                                  f"{scene.image_index} needs ({n}, {len(vocab)}) in the order {vocab}")
             if not np.all((p >= 0) & (p <= 1)):
-                raise ValueError(f"probabilities[{a!r}] must lie in [0, 1]")
+                raise DataError(f"probabilities[{a!r}] must lie in [0, 1]")
         else:
             p = np.zeros((n, len(vocab)))
             p[np.arange(n), [vocab.index(getattr(o, a)) for o in objs]] = 1.0
@@ -190,7 +191,7 @@ def mention_levels(parse: QuestionParse) -> list[int]:
     def lev(j: int, depth: int = 0) -> int:
         if j not in memo:
             if depth > len(parse.mentions):
-                raise ValueError(f"the relations of {parse.text!r} form a cycle")
+                raise DataError(f"the relations of {parse.text!r} form a cycle")
             memo[j] = 1 + max(lev(s, depth + 1) for s in subjects[j]) if j in subjects else 0
         return memo[j]
 
@@ -310,7 +311,7 @@ def build_facts(items: Sequence[tuple[QuestionParse, ObjectFacts]], *, negatives
             relation.append((rc, mf + r.object, mf + r.subject))
             rel_groups.setdefault((int(q_scene[k]), key), []).append((k, rc, mf + r.object, mf + r.subject))
     if len(av) > 62:
-        raise ValueError(f"{len(av)} attribute values; blocking supports at most 62")
+        raise DataError(f"{len(av)} attribute values; blocking supports at most 62")
 
     # Objects: attribute probabilities and value bits, laid out per scene, broadcast per question.
     attr_o, attr_o_v = [], []

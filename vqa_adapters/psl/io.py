@@ -1,80 +1,59 @@
-"""Writing the pipeline's outputs: mask arrays, per-question choices, the metrics report.
+"""The pipeline's output files as bytes: mask arrays, per-question choices, the metrics report.
 
-Every file is first written to a temporary file beside its destination; only when all of a call's
-files are complete are they moved into place with ``os.replace``, so a failed run leaves no
-half-written (or half-updated) set of files. This module writes; it computes nothing but the
-report's layout.
+This module lays out the files; publishing them (all of a run's files at once, or none) is
+:class:`hlmrf.infra.FileSet`'s business, and :func:`carry_forward` keeps the files of earlier runs
+that a run does not rewrite (the other splits' masks in a Sort-of-CLEVR ``masks`` folder).
 """
 from __future__ import annotations
 
 import io
 import json
 import os
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
+
+from hlmrf.infra import MANIFEST, FileSet
 
 from ..clevr.metrics import PrecisionRecallReport, PRRow
 from .pipeline import PipelineResult
 
-__all__ = ["AtomicFiles", "masks_npz_bytes", "choices_json", "report_json", "report_markdown"]
+__all__ = ["npz_bytes", "masks_npz_bytes", "choices_json", "report_json", "report_markdown", "carry_forward"]
 
 
-class AtomicFiles:
-    """Collect files, then publish them all at once: ``with AtomicFiles() as out: out.add(path, bytes)``.
-
-    Nothing is written until the ``with`` block ends without an exception; then each file goes to
-    a temporary name and, once all are written, every one is renamed into place. Folders are
-    created as needed (and removed again if the run created them and failed).
-    """
-
-    def __init__(self) -> None:
-        self._files: dict[Path, bytes] = {}
-
-    def add(self, path: str | os.PathLike, data: bytes | str) -> None:
-        self._files[Path(path)] = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-
-    def __enter__(self) -> "AtomicFiles":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.commit()
-
-    def commit(self) -> list[Path]:
-        made_dirs: list[Path] = []
-        temps: list[tuple[Path, Path]] = []
-        try:
-            for path, data in self._files.items():
-                missing = [p for p in [path.parent, *path.parent.parents] if not p.exists()]
-                for d in reversed(missing):
-                    d.mkdir()
-                    made_dirs.append(d)
-                tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-                with open(tmp, "wb") as f:
-                    f.write(data)
-                temps.append((tmp, path))
-            for tmp, path in temps:
-                os.replace(tmp, path)
-        except BaseException:
-            for tmp, _ in temps:
-                if tmp.exists():
-                    tmp.unlink()
-            for d in reversed(made_dirs):
-                try:
-                    d.rmdir()
-                except OSError:
-                    pass
-            raise
-        return [p for _, p in temps]
-
-
-def _npz(arrays: Mapping[str, np.ndarray]) -> bytes:
+def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """``np.savez_compressed`` of ``arrays`` into memory."""
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     return buf.getvalue()
+
+
+def carry_forward(fs: FileSet, keep: Iterable[str]) -> list[str]:
+    """Add to ``fs`` the files named in ``keep`` (relative paths) that its destination holds now
+    and ``fs`` does not write, as hard links (no copy), so publishing the set keeps them.
+
+    :class:`~hlmrf.infra.FileSet` drops what an earlier run wrote and this one does not; a folder
+    that collects one file per run (``masks/train.npz``, ``masks/test.npz``) needs them carried.
+    Call it after the run's own files are added. Returns the names carried.
+    """
+    carried = []
+    for rel in keep:
+        src = fs.dest / rel
+        if rel == MANIFEST or not src.is_file() or src.is_symlink():
+            continue
+        if fs.staging is None:
+            raise RuntimeError("carry_forward: add the run's own files first")
+        # The link lives in the set's staging folder, which a killed run's successor removes.
+        link = fs.staging / f".carry-{len(carried)}"
+        try:
+            os.link(src, link)
+        except OSError:  # a filesystem without hard links: copy
+            import shutil
+
+            shutil.copy2(src, link)
+        fs.add_file(rel, link)
+        carried.append(rel)
+    return carried
 
 
 def masks_npz_bytes(result: PipelineResult, masks: np.ndarray) -> bytes:
@@ -94,7 +73,7 @@ def masks_npz_bytes(result: PipelineResult, masks: np.ndarray) -> bytes:
     referred = [np.asarray(r.referred or (), np.int16) for r in R]
     ptr = (lambda parts: np.r_[0, np.cumsum([len(p) for p in parts])].astype(np.int64))
     cat = (lambda parts, dt: np.concatenate(parts).astype(dt) if parts else np.zeros(0, dt))
-    return _npz({
+    return npz_bytes({
         "masks": masks,
         "question_index": np.array([r.question_index for r in R], np.int64),
         "image_index": np.array([r.image_index for r in R], np.int64),

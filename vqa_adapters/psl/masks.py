@@ -9,21 +9,25 @@ separable (``exp(-(dx^2 + dy^2) / 2 sigma^2) = g(dx) g(dy)``), so a batch costs 
 exponentials per object and one float32 outer product per object slot, maximised in place; uint8
 output is scaled by 255 in the weights and rounded once, in cache-sized chunks. Storage: :func:`quantize` maps [0, 1] to uint8 (``round(255 m)``; read back as
 ``q / 255``, error <= 0.002), which keeps 10,000 masks at 128x128 to 164 MB raw and far less
-deflated. Writing previews needs pillow, imported inside :func:`overlay_png`. Files are written
-only by :func:`overlay_png`; saving arrays is the caller's (atomic) business.
+deflated. Previews need pillow, imported inside :func:`overlay_image` (PNG bytes); only
+:func:`overlay_png` writes a file, and saving arrays is the caller's (atomic) business.
 """
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
+from hlmrf.errors import DataError, SettingsError
+
 #: Gaussian sigma per unit of object radius.
 SIGMA_PER_RADIUS = 0.6
 
-__all__ = ["SIGMA_PER_RADIUS", "MaskSpec", "parse_size", "render_masks", "quantize", "dequantize", "overlay_png"]
+__all__ = ["SIGMA_PER_RADIUS", "MaskSpec", "parse_size", "render_masks", "quantize", "dequantize", "overlay_image",
+           "overlay_png", "mask_bytes"]
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,16 @@ def parse_size(text: str) -> tuple[int, int]:
     if len(dims) == 1:
         dims = dims * 2
     if len(dims) != 2 or min(dims) < 1:
-        raise ValueError(f"mask size {text!r} is not WIDTHxHEIGHT with positive integers (e.g. 128x128)")
+        raise SettingsError(f"mask size {text!r} is not WIDTHxHEIGHT with positive integers (e.g. 128x128)")
     return dims[0], dims[1]
+
+
+def mask_bytes(n: int, size: tuple[int, int], dtype: str = "float32", chunk: int = 32) -> int:
+    """Memory :func:`render_masks` needs for ``n`` masks of ``size``: the output array plus its
+    two float32 chunk buffers (the compressed file written afterwards is smaller than the output)."""
+    W, H = size
+    item = 1 if dtype == "uint8" else 4
+    return n * W * H * item + 2 * min(chunk, max(n, 1)) * W * H * 4
 
 
 def render_masks(specs: Sequence[MaskSpec], size: tuple[int, int], dtype: str = "float32",
@@ -61,7 +73,7 @@ def render_masks(specs: Sequence[MaskSpec], size: tuple[int, int], dtype: str = 
     about twice as fast as 128 at 128x128.
     """
     if dtype not in ("float32", "uint8"):
-        raise ValueError(f"dtype must be 'float32' or 'uint8', got {dtype!r}")
+        raise SettingsError(f"dtype must be 'float32' or 'uint8', got {dtype!r}")
     W, H = size
     N = len(specs)
     out = np.zeros((N, H, W), np.dtype(dtype))
@@ -121,28 +133,39 @@ def dequantize(q: np.ndarray) -> np.ndarray:
     return q.astype(np.float32) / 255.0
 
 
-def overlay_png(image_path: str | os.PathLike, mask: np.ndarray, out_path: str | os.PathLike,
-                max_width: int = 480) -> None:
-    """Save the image with the mask laid over it (dimmed outside, tinted inside) as a PNG.
+def overlay_image(image_path: str | os.PathLike, mask: np.ndarray, max_width: int = 480) -> bytes:
+    """The image with the mask laid over it (dimmed outside, tinted inside), as PNG bytes.
 
-    ``mask`` is ``(h, w)`` in [0, 1] at any resolution (resized to the image). The PNG is written
-    to ``out_path`` via a temporary file and ``os.replace``.
+    ``mask`` is ``(h, w)`` in [0, 1] at any resolution (resized to the image). An image pillow
+    cannot read (truncated, not an image, too large) is a :class:`~hlmrf.errors.DataError` naming
+    it; a system error (permission denied) stays an ``OSError``.
     """
     from PIL import Image  # pillow is needed for previews only
 
-    img = Image.open(image_path).convert("RGB")
+    try:
+        with Image.open(image_path) as src:
+            img = src.convert("RGB")
+    except OSError as exc:
+        if exc.errno is not None:  # the file system's error (permission, I/O), not the bytes'
+            raise
+        raise DataError(f"cannot read the image: {exc}", os.fspath(image_path)) from None
+    except (SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise DataError(f"cannot read the image: {exc}", os.fspath(image_path)) from None
     if img.width > max_width:
-        img = img.resize((max_width, round(img.height * max_width / img.width)), Image.BILINEAR)
+        img = img.resize((max_width, max(1, round(img.height * max_width / img.width))), Image.BILINEAR)
     m = Image.fromarray(np.rint(np.clip(mask, 0, 1) * 255).astype(np.uint8)).resize(img.size, Image.BILINEAR)
     a = np.asarray(img, np.float32) / 255.0
     k = (np.asarray(m, np.float32) / 255.0)[..., None]
     tint = np.array([1.0, 0.25, 0.1], np.float32)
     blend = a * (0.4 + 0.6 * k) * (1 - 0.3 * k) + 0.3 * k * tint
-    out = Image.fromarray(np.rint(np.clip(blend, 0, 1) * 255).astype(np.uint8))
-    tmp = f"{out_path}.tmp{os.getpid()}"
-    try:
-        out.save(tmp, format="PNG")
-        os.replace(tmp, out_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    buf = io.BytesIO()
+    Image.fromarray(np.rint(np.clip(blend, 0, 1) * 255).astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def overlay_png(image_path: str | os.PathLike, mask: np.ndarray, out_path: str | os.PathLike,
+                max_width: int = 480) -> None:
+    """Write :func:`overlay_image` to ``out_path`` atomically (:func:`hlmrf.infra.atomic_write`)."""
+    from hlmrf.infra import atomic_write
+
+    atomic_write(out_path, overlay_image(image_path, mask, max_width))

@@ -10,6 +10,7 @@ stops the run. Nothing here touches files or prints (see :mod:`vqa_adapters.cli.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -17,6 +18,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from hlmrf.errors import SettingsError
 from hlmrf.inference.settings import AdmmSettings
 
 from ..clevr.errors import ClevrDataError
@@ -28,7 +30,7 @@ from .choose import THRESHOLD, TIE, mention_picks, object_weights
 from .facts import ObjectFacts, build_facts, clevr_object_facts
 from .masks import MaskSpec, render_masks
 from .rules import RuleSet, load_program
-from .solve import DEFAULT_SETTINGS, SOLVERS, solve_chunk
+from .solve import DEFAULT_SETTINGS, SOLVERS, check_device, solve_chunk
 
 __all__ = [
     "PipelineSettings",
@@ -78,15 +80,26 @@ class PipelineSettings:
 
     def __post_init__(self) -> None:
         if self.parser not in PARSERS:
-            raise ValueError(f"unknown parser {self.parser!r}; choose one of {', '.join(PARSERS)}")
+            raise SettingsError(f"unknown parser {self.parser!r}; choose one of {', '.join(PARSERS)}")
         if self.solver not in SOLVERS:
-            raise ValueError(f"unknown solver {self.solver!r}; choose one of {', '.join(SOLVERS)}")
-        if self.num_threads is not None and self.num_threads < 1:
-            raise ValueError("num_threads must be >= 1 or None")
-        if self.chunk_size < 1:
-            raise ValueError("chunk_size must be >= 1")
+            raise SettingsError(f"unknown solver {self.solver!r}; choose one of {', '.join(SOLVERS)}")
+        if self.dtype not in ("float64", "float32"):
+            raise SettingsError(f"unknown dtype {self.dtype!r}; choose one of float64, float32")
+        for name in ("num_threads", "chunk_size"):
+            v = getattr(self, name)
+            if (v is not None or name == "chunk_size") and (
+                    isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise SettingsError(f"{name} must be an integer >= 1{' or None' if name == 'num_threads' else ''}, "
+                                    f"got {v!r}")
+        for name in ("threshold", "tie"):
+            if not isinstance(getattr(self, name), (int, float)) or not math.isfinite(getattr(self, name)):
+                raise SettingsError(f"{name} must be a finite number, got {getattr(self, name)!r}")
         if not 0.0 < self.threshold <= 1.0:
-            raise ValueError("threshold must lie in (0, 1]")
+            raise SettingsError(f"threshold must lie in (0, 1], got {self.threshold!r}")
+        if self.tie < 0.0:
+            raise SettingsError(f"tie must be >= 0, got {self.tie!r}")
+        if self.solver == "torch":
+            check_device(self.device)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from hlmrf.api import load_rules
+from hlmrf.errors import SettingsError
 from hlmrf.language.ast import Program
 from hlmrf.language.parser import parse_rules
 
@@ -41,7 +42,7 @@ class RuleSet:
 def bundled_path(name: str) -> Path:
     """The path of a bundled rule file (``default`` or ``paper``)."""
     if name not in BUNDLED:
-        raise ValueError(f"no bundled rule file {name!r}; choose one of {', '.join(BUNDLED)} or give a path")
+        raise SettingsError(f"no bundled rule file {name!r}; choose one of {', '.join(BUNDLED)} or give a path")
     return Path(str(resources.files("vqa_adapters").joinpath("rules", f"{name}.psl")))
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 import hlmrf
+from hlmrf.errors import SettingsError
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.batch import ModelBatch
 from hlmrf.model.hlmrf import HLMRF
@@ -23,7 +24,8 @@ from hlmrf.model.hlmrf import HLMRF
 from .facts import FactChunk
 from .rules import RuleSet
 
-__all__ = ["SOLVERS", "DEFAULT_SETTINGS", "ChunkSolution", "block_batch", "normalize_blocks", "solve_chunk"]
+__all__ = ["SOLVERS", "DEFAULT_SETTINGS", "ChunkSolution", "block_batch", "normalize_blocks", "solve_chunk",
+           "check_device", "available_devices"]
 
 SOLVERS = ("torch", "numpy")
 
@@ -100,6 +102,35 @@ def torch_threads(num_threads: int | None):
         torch.set_num_threads(before)
 
 
+def check_device(device: str) -> str:
+    """Return ``device`` if the torch solver can run there, else raise :class:`SettingsError`
+    listing the devices this machine offers (``cpu``, and ``cuda``/``cuda:N`` where CUDA is
+    available). Imports torch only for a CUDA device."""
+    import re
+
+    m = re.fullmatch(r"(cpu|cuda)(?::(\d+))?", str(device))
+    if m is None or (m.group(1) == "cpu" and m.group(2) is not None):
+        raise SettingsError(f"unknown device {device!r}; choose one of {', '.join(available_devices())}")
+    if m.group(1) == "cuda":
+        valid = available_devices()
+        if len(valid) == 1:
+            raise SettingsError(f"device {device!r}: CUDA is not available here (no GPU, or a "
+                                "CPU-only torch build); use --device cpu")
+        if m.group(2) is not None and device not in valid:
+            raise SettingsError(f"device {device!r} does not exist; choose one of {', '.join(valid)}")
+    return device
+
+
+def available_devices() -> list[str]:
+    """``cpu``, then ``cuda`` and ``cuda:0``.. when torch sees a GPU."""
+    try:
+        import torch
+    except ImportError:
+        return ["cpu"]
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return ["cpu"] + (["cuda"] + [f"cuda:{k}" for k in range(n)] if n else [])
+
+
 def solve_chunk(rules: RuleSet, chunk: FactChunk, settings: AdmmSettings | None = None, *,
                 solver: str = "torch", device: str = "cpu", dtype: str = "float64",
                 num_threads: int | None = 1) -> ChunkSolution:
@@ -114,7 +145,7 @@ def solve_chunk(rules: RuleSet, chunk: FactChunk, settings: AdmmSettings | None 
         leaves torch's setting); restored afterwards.
     """
     if solver not in SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+        raise SettingsError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
     st = settings or DEFAULT_SETTINGS
     t0 = time.perf_counter()
     model = hlmrf.ground(rules.program, chunk.store)

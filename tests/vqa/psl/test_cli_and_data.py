@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from vqa_adapters.cli.masks import main
-from vqa_adapters.psl.io import AtomicFiles
 
 from .conftest import DATA, OFFICIAL, SCENES
 
@@ -55,18 +54,6 @@ def test_cli_option_errors(tmp_path, capsys):
     rc = main(["--scenes", str(SCENES), "--questions", str(OFFICIAL), "--out", str(tmp_path / "o"),
                "--size", "huge", "--quiet"])
     assert rc == 2 and "WIDTHxHEIGHT" in capsys.readouterr().err
-
-
-def test_atomic_files_leave_nothing_on_failure(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    files = AtomicFiles()
-    files.add(tmp_path / "a" / "ok.txt", "fine")
-    files.add(blocker / "sub" / "bad.txt", "cannot")  # parent is a file
-    with pytest.raises(OSError):
-        files.commit()
-    assert not (tmp_path / "a").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
 def test_teacher_dataset_items(scenes, shared_questions):
