@@ -33,12 +33,9 @@ from hlmrf.model.printer import describe_row
 
 def load_rules(path: str | os.PathLike) -> Program:
     """Read and parse a ``.psl`` rule file (errors name the file, line and column)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read the rule file: {getattr(exc, 'strerror', None) or exc}",
-                        str(path)) from None
-    return parse_rules(text, str(path))
+    from hlmrf.data.loader import read_text_file
+
+    return parse_rules(read_text_file(path, "rule file"), str(path))
 
 
 def load_facts(directory: str | os.PathLike, program: Program | None = None) -> FactStore:

@@ -45,11 +45,24 @@ class Span:
         return f"{self.source}:{self.line}:{self.column}"
 
 
+EXCERPT_WIDTH = 200
+"""Characters of a source line shown in a caret excerpt; longer lines show a window around the
+column."""
+
+
 def caret_excerpt(text: str, line: int, column: int, width: int = 1) -> str:
     """Return the 1-based ``line`` of ``text`` and a caret line under ``column``."""
     lines = text.splitlines() or [""]
     src = lines[line - 1] if 0 < line <= len(lines) else ""
-    return f"    {src}\n    {' ' * (column - 1)}{'^' * max(1, width)}"
+    col, width = column - 1, max(1, width)
+    if len(src) > EXCERPT_WIDTH:  # show a window around the column, not a 20 MB line
+        start = max(0, min(col - EXCERPT_WIDTH // 2, len(src) - EXCERPT_WIDTH))
+        end = start + EXCERPT_WIDTH
+        left, right = ("..." if start > 0 else ""), ("..." if end < len(src) else "")
+        src = left + src[start:end] + right
+        col = col - start + len(left)
+        width = max(1, min(width, end - (column - 1)))
+    return f"    {src}\n    {' ' * col}{'^' * width}"
 
 
 class RuleError(HlmrfError, ValueError):

@@ -4,9 +4,12 @@ The inputs are a rule file and a facts directory, a rule file and a PSL 2.x ``.d
 one JSON/YAML config holding rules and data (see ``docs/data_formats.md``); outputs are PSL-style.
 
 The command prints a short summary (atoms, potentials per rule, iterations, energy, seconds) and,
-when truth files exist, accuracy and F1 at the threshold, MAE, MSE and AUROC. Exit status 0 on
-success, 2 with a one-line cause (plus the caret excerpt for rule errors) on bad input, 3 when
-the model is infeasible or the solver fails.
+when truth files exist, accuracy and F1 at the threshold, MAE, MSE and AUROC. Every option and
+output path is checked before any work; the output folder is published whole in one step
+(:class:`hlmrf.infra.publish.FileSet`). Exit status (:mod:`hlmrf.infra.cli`): 0 on success, 1 when
+an output cannot be written (or the system fails: disk full, out of memory), 2 with a one-line
+cause (plus the caret excerpt for rule errors) on bad input, 3 when the model is infeasible or the
+solver fails, 130 when interrupted.
 """
 from __future__ import annotations
 
@@ -15,8 +18,12 @@ import sys
 
 import numpy as np
 
-from hlmrf.cli._errors import run_reporting_errors
+import math
+import os
+
+from hlmrf.errors import SettingsError
 from hlmrf.inference.settings import AdmmSettings
+from hlmrf.infra.cli import run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="an ADMM setting, e.g. -D max_iter=5000 -D eps_rel=1e-4 (repeatable)")
     ap.add_argument("--check", action="store_true",
                     help="also solve with cvxpy and report the largest value difference and energy gap")
-    ap.add_argument("--threshold", type=float, default=0.5, help="threshold of discrete metrics")
+    ap.add_argument("--threshold", type=threshold, default=0.5,
+                    help="threshold of discrete metrics, in [0, 1] (default 0.5)")
     ap.add_argument("--ground-rules", metavar="FILE",
                     help="write every ground potential in readable form to FILE")
     ap.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
@@ -54,6 +62,63 @@ def build_parser() -> argparse.ArgumentParser:
                     metavar="N", help="refuse, before grounding, rules that would ground more than N "
                                       f"rules in all (default {DEFAULT_MAX_GROUND_RULES}; `none`: no limit)")
     return ap
+
+
+def threshold(text: str) -> float:
+    """An argparse type: a finite number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], not {text[:80]!r}")
+    return value
+
+
+def check_device(solver: str, device: str) -> None:
+    """Refuse, before any work, a ``--device`` that the chosen solver cannot use.
+
+    torch is imported only for ``--solver torch``.
+    """
+    if solver != "torch":
+        if device != "cpu":
+            raise SettingsError(f"--device {device[:80]} applies only to --solver torch; add "
+                                "--solver torch or drop --device")
+        return
+    from hlmrf.errors import require
+
+    torch = require("torch", "torch")
+    n_cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    valid = ["cpu"] + (["cuda"] + [f"cuda:{i}" for i in range(n_cuda)] if n_cuda else [])
+    listing = f"valid devices here: {', '.join(valid)}"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise SettingsError(f"--device {device[:80]!r} is not a torch device; {listing}") from None
+    if dev.type == "cpu":
+        return
+    if dev.type == "cuda":
+        if not n_cuda:
+            raise SettingsError(f"--device {device} asks for CUDA, but this torch build "
+                                f"({torch.__version__}) sees no CUDA GPU; {listing}")
+        if dev.index is not None and dev.index >= n_cuda:
+            raise SettingsError(f"--device {device}: there are only {n_cuda} CUDA device(s); "
+                                f"{listing}")
+        return
+    raise SettingsError(f"--device {device[:80]} is not supported by the torch solver; {listing}")
+
+
+def check_outputs(args) -> None:
+    """Every output path of ``hlmrf-infer``, checked before loading, grounding or solving."""
+    from hlmrf.errors import OutputError
+    from hlmrf.infra.publish import check_output_dir, check_output_file
+
+    out = check_output_dir(args.output)
+    if args.ground_rules:
+        gr = check_output_file(args.ground_rules)
+        if os.path.abspath(gr) == str(out):
+            raise OutputError("is also the --output folder; name another file for "
+                              "--ground-rules", gr)
 
 
 def _ground_rule_limit(text: str):
@@ -93,13 +158,17 @@ def _config_options(options):
 
 def run(args, out=None, err=None) -> int:
     from hlmrf.api import infer
-    from hlmrf.cli.progress import Progress
     from hlmrf.data.descriptions import load_inputs
-    from hlmrf.data.writer import write_atomic
+    from hlmrf.data.writer import write_atomic, write_results
+    from hlmrf.infra.progress import Progress
 
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=out))
+    # Options and output paths first: a bad one costs nothing and writes nothing.
+    AdmmSettings.from_options(list(args.option))
+    check_device(args.solver, args.device)
+    check_outputs(args)
     program, store, config_options = load_inputs(args.rules, args.facts)
     from_config, ignored = _config_options(config_options)
     settings = AdmmSettings.from_options(from_config + list(args.option))  # -D wins over the config
@@ -149,6 +218,7 @@ def run(args, out=None, err=None) -> int:
         say(f"check ({ref.solver}, {ref.seconds:.2f} s): energy {ref.energy:.6f}; "
             f"relative energy gap {gap:+.2e}; largest value difference "
             f"{float(np.max(np.abs(res.y - ref.y), initial=0.0)):.2e}")
+    ground_text, inside = None, None
     if args.ground_rules:
         import io
 
@@ -156,9 +226,15 @@ def run(args, out=None, err=None) -> int:
 
         buf = io.StringIO()
         write_ground_rules(model, buf, program=program)
-        write_atomic(args.ground_rules, buf.getvalue())
+        ground_text = buf.getvalue()
+        rel = os.path.relpath(os.path.abspath(args.ground_rules), os.path.abspath(args.output))
+        inside = None if rel.startswith("..") else rel  # published with the folder, in one step
+    paths = write_results(args.output, model, run_.y,
+                          extra={inside: ground_text} if inside is not None else None)
+    if ground_text is not None and inside is None:
+        write_atomic(args.ground_rules, ground_text)
+    if ground_text is not None:
         say(f"wrote {model.m:,} ground rules to {args.ground_rules}")
-    paths = run_.write(args.output)
     say(f"wrote {len(paths)} file(s) to {args.output}: {', '.join(p.name for p in paths)}")
     metrics = run_.metrics(args.threshold)
     if metrics:
@@ -181,7 +257,7 @@ def _gap_text(res) -> str:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return run_reporting_errors("hlmrf-infer", lambda: run(args))
+    return run_cli("hlmrf-infer", lambda: run(args))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,9 +5,11 @@ prints a line per epoch (loss, training error of the MAP state where the learner
 weights) and writes the rules with the learned weights: the file as written, only each soft rule's
 weight replaced, ready for ``hlmrf-infer``. ``--eval DIR`` then runs inference on held-out facts
 with the initial and the learned weights and prints both metric rows. The rule file is written
-atomically and only after its text has been parsed back to exactly the learned weights. Exit
-status 0 on success, 2 with the cause on bad input, 3 when a solve fails or learning diverges,
-130 when interrupted (nothing written).
+atomically (umask-respecting mode) and only after its text has been parsed back to exactly the
+learned weights; every option and the output path are checked before any work. Exit status
+(:mod:`hlmrf.infra.cli`): 0 on success, 1 when the output cannot be written (or the system fails),
+2 with the cause on bad input, 3 when a solve fails or learning diverges, 130 when interrupted
+(nothing written).
 """
 from __future__ import annotations
 
@@ -16,8 +18,10 @@ import sys
 
 import numpy as np
 
-from hlmrf.cli._errors import run_reporting_errors
+import math
+
 from hlmrf.inference.settings import AdmmSettings
+from hlmrf.infra.cli import run_cli
 
 _METHOD_HELP = ("perceptron: voted perceptron, approximate maximum likelihood with MAP states (the "
                 "reference engine's default); pseudolikelihood: maximum pseudo-likelihood; mse / "
@@ -68,6 +72,9 @@ def _learner(args):
     from hlmrf.errors import SettingsError
     from hlmrf.learning import make_learner
 
+    for flag, value in (("--step-size", args.step_size), ("--l2", args.l2)):
+        if value is not None and not math.isfinite(value):
+            raise SettingsError(f"{flag} {value} must be a finite number")
     params = {"init": args.init, "nonnegative": not args.allow_negative, "latent": args.latent}
     if args.epochs is not None:
         params["epochs"] = args.epochs
@@ -97,14 +104,16 @@ def _metric_row(metrics) -> str:
 
 def run(args, out=None, err=None) -> int:
     from hlmrf.api import infer, load_facts, load_rules
-    from hlmrf.cli.progress import Progress
     from hlmrf.data.writer import write_atomic
+    from hlmrf.infra.progress import Progress
+    from hlmrf.infra.publish import check_output_file
     from hlmrf.learning import program_with_weights, rules_text
 
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=out))
     learner = _learner(args)
+    check_output_file(args.out)  # before any work: a folder or unwritable place writes nothing
     program = load_rules(args.rules)
     store = load_facts(args.facts, program)
     eval_store = load_facts(args.eval, program) if args.eval else None
@@ -149,7 +158,7 @@ def run(args, out=None, err=None) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return run_reporting_errors("hlmrf-learn", lambda: run(args))
+    return run_cli("hlmrf-learn", lambda: run(args))
 
 
 if __name__ == "__main__":  # pragma: no cover

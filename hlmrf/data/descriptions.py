@@ -31,7 +31,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from hlmrf.data.arities import ArityMismatchError, columns_text, rule_arities, rules_own_arities
-from hlmrf.data.loader import read_rows
+from hlmrf.data.loader import _kind_of, check_constant_text, excerpt, read_rows, read_text_file
 from hlmrf.data.store import FactStore
 from hlmrf.errors import DataError, MissingDependencyError
 
@@ -50,18 +50,15 @@ def _yaml():
     return yaml
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", str(path)) from None
+def _read_text(path: Path, what: str = "file") -> str:
+    return read_text_file(path, what)
 
 
 def _split_name(key: str, where: str) -> tuple[str, int | None]:
     """``"Knows/2"`` -> ``("Knows", 2)``; ``"Knows"`` -> ``("Knows", None)``."""
     m = re.fullmatch(r"\s*([A-Za-z_$][A-Za-z0-9_$]*)\s*(?:/\s*(\d+))?\s*", str(key))
     if m is None:
-        raise DataError(f"{key!r} is not a predicate name (write Name or Name/arity)", where)
+        raise DataError(f"{excerpt(key)} is not a predicate name (write Name or Name/arity)", where)
     return m.group(1), (int(m.group(2)) if m.group(2) else None)
 
 
@@ -96,9 +93,13 @@ class _Builder:
         return up
 
     def add_file(self, up: str, kind: str, path: Path, where: str) -> None:
-        if not path.is_file():
+        why = _kind_of(str(path))
+        if why == "does not exist":
             raise DataError(f"{where} names {path}, which does not exist (paths are relative to "
                             f"{self.source})", str(path))
+        if why is not None:
+            raise DataError(f"{why}, but {where} in {self.source} names it as a facts file; "
+                            "name a text file", str(path))
         try:
             rows, values, linenos = read_rows(path, self.arities.get(up), with_values=kind != "targets")
         except ArityMismatchError as exc:
@@ -111,6 +112,12 @@ class _Builder:
         args, vals = [], []
         for r in rows:
             r = list(r) if isinstance(r, (list, tuple)) else [r]
+            for x in r:
+                if isinstance(x, (list, tuple, dict)) or x is None:
+                    raise DataError(f"{where}: row {excerpt(r)} holds {excerpt(x)}; each entry "
+                                    "must be a constant (a string or number)", self.source)
+                if isinstance(x, str):
+                    check_constant_text(x, self.source, where=f"{where}: constant {excerpt(x, 60)} ")
             k = arity if arity is not None else (
                 len(r) - 1 if kind != "targets" and len(r) > 1 and isinstance(r[-1], (int, float))
                 and not isinstance(r[-1], bool) else len(r))
@@ -120,12 +127,13 @@ class _Builder:
                 try:
                     v = float(r[-1])
                 except (TypeError, ValueError):
-                    raise DataError(f"{where}: value {r[-1]!r} of {r} is not a number", self.source) from None
+                    raise DataError(f"{where}: value {excerpt(r[-1])} of {excerpt(r)} is not a number",
+                                    self.source) from None
                 if not 0.0 <= v <= 1.0:
-                    raise DataError(f"{where}: value {v} of {r} is outside [0, 1]", self.source)
+                    raise DataError(f"{where}: value {v} of {excerpt(r)} is outside [0, 1]", self.source)
                 args.append([str(x) for x in r[:-1]]), vals.append(v)
             else:
-                message = (f"{where}: row {r} has {len(r)} entries; {self.names[up]} takes {k} "
+                message = (f"{where}: row {excerpt(r)} has {len(r)} entries; {self.names[up]} takes {k} "
                            "arguments" + ("" if kind == "targets" else " and an optional value"))
                 if self.from_rules.get(up) == k and all(
                         len(x) == len(r) if isinstance(x, (list, tuple)) else len(r) == 1 for x in rows):
@@ -174,14 +182,26 @@ class _Builder:
         return self.store
 
 
-def _paths(value, where: str) -> list:
+def _section(doc: dict, key: str, source) -> dict:
+    """``doc[key]`` as a mapping (absent or null: empty); another type is a DataError."""
+    value = doc.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise DataError(f"`{key}` must be a mapping, not {type(value).__name__} "
+                        f"({excerpt(value, 80)})", str(source))
+    return value
+
+
+def _paths(value, where: str, source=None) -> list:
     if value is None:
         return []
     if isinstance(value, (str, os.PathLike)):
         return [value]
     if isinstance(value, list):
         return value
-    raise DataError(f"{where} must be a path or a list of paths, not {type(value).__name__}")
+    raise DataError(f"{where} must be a path or a list of paths, not {type(value).__name__}",
+                    None if source is None else str(source))
 
 
 def load_data_file(path: str | os.PathLike, arities: Mapping[str, int] | None = None,
@@ -210,18 +230,19 @@ def load_data_file(path: str | os.PathLike, arities: Mapping[str, int] | None = 
         raise DataError(f"unknown section(s) {', '.join(map(str, unknown))}; a .data file has "
                         f"{', '.join(_DATA_SECTIONS)}", str(path))
     b = _Builder(str(path), arities or {}, store, rule_spans)
-    for key, state in (doc.get("predicates") or {}).items():
+    for key, state in _section(doc, "predicates", path).items():
         where = f"{path}: predicates: {key}"
         s = str(state).strip().lower()
         if s not in ("open", "closed"):
-            raise DataError(f"predicates: {key} is {state!r}; write `open` or `closed`", str(path))
+            raise DataError(f"predicates: {excerpt(key, 80)} is {excerpt(state, 80)}; write `open` or "
+                            "`closed`", str(path))
         b.declare(str(key), where, s == "open")
     base = path.parent
     for section, kind in _KINDS.items():
-        for key, files in (doc.get(section) or {}).items():
+        for key, files in _section(doc, section, path).items():
             where = f"{section}: {key}"
             up = b.declare(str(key), where)
-            for f in _paths(files, where):
+            for f in _paths(files, where, path):
                 b.add_file(up, kind, base / str(f), where)
     return b.finish()
 
@@ -300,8 +321,8 @@ def load_config(path: str | os.PathLike, phase: str = "infer"):
     for up, (name, arity, _) in rule_arities(program).items():
         if store.get(up) is not None:
             store.get(up).name = name
-    options = dict(doc.get("options") or {})
-    options.update(doc.get(phase) or {}) if isinstance(doc.get(phase), dict) else None
+    options = dict(_section(doc, "options", path))
+    options.update(_section(doc, phase, path))
     return program, store, options
 
 
@@ -331,7 +352,7 @@ def _config_store(path: Path, doc: dict, program, phase: str) -> FactStore:
                                     f"{phase!r} entry", str(path))
                 value = value[phase]
             files, rows = [], []
-            for item in _paths(value, where):
+            for item in _paths(value, where, path):
                 (rows if isinstance(item, (list, tuple)) else files).append(item)
             for f in files:
                 b.add_file(up, kind, path.parent / str(f), where)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Mapping
 
@@ -24,6 +25,91 @@ _FILE_RE = re.compile(r"^(?P<pred>.+?)_(?P<kind>obs|observations|targets|target|
 _KIND = {"obs": "obs", "observations": "obs", "targets": "targets", "target": "targets",
          "truth": "truth"}
 
+EXCERPT = 200
+"""Characters of a constant or line quoted in an error message; the rest is cropped."""
+
+# C0/C1 control characters but tab, and the invisible format characters (zero-width space,
+# joiners, direction marks, word joiner, BOM) that make two constants look equal.
+_BAD_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e"
+                        "\u2028\u2029\u2060-\u2064\ufeff]")
+
+
+def excerpt(text, limit: int = EXCERPT, quote: bool = True) -> str:
+    """``repr`` of ``text`` (or the text itself), cropped to about ``limit`` characters."""
+    text = str(text)
+    more = len(text) - limit
+    shown = text[:limit] if more > 0 else text
+    shown = repr(shown) if quote else shown
+    return shown + (f"... ({more} more characters)" if more > 0 else "")
+
+
+def _kind_of(path: str) -> str | None:
+    """Why ``path`` is not a regular file we can read, or None when it is one."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return ("is a symbolic link to a missing file" if os.path.islink(path)
+                else "does not exist")
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a folder, not a file"
+    if not stat.S_ISREG(st.st_mode):
+        return "is not a regular file (a pipe, socket or device)"
+    return None
+
+
+def read_text_file(path: str | os.PathLike, what: str = "file") -> str:
+    """The UTF-8 text of a regular file, without a byte-order mark.
+
+    Not a regular file, unreadable, or not UTF-8: a :class:`DataError` with the file (and the
+    line of the first undecodable byte).
+    """
+    path = str(path)
+    why = _kind_of(path)
+    if why is not None:
+        raise DataError(f"{why}; the {what} must be a readable text file", path)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise DataError(f"cannot read: {exc.strerror}", path) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        skip = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1 - (skip if line == 1 else 0)
+        raise DataError(f"is not UTF-8 text (byte 0x{data[exc.start]:02x} at column {col}: "
+                        f"{exc.reason}); save the file as UTF-8", path, line) from None
+
+
+def _split_lines(text: str, path: str) -> list[str]:
+    """Lines split at newlines only (not at form feeds or U+2028, which ``splitlines`` takes);
+    a control or zero-width character anywhere is an error at its line."""
+    lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
+    flat = text.replace("\r\n", "\n")
+    for m in _BAD_CHARS.finditer(flat):  # usually none; a final "\r" passes the line check
+        line = flat.count("\n", 0, m.start()) + 1
+        check_constant_text(lines[line - 1], path, line)
+    return lines
+
+
+def check_constant_text(text: str, path: str | None, line: int | None = None,
+                        where: str = "") -> None:
+    """Raise a :class:`DataError` if ``text`` holds a control or zero-width character."""
+    m = _BAD_CHARS.search(text)
+    if m is None:
+        return
+    ch = m.group()
+    name = "a NUL byte" if ch == "\x00" else f"the invisible character U+{ord(ch):04X}"
+    start = max(0, m.start() - 40)
+    raise DataError(f"{where}has {name} at column {m.start() + 1} "
+                    f"(near {excerpt(text[start:m.start() + 40], 100)}); remove it: constants "
+                    "must not hold control or zero-width characters", path, line)
+
 
 def read_rows(path: str | os.PathLike, arity: int | None, with_values: bool):
     """Read one tab-separated facts file.
@@ -33,13 +119,7 @@ def read_rows(path: str | os.PathLike, arity: int | None, with_values: bool):
     every line and there is more than one column.
     """
     path = str(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
-    except UnicodeDecodeError as exc:
-        raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path) from None
-    except OSError as exc:
-        raise DataError(f"cannot read: {exc.strerror}", path) from None
+    lines = _split_lines(read_text_file(path, "facts file"), path)
     rows: list[list[str]] = []
     linenos: list[int] = []
     for i, line in enumerate(lines, 1):
@@ -68,10 +148,10 @@ def read_rows(path: str | os.PathLike, arity: int | None, with_values: bool):
             try:
                 v = float(r[-1])
             except ValueError:
-                raise DataError(f"value {r[-1]!r} is not a number; the last column must be a truth "
+                raise DataError(f"value {excerpt(r[-1])} is not a number; the last column must be a truth "
                                 "value in [0, 1]", path, ln) from None
             if not 0.0 <= v <= 1.0:
-                raise DataError(f"value {r[-1]} is outside [0, 1]; truth values must lie in [0, 1]",
+                raise DataError(f"value {excerpt(r[-1], quote=False)} is outside [0, 1]; truth values must lie in [0, 1]",
                                 path, ln)
             values[j] = v
             args.append(r[:-1])
@@ -106,10 +186,19 @@ def find_fact_files(directory: str | os.PathLike) -> dict[str, dict[str, Path]]:
         raise DataError("is not a directory; pass the folder holding <predicate>_obs.txt, "
                         "<predicate>_targets.txt and <predicate>_truth.txt files", str(directory))
     out: dict[str, dict[str, Path]] = {}
-    for entry in sorted(directory.iterdir()):
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError as exc:
+        raise DataError(f"cannot list the facts folder: {exc.strerror}; fix its permissions",
+                        str(directory)) from None
+    for entry in entries:
         m = _FILE_RE.match(entry.name)
-        if not m or not entry.is_file():
+        if not m:
             continue
+        why = _kind_of(str(entry))
+        if why is not None:
+            raise DataError(f"{why}, but its name says it holds facts; make it a text file "
+                            "or rename it", str(entry))
         kind = _KIND[m.group("kind").lower()]
         pred = m.group("pred").upper()
         if kind in out.setdefault(pred, {}):

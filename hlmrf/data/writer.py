@@ -1,17 +1,20 @@
 """Write inferred values the way the reference engine does: one ``<PREDICATE>.txt`` per open
 predicate, tab-separated arguments then the value.
 
-All files of one run are written into a temporary folder beside the destination and moved into
-place only when every file is complete, so a failed run leaves no half-written output.
+The files of one run are published together by :class:`hlmrf.infra.publish.FileSet`: they are
+written into a staging folder beside the destination, which then takes its place in one step, so a
+failed or killed run leaves the previous output whole (never a new ``CANCER.txt`` beside an old
+``SMOKES.txt``). Files in the folder that hlmrf did not write are kept; outputs of an earlier run
+that this run does not write are removed.
 """
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from hlmrf.infra.publish import FileSet, atomic_write
 
 
 def format_values(names, args: np.ndarray, values: np.ndarray) -> str:
@@ -21,36 +24,38 @@ def format_values(names, args: np.ndarray, values: np.ndarray) -> str:
 
 
 def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write one text file atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write one text file atomically (see :func:`hlmrf.infra.publish.atomic_write`)."""
+    atomic_write(path, text)
 
 
-def write_results(directory: str | os.PathLike, model, y: np.ndarray) -> list[Path]:
-    """Write ``<PREDICATE>.txt`` for every open predicate of ``model``; return the paths."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+def result_files(model, y: np.ndarray) -> dict[str, str]:
+    """``{"<PREDICATE>.txt": text}`` for every open predicate of ``model``."""
     index = model.index
-    staging = Path(tempfile.mkdtemp(prefix=".hlmrf-out.", dir=directory))
-    written = []
+    out = {}
+    for name in index.predicates:
+        args, cols = index.atoms(name)
+        out[f"{name.upper()}.txt"] = format_values(index.constants, args, y[cols])
+    return out
+
+
+def write_results(directory: str | os.PathLike, model, y: np.ndarray,
+                  extra: dict[str, str] | None = None) -> list[Path]:
+    """Publish ``<PREDICATE>.txt`` for every open predicate of ``model`` (and the ``extra``
+    files, relative path -> text) into ``directory`` in one step; return the result paths."""
+    files = result_files(model, y)
+    clash = sorted(set(extra or {}) & set(files))
+    if clash:
+        from hlmrf.errors import OutputError
+
+        raise OutputError(f"{', '.join(clash)} would be both a result file and another output; "
+                          "name the other output differently", directory)
+    fs = FileSet(directory)
     try:
-        for name in index.predicates:
-            args, cols = index.atoms(name)
-            target = staging / f"{name.upper()}.txt"
-            target.write_text(format_values(index.constants, args, y[cols]), encoding="utf-8")
-        for f in sorted(staging.iterdir()):
-            dest = directory / f.name
-            os.replace(f, dest)
-            written.append(dest)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return written
+        paths = [fs.add(name, text) for name, text in sorted(files.items())]
+        for name, text in (extra or {}).items():
+            fs.add(name, text)
+        fs.commit()
+    except BaseException:
+        fs.discard()
+        raise
+    return paths

@@ -23,7 +23,8 @@ def test_acquaintances_end_to_end(examples, tmp_path, capsys):
     for line in lines:
         a, b, v = line.split("\t")
         assert abs(float(v) - expected[(a, b)]) < 0.01
-    assert sorted(p.name for p in out.iterdir()) == ["KNOWS.txt"]  # no leftovers
+    assert sorted(p.name for p in out.iterdir()) == [".hlmrf-manifest", "KNOWS.txt"]  # no leftovers
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out"]
 
 
 def test_check_and_ground_rules(examples, tmp_path, capsys):
@@ -35,7 +36,7 @@ def test_check_and_ground_rules(examples, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "relative energy gap" in text and "largest value difference" in text
     assert len(gr.read_text().splitlines()) == 21
-    assert {p.name for p in (tmp_path / "o").iterdir()} == {"CANCER.txt", "SMOKES.txt"}
+    assert {p.name for p in (tmp_path / "o").iterdir()} == {"CANCER.txt", "SMOKES.txt", ".hlmrf-manifest"}
 
 
 def test_settings_option_and_unknown_option(examples, tmp_path, capsys):
