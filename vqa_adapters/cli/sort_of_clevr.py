@@ -4,18 +4,21 @@
                       [--object-size 5] [--questions-per-image 10] [--relational-share 0.5]
 
 Writes ``DIR/{train,val,test}.{npz,json}`` and ``DIR/dataset.json`` (format: docs/sort_of_clevr.md)
-atomically, with a progress bar on stderr. Bad settings print one line and exit 2; a failed write
-prints one line, leaves no files and exits 1. This module only parses arguments and reports; the
+as one folder published whole (all files or none, even on a kill; other files there are kept),
+with a progress bar on stderr. Exit codes are :func:`hlmrf.infra.run_cli`'s: bad settings or
+data print one line and exit 2; a failed write or lack of memory prints one line, leaves the folder
+as it was and exits 1; Ctrl-C exits 130. This module only parses arguments and reports; the
 work is in :mod:`vqa_adapters.sort_of_clevr`.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 
-from hlmrf.cli.progress import Progress
-from hlmrf.errors import HlmrfError, SettingsError
+from hlmrf.errors import SettingsError
+from hlmrf.infra import Progress, run_cli
 
 from vqa_adapters.sort_of_clevr import SPLITS, SortOfClevrSettings, write_dataset
 
@@ -46,36 +49,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        settings = SortOfClevrSettings(
-            seed=args.seed, train=args.train, val=args.val, test=args.test, size=args.size,
-            object_size=args.object_size, questions_per_image=args.questions_per_image,
-            relational_share=args.relational_share,
-        )
-    except SettingsError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
+def _run(args) -> int:
+    settings = SortOfClevrSettings(
+        seed=args.seed, train=args.train, val=args.val, test=args.test, size=args.size,
+        object_size=args.object_size, questions_per_image=args.questions_per_image,
+        relational_share=args.relational_share,
+    )
+    if not math.isfinite(args.relational_share):
+        raise SettingsError(f"--relational-share must be a number in [0, 1], got {args.relational_share}")
     total = sum(settings.count(s) for s in SPLITS)
     start = time.perf_counter()
-    try:
-        with Progress(total, "sort-of-clevr", enabled=not args.quiet) as bar:
-            write_dataset(args.out, settings, on_progress=bar.update)
-    except SettingsError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except (HlmrfError, OSError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; no files written", file=sys.stderr)
-        return 130
+    with Progress(total, "sort-of-clevr", enabled=not args.quiet) as bar:
+        write_dataset(args.out, settings, on_progress=bar.update)
     seconds = time.perf_counter() - start
     counts = ", ".join(f"{s} {settings.count(s)}" for s in SPLITS)
     print(f"wrote {args.out}: {counts} images, {settings.questions_per_image} questions each, "
           f"seed {settings.seed}, {seconds:.1f}s ({total / max(seconds, 1e-9):,.0f} images/s)")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_cli(PROG, lambda: _run(args))
 
 
 if __name__ == "__main__":

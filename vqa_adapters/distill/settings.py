@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hlmrf.errors import SettingsError
+from hlmrf.infra import settings_from_mapping
 from vqa_adapters.distill.schedules import PI_SCHEDULES, LrWarmup, PiSchedule
 from vqa_adapters.models.config import ModelConfig, config_from_dict
 
@@ -202,17 +203,7 @@ class Settings:
 def _section(cls, data: Any, where: str) -> Any:
     if data is None:
         return cls()
-    if not isinstance(data, dict):
-        raise SettingsError(f"{where} must be a mapping, got {type(data).__name__}")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise SettingsError(f"unknown {where} settings: {', '.join(unknown)}; "
-                            f"known: {', '.join(sorted(known))}")
-    try:
-        return cls(**data)
-    except TypeError as exc:
-        raise SettingsError(f"bad {where} settings: {exc}") from exc
+    return settings_from_mapping(cls, data, what=f"{where} setting")
 
 
 def settings_from_dict(data: dict) -> Settings:
@@ -220,38 +211,52 @@ def settings_from_dict(data: dict) -> Settings:
     if not isinstance(data, dict):
         raise SettingsError("a config file must hold a mapping at the top level")
     top = {f.name for f in fields(Settings)}
-    unknown = sorted(set(data) - top)
+    unknown = sorted(str(k) for k in data if k not in top)
     if unknown:
         raise SettingsError(f"unknown settings: {', '.join(unknown)}; known: "
                             f"{', '.join(sorted(top))}")
     data = dict(data)
-    model = config_from_dict(data.pop("model", None) or {"preset": "small"}, "model")
+    model = data.pop("model", None)
+    if model is not None and not isinstance(model, dict):
+        raise SettingsError(f"model must be a mapping, got {type(model).__name__}")
+    model = config_from_dict(model or {"preset": "small"}, "model")
     tm = data.pop("teacher_model", None)
+    if tm is not None and not isinstance(tm, dict):
+        raise SettingsError(f"teacher_model must be a mapping, got {type(tm).__name__}")
     teacher = config_from_dict(tm, "teacher_model") if tm is not None else None
-    return Settings(model=model, teacher_model=teacher,
-                    data=_section(DataSettings, data.pop("data", None), "data"),
-                    train=_section(TrainSettings, data.pop("train", None), "train"),
-                    distill=_section(DistillSettings, data.pop("distill", None), "distill"),
-                    **data)
+    sections = {"data": DataSettings, "train": TrainSettings, "distill": DistillSettings}
+    built = {k: _section(cls, data.pop(k, None), k) for k, cls in sections.items()}
+    return settings_from_mapping(Settings, {**data, "model": model, "teacher_model": teacher, **built},
+                                 what="setting")
 
 
 def load_settings(path: str | Path) -> Settings:
     """Read a ``.yaml``/``.yml`` or ``.json`` config file into :class:`Settings`."""
     path = Path(path)
-    text = path.read_text()
+    if not path.exists():
+        raise SettingsError(f"{path}: file not found")
+    if not path.is_file():
+        raise SettingsError(f"{path}: is {'a folder' if path.is_dir() else 'not a regular file'}; "
+                            "give a .yaml or .json config file")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     if path.suffix in (".yaml", ".yml"):
         import yaml
 
         try:
             data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise SettingsError(f"{path}: not valid YAML: {exc}") from exc
+        except (yaml.YAMLError, RecursionError) as exc:
+            raise SettingsError(f"{path}: not valid YAML: {exc}") from None
     elif path.suffix == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise SettingsError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") \
-                from exc
+                from None
+        except RecursionError:
+            raise SettingsError(f"{path}: not valid JSON: nested too deeply") from None
     else:
         raise SettingsError(f"{path}: config files must end in .yaml, .yml or .json")
     try:

@@ -2,18 +2,17 @@
 
 Per split ``DIR/<split>.npz`` holds the arrays (``images``, ``questions``, ``answers``,
 ``question_types``) and ``DIR/<split>.json`` the scene graphs and question records;
-``DIR/dataset.json`` holds the settings and vocabularies and is written last. Every file is written
-to a temporary file in the same folder and moved into place with ``os.replace`` only once all of
-them are complete; on any failure the temporary files (and a folder this call created) are removed.
+``DIR/dataset.json`` holds the settings and vocabularies. The folder is published in one step
+(:class:`hlmrf.infra.FileSet`): all files appear together or not at all, even on a kill.
 The ``.npz`` files are zip archives with fixed timestamps, so the same settings give the same bytes
 (``numpy.savez_compressed`` stamps the current time). This module only moves values between memory
 and disk; generation is in :mod:`.generate`, and it never prints.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Callable
@@ -21,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from hlmrf.errors import DataError, SettingsError
+from hlmrf.infra import FileSet
 
 from .generate import SortOfClevrSplit, generate_split
 from .questions import Question
@@ -114,61 +114,32 @@ def write_dataset(out_dir: str | os.PathLike, settings: SortOfClevrSettings,
                   on_progress: Callable[[int], None] | None = None) -> list[Path]:
     """Generate every split and write the dataset under ``out_dir``; return the files written.
 
-    Nothing appears under the final names until everything has been generated and written; on
-    failure no file (and no folder this call created) is left behind.
+    The folder is published whole (:class:`hlmrf.infra.FileSet`): nothing appears until every
+    split has been generated and written, a failure or a kill leaves the previous folder as it
+    was, and files the user keeps there (a ``masks`` folder from ``vqa-masks``) stay.
     """
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise SettingsError(f"--out {out} exists and is not a folder")
-    created: list[Path] = []
-    for parent in reversed([out, *out.parents]):
-        if not parent.exists():
-            created.append(parent)
-    temps: dict[Path, Path] = {}  # final -> temporary
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-
-        def tmp_for(name: str, mode: str):
-            fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".tmp")
-            temps[out / name] = Path(tmp)
-            return os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {}))
-
+    fs = FileSet(out_dir)  # checks the folder before generating anything
+    with fs:
         for split in SPLITS:
             data = generate_split(settings, split, on_progress)
-            with tmp_for(f"{split}.npz", "wb") as f:
-                _write_npz(f, {k: getattr(data, k) for k in _ARRAYS})
-            with tmp_for(f"{split}.json", "w") as f:
-                f.write(split_to_json(data))
+            buf = io.BytesIO()
+            _write_npz(buf, {k: getattr(data, k) for k in _ARRAYS})
+            fs.add(f"{split}.npz", buf.getvalue())
+            del buf
+            fs.add(f"{split}.json", split_to_json(data))
             del data
-        with tmp_for("dataset.json", "w") as f:
-            json.dump(dataset_metadata(settings), f, indent=2)
-            f.write("\n")
-        for final, tmp in temps.items():  # dataset.json last: its presence marks a complete set
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, final)
-        return list(temps)
-    except BaseException:
-        for tmp in temps.values():
-            try:
-                tmp.unlink()
-            except FileNotFoundError:
-                pass
-        for folder in reversed(created):
-            try:
-                folder.rmdir()
-            except OSError:
-                break
-        raise
+        fs.add("dataset.json", json.dumps(dataset_metadata(settings), indent=2) + "\n")
+    return [fs.dest / f"{split}.{ext}" for split in SPLITS for ext in ("npz", "json")] + \
+        [fs.dest / "dataset.json"]
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    from ..clevr.io import read_json_document
+
+    if not os.path.lexists(path):
         raise DataError("file not found; generate the dataset with vqa-sort-of-clevr --out DIR",
-                        str(path)) from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"not valid JSON: {exc.msg}", str(path), exc.lineno) from None
+                        str(path))
+    return read_json_document(path)
 
 
 def load_sort_of_clevr(root: str | os.PathLike, split: str) -> SortOfClevrSplit:
@@ -193,7 +164,11 @@ def load_sort_of_clevr(root: str | os.PathLike, split: str) -> SortOfClevrSplit:
     except FileNotFoundError:
         raise DataError("file not found; generate the dataset with vqa-sort-of-clevr --out DIR",
                         str(npz_path)) from None
-    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
+    except OSError as exc:
+        if exc.errno is not None and not isinstance(exc, IsADirectoryError):
+            raise  # permission denied, I/O error: the system's problem, not the file's
+        raise DataError(f"not a Sort-of-CLEVR array file: {exc}", str(npz_path)) from None
+    except (KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"not a Sort-of-CLEVR array file: {exc}", str(npz_path)) from None
 
     n, q, h = settings.count(split), settings.questions_per_image, settings.size
@@ -209,8 +184,8 @@ def load_sort_of_clevr(root: str | os.PathLike, split: str) -> SortOfClevrSplit:
     doc = _read_json(json_path)
     try:
         scenes, records = _parse_scenes(doc, settings)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise DataError(f"malformed scene record: {exc!r}", str(json_path)) from None
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise DataError(f"malformed scene record: {exc!r}"[:300], str(json_path)) from None
     if len(scenes) != n:
         raise DataError(f"{len(scenes)} scenes, expected {n} from dataset.json", str(json_path))
     return SortOfClevrSplit(split, arrays["images"], arrays["questions"], arrays["answers"],

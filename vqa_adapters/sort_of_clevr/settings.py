@@ -8,7 +8,7 @@ draws nothing and touches no files.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 from hlmrf.errors import SettingsError
@@ -76,14 +76,9 @@ class SortOfClevrSettings:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "SortOfClevrSettings":
         """Build from a mapping; unknown keys are an error that lists them and the known ones."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise SettingsError(
-                f"unknown Sort-of-CLEVR setting(s): {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(known))}"
-            )
-        return cls(**dict(values))
+        from hlmrf.infra import settings_from_mapping
+
+        return settings_from_mapping(cls, values, what="Sort-of-CLEVR setting")
 
 
 def split_seed(seed: int, split: str) -> tuple[int, int]:

@@ -16,11 +16,12 @@ from vqa_adapters.sort_of_clevr import load_sort_of_clevr
 
 ARGS = ["--seed", "4", "--train", "6", "--val", "2", "--test", "3", "--size", "64",
         "--questions-per-image", "5", "--relational-share", "0.4"]
-EXPECTED = {"dataset.json", "train.npz", "train.json", "val.npz", "val.json", "test.npz", "test.json"}
+EXPECTED = {"dataset.json", "train.npz", "train.json", "val.npz", "val.json", "test.npz", "test.json",
+            ".hlmrf-manifest"}
 
 
 def test_end_to_end(tmp_path, capsys, monkeypatch):
-    from hlmrf.cli.progress import Progress
+    from hlmrf.infra import Progress
 
     bars = []
 
@@ -98,7 +99,8 @@ def test_failure_mid_write_leaves_no_files(tmp_path, capsys, monkeypatch):
     out = tmp_path / "a" / "b"
     assert main(["--out", str(out), *ARGS, "--quiet"]) == 1
     assert "No space left on device" in capsys.readouterr().err
-    assert not (tmp_path / "a").exists()  # and the folders it created are gone too
+    assert not out.exists() and not list(tmp_path.rglob("*.tmp"))
+    assert not any(p.name != "b" and "staging" in p.name for p in tmp_path.rglob("*"))
 
     # in an existing folder, other files are untouched and nothing is added
     keep = tmp_path / "keep"
@@ -121,8 +123,9 @@ def test_interrupted_run_leaves_no_files(tmp_path, monkeypatch):
 def test_out_is_a_file(tmp_path, capsys):
     target = tmp_path / "file"
     target.write_text("x")
-    assert main(["--out", str(target), *ARGS, "--quiet"]) == 2
+    assert main(["--out", str(target), *ARGS, "--quiet"]) == 1  # an output problem (run_cli)
     assert "is not a folder" in capsys.readouterr().err
+    assert target.read_text() == "x"
 
 
 def test_rerun_overwrites_in_place(tmp_path):

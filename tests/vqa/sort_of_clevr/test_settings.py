@@ -52,7 +52,7 @@ def test_sampler_backstop_is_bounded():
 
 
 def test_unknown_settings_are_listed():
-    with pytest.raises(SettingsError, match="unknown Sort-of-CLEVR setting.*colour, nobjects.*known: "):
+    with pytest.raises(SettingsError, match="unknown Sort-of-CLEVR setting.*colour, nobjects.*valid Sort-of-CLEVR settings are "):
         SortOfClevrSettings.from_dict({"nobjects": 7, "colour": 1, "size": 64})
     assert SortOfClevrSettings.from_dict({"size": 64}).size == 64
 
