@@ -3,21 +3,30 @@
 Reads and validates the config (:mod:`vqa_adapters.distill.settings`), runs the stages
 (:class:`vqa_adapters.distill.runner.Runner`) with progress bars on stderr, and prints where the
 metrics, plot, checkpoints and (for ``experiment: baseline+teacher+student``) the summary table
-went. Exit status 2 for a bad config or command line.
+went. Exit codes are :func:`hlmrf.infra.run_cli`'s: 2 for a bad config, data or command line, 3
+for a failed solve, 1 for a system error (writing, memory), 130 on Ctrl-C; every epoch's
+checkpoint, metrics and plot are published together, so a kill leaves the previous epoch's.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from hlmrf.errors import HlmrfError
+from hlmrf.infra import run_cli
+
+PROG = "vqa-train"
 
 __all__ = ["main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage block
+        self.exit(2, f"{PROG}: error: {message} (see --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="vqa-train",
+    p = _Parser(
+        prog=PROG,
         description="Train VQA networks: a baseline, a mask teacher and a distilled student.")
     p.add_argument("config", help="settings file (.yaml, .yml or .json)")
     p.add_argument("--out", default="vqa-train-out", help="output directory (default: %(default)s)")
@@ -27,16 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _run(args) -> int:
     from vqa_adapters.distill.settings import load_settings
 
-    try:
-        settings = load_settings(args.config)
-    except (HlmrfError, OSError) as exc:
-        print(f"vqa-train: {exc}", file=sys.stderr)
-        return 2
-    from hlmrf.cli.progress import Progress
+    settings = load_settings(args.config)
+    from hlmrf.infra import Progress
     from vqa_adapters.distill.runner import Runner
 
     def progress(total, desc):
@@ -47,11 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             print(message, file=sys.stderr, flush=True)
 
     runner = Runner(settings, args.out, resume=args.resume, progress=progress, log=log)
-    try:
-        results = runner.run()
-    except HlmrfError as exc:
-        print(f"vqa-train: {exc}", file=sys.stderr)
-        return 2
+    results = runner.run()
     for name, res in results.items():
         for network, t in res.test.items():
             print(f"{name}/{network}: test accuracy {100 * t['accuracy']:.2f}% "
@@ -60,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         print(runner.summary_text(), end="")
     print(f"metrics: {runner.out / 'metrics.csv'}\nplot: {runner.out / 'accuracy.png'}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return run_cli(PROG, lambda: _run(args))
 
 
 if __name__ == "__main__":  # pragma: no cover

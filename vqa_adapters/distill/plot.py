@@ -8,6 +8,7 @@ PNG for the same inputs. This module draws; it computes no metrics.
 from __future__ import annotations
 
 import math
+import io
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -31,7 +32,18 @@ def _nice_step(span: float, target: int = 5) -> float:
 def plot_accuracy(series: Mapping[str, Sequence[tuple[int, float]]], path: str | Path, *,
                   title: str = "Validation accuracy per epoch", size: tuple[int, int] = (640, 420)
                   ) -> Path:
-    """Write a PNG line chart of ``{name: [(epoch, accuracy in [0, 1]), ...]}`` to ``path``."""
+    """Write :func:`accuracy_png` to ``path`` atomically."""
+    from hlmrf.infra import atomic_write
+
+    path = Path(path)
+    atomic_write(path, accuracy_png(series, title=title, size=size))
+    return path
+
+
+def accuracy_png(series: Mapping[str, Sequence[tuple[int, float]]], *,
+                 title: str = "Validation accuracy per epoch", size: tuple[int, int] = (640, 420)
+                 ) -> bytes:
+    """A PNG line chart of ``{name: [(epoch, accuracy in [0, 1]), ...]}``, as bytes."""
     w, h = size
     left, right, top, bottom = 60, 20, 36, 50
     img = Image.new("RGB", size, "white")
@@ -90,7 +102,6 @@ def plot_accuracy(series: Mapping[str, Sequence[tuple[int, float]]], path: str |
         d.line([(lx, ly + 6), (lx + 20, ly + 6)], fill=color, width=2)
         d.text((lx + 26, ly), name, fill="black", font=font)
         ly += 16
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path, format="PNG")
-    return path
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()

@@ -8,9 +8,11 @@ Iterative distillation: from the trained teacher, every epoch first trains the t
 (ground truth + the teacher's). Baseline and student share their initial weights and shuffling
 seeds, so their difference is the distillation term alone.
 
-Files under ``out``: ``<stage>/checkpoint.pt`` (atomic, after every epoch; ``resume=True`` continues
+Files under ``out``: ``<stage>/checkpoint.pt`` (after every epoch; ``resume=True`` continues
 from it to identical weights and optimizer state), ``metrics.csv``, ``accuracy.png`` and, for the
-experiment, ``summary.csv``/``summary.md``/``summary.json``. Progress goes through the ``progress``
+experiment, ``summary.csv``/``summary.md``/``summary.json``. Every write publishes a whole snapshot
+of ``out`` (:func:`vqa_adapters.outputs.publish`): an epoch's checkpoint, metrics and plot appear
+together, and a kill leaves the previous snapshot. Progress goes through the ``progress``
 and ``log`` callbacks; nothing prints here.
 """
 from __future__ import annotations
@@ -28,13 +30,18 @@ import torch
 from torch import nn
 
 from hlmrf.errors import SettingsError
-from vqa_adapters.distill.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
+from hlmrf.infra import check_output_dir
+from vqa_adapters.distill.checkpoint import checkpoint_bytes, load_checkpoint
 from vqa_adapters.distill.data import load_split
-from vqa_adapters.distill.plot import plot_accuracy
+from vqa_adapters.distill.plot import accuracy_png
 from vqa_adapters.distill.settings import Settings
 from vqa_adapters.distill.trainer import (EvalResult, epoch_seed, evaluate, make_loader, set_lr,
                                           train_epoch)
 from vqa_adapters.models.factory import build_model
+from vqa_adapters.outputs import publish
+
+#: What every checkpoint of a stage holds.
+_KEYS = ("stage", "epoch", "history", "settings", "models", "optimizers")
 
 __all__ = ["Runner", "StageResult", "METRIC_FIELDS"]
 
@@ -119,7 +126,7 @@ class Runner:
         torch.set_num_threads(s.num_threads)
         if s.deterministic:
             torch.use_deterministic_algorithms(True)
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.out = check_output_dir(self.out)  # OutputError before any training
         teacher: nn.Module | None = None
         teacher_trained = False  # the student's checkpoint is stale if its teacher trained on
         for stage in self.stages():
@@ -131,14 +138,13 @@ class Runner:
                                     "distilled from an older teacher; use a fresh --out (or "
                                     "keep train.teacher_epochs fixed)")
             players = self._players(stage, teacher)
-            before = load_checkpoint(path)["epoch"] if path.exists() else 0
+            before = load_checkpoint(path, _KEYS)["epoch"] if path.exists() else 0
             self.results[stage] = self._run_stage(stage, players)
             history = self.results[stage].history
             if stage == "teacher":
                 teacher_trained = bool(history) and history[-1]["epoch"] > before
             if stage == "teacher":
                 teacher = players[0].model
-            self._write_metrics()
         if s.experiment != "single":
             self._write_summary()
         return self.results
@@ -156,9 +162,15 @@ class Runner:
         if not path.exists():
             raise SettingsError(f"teacher checkpoint {path} does not exist; train a teacher first "
                                 "(role: teacher) or run experiment: baseline+teacher+student")
-        ckpt = load_checkpoint(path)
+        ckpt = load_checkpoint(path, ("models",))
+        if not isinstance(ckpt["models"], dict) or "teacher" not in ckpt["models"]:
+            raise SettingsError(f"{path} holds no teacher network; give a teacher stage's checkpoint")
         model = self._new_model("teacher", "teacher")
-        model.load_state_dict(ckpt["models"]["teacher"])
+        try:
+            model.load_state_dict(ckpt["models"]["teacher"])
+        except (RuntimeError, TypeError, AttributeError) as exc:
+            raise SettingsError(f"{path}: its teacher does not fit teacher_model ({str(exc)[:200]}); "
+                                "give the checkpoint of a teacher trained with these settings") from None
         return model
 
     def _players(self, stage: str, teacher: nn.Module | None) -> list[_Player]:
@@ -191,7 +203,7 @@ class Runner:
             if not self.resume:
                 raise SettingsError(f"{path} exists; pass --resume to continue it or choose "
                                     "another --out")
-            ckpt = load_checkpoint(path)
+            ckpt = load_checkpoint(path, _KEYS)
             if ckpt["settings"] != _comparable(s):
                 raise SettingsError(f"{path} was written with different settings (only "
                                     "train.epochs may change on --resume)")
@@ -227,17 +239,20 @@ class Runner:
                                          seconds))
                 self.log(f"{stage}/{p.name} epoch {epoch}: loss {losses[p.name]:.4f} "
                          f"{s.data.eval_split} acc {res.accuracy:.4f}")
-            save_checkpoint(path, self._payload(stage, players, epoch, history, None))
             self.results[stage] = StageResult(stage, history, {})
-            self._write_metrics()
-        ckpt = load_checkpoint(path) if path.exists() else {}
+            # The epoch's checkpoint, metrics and plot appear together (one folder snapshot).
+            self._publish({f"{stage}/checkpoint.pt": checkpoint_bytes(
+                self._payload(stage, players, epoch, history, None)), **self._metrics_files()})
+        ckpt = load_checkpoint(path, _KEYS) if path.exists() else {}
         if ckpt.get("test") is not None and ckpt.get("epoch") == epochs:
             test = ckpt["test"]
         else:
             test_ds = self.dataset("test")
             test = {p.name: asdict(self._evaluate(p.model, test_ds, f"{stage}/{p.name} test"))
                     for p in players}
-            save_checkpoint(path, self._payload(stage, players, epochs, history, test))
+            self.results[stage] = StageResult(stage, history, test)
+            self._publish({f"{stage}/checkpoint.pt": checkpoint_bytes(
+                self._payload(stage, players, epochs, history, test)), **self._metrics_files()})
         return StageResult(stage, history, test)
 
     def _evaluate(self, model: nn.Module, dataset, desc: str) -> EvalResult:
@@ -262,19 +277,21 @@ class Runner:
         return row
 
     # ---- files ------------------------------------------------------------------------------
-    def _write_metrics(self) -> None:
+    def _publish(self, files: dict) -> None:
+        publish(self.out, files)
+
+    def _metrics_files(self) -> dict:
         rows = [r for res in self.results.values() for r in res.history]
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
-        atomic_write_bytes(self.out / "metrics.csv", lambda f: f.write(buf.getvalue().encode()))
         series: dict[str, list] = {}
         for r in rows:
             if r["stage"] == r["network"] or r["network"] == "student":
                 series.setdefault(r["network"], []).append((r["epoch"], r["accuracy"]))
-        plot_accuracy(series, self.out / "accuracy.png",
-                      title=f"{self.settings.data.eval_split} accuracy per epoch")
+        png = accuracy_png(series, title=f"{self.settings.data.eval_split} accuracy per epoch")
+        return {"metrics.csv": buf.getvalue(), "accuracy.png": png}
 
     def summary_rows(self) -> list[dict]:
         """Test accuracy (overall, relational, non-relational) per stage network."""
@@ -299,15 +316,13 @@ class Runner:
         lines += [f"| {r['model']} | {pct(r['accuracy'])} | {pct(r['relational'])} | "
                   f"{pct(r['non_relational'])} | {r['n']} |" for r in rows]
         text = "\n".join(lines) + "\n"
-        atomic_write_bytes(self.out / "summary.md", lambda f: f.write(text.encode()))
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=["model", "accuracy", "relational", "non_relational",
                                             "n"])
         w.writeheader()
         w.writerows(rows)
-        atomic_write_bytes(self.out / "summary.csv", lambda f: f.write(buf.getvalue().encode()))
-        js = json.dumps(rows, indent=2)
-        atomic_write_bytes(self.out / "summary.json", lambda f: f.write(js.encode()))
+        self._publish({"summary.md": text, "summary.csv": buf.getvalue(),
+                       "summary.json": json.dumps(rows, indent=2)})
 
     def summary_text(self) -> str:
         path = self.out / "summary.md"

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
-from typing import Iterable, Mapping
+from typing import Mapping
 
 import numpy as np
 
-from hlmrf.infra import MANIFEST, FileSet
-
 from ..clevr.metrics import PrecisionRecallReport, PRRow
+from ..outputs import carry_forward
 from .pipeline import PipelineResult
 
 __all__ = ["npz_bytes", "masks_npz_bytes", "choices_json", "report_json", "report_markdown", "carry_forward"]
@@ -26,34 +24,6 @@ def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     return buf.getvalue()
-
-
-def carry_forward(fs: FileSet, keep: Iterable[str]) -> list[str]:
-    """Add to ``fs`` the files named in ``keep`` (relative paths) that its destination holds now
-    and ``fs`` does not write, as hard links (no copy), so publishing the set keeps them.
-
-    :class:`~hlmrf.infra.FileSet` drops what an earlier run wrote and this one does not; a folder
-    that collects one file per run (``masks/train.npz``, ``masks/test.npz``) needs them carried.
-    Call it after the run's own files are added. Returns the names carried.
-    """
-    carried = []
-    for rel in keep:
-        src = fs.dest / rel
-        if rel == MANIFEST or not src.is_file() or src.is_symlink():
-            continue
-        if fs.staging is None:
-            raise RuntimeError("carry_forward: add the run's own files first")
-        # The link lives in the set's staging folder, which a killed run's successor removes.
-        link = fs.staging / f".carry-{len(carried)}"
-        try:
-            os.link(src, link)
-        except OSError:  # a filesystem without hard links: copy
-            import shutil
-
-            shutil.copy2(src, link)
-        fs.add_file(rel, link)
-        carried.append(rel)
-    return carried
 
 
 def masks_npz_bytes(result: PipelineResult, masks: np.ndarray) -> bytes:
