@@ -52,6 +52,8 @@ def _kind_of(path: str) -> str | None:
                 else "does not exist")
     except OSError as exc:
         return f"cannot be read ({exc.strerror})"
+    except ValueError:
+        return "is not a valid path (it holds a NUL character)"
     if stat.S_ISDIR(st.st_mode):
         return "is a folder, not a file"
     if not stat.S_ISREG(st.st_mode):
