@@ -11,7 +11,28 @@ from typing import Iterable, Mapping
 
 from hlmrf.infra import MANIFEST, FileSet
 
-__all__ = ["carry_forward", "previous_files", "publish"]
+__all__ = ["carry_forward", "previous_files", "publish", "check_run_folder"]
+
+
+def check_run_folder(path: str | os.PathLike, option: str = "--out") -> Path:
+    """Refuse an output folder that holds the current working folder (``--out .``, ``--out ..``).
+
+    A :class:`~hlmrf.infra.FileSet` replaces its folder as a whole; done to the working folder,
+    that would pull it from under every process working there (shells, editors, a git checkout).
+    Raises :class:`~hlmrf.errors.OutputError` naming the fix; returns the absolute path.
+    """
+    from hlmrf.errors import OutputError
+
+    p = Path(os.path.realpath(path))
+    try:
+        cwd = Path(os.path.realpath(os.getcwd()))
+    except OSError:  # the working folder is gone: nothing to protect
+        return p
+    if p == cwd or p in cwd.parents:
+        raise OutputError(f"{option} {os.fspath(path)} is the current folder or holds it, and a run "
+                          "replaces its output folder as a whole; name a subfolder (e.g. "
+                          f"{option} out)", path)
+    return p
 
 
 def previous_files(dest: str | os.PathLike) -> list[str]:
@@ -52,6 +73,7 @@ def carry_forward(fs: FileSet, keep: Iterable[str]) -> list[str]:
 def publish(dest: str | os.PathLike, files: Mapping[str, bytes | str], keep_previous: bool = True) -> list[Path]:
     """Publish ``files`` (relative path -> content) as one snapshot of ``dest``: every file of
     the set appears at once, and with ``keep_previous`` the files earlier snapshots wrote stay."""
+    check_run_folder(dest)
     with FileSet(dest) as fs:
         for rel, data in files.items():
             fs.add(rel, data)

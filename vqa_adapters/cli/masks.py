@@ -29,6 +29,7 @@ from pathlib import Path
 
 from hlmrf.errors import DataError, SettingsError
 from hlmrf.infra import FileSet, Progress, run_cli
+from vqa_adapters.outputs import check_run_folder
 
 PROG = "vqa-masks"
 
@@ -127,8 +128,9 @@ def _run_clevr(args, bar_enabled: bool) -> str:
     from vqa_adapters.psl.masks import parse_size
     from vqa_adapters.psl.pipeline import clevr_pipeline, render_question_masks
 
-    size = parse_size(args.size or "128x128")
+    size = parse_size(args.size if args.size is not None else "128x128")
     settings = _settings(args)
+    check_run_folder(args.out)
     fs = FileSet(args.out)  # checks --out (OutputError, exit 1) before any work
     scenes = load_scenes(args.scenes)
     questions = load_questions(args.questions, scenes)
@@ -168,6 +170,8 @@ def _run_sort_of_clevr(args, bar_enabled: bool) -> str:
         raise DataError("not a folder; give the folder vqa-sort-of-clevr --out wrote", args.soc)
     mdir = Path(args.soc) / "masks"
     rdir = Path(args.out) if args.out else mdir
+    check_run_folder(mdir, "--sort-of-clevr DIR/masks")
+    check_run_folder(rdir)
     mfs = FileSet(mdir)
     rfs = mfs if rdir.resolve() == mdir.resolve() else FileSet(rdir)
     data = load_sort_of_clevr(args.soc, args.split)

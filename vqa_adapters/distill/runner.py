@@ -38,7 +38,7 @@ from vqa_adapters.distill.settings import Settings
 from vqa_adapters.distill.trainer import (EvalResult, epoch_seed, evaluate, make_loader, set_lr,
                                           train_epoch)
 from vqa_adapters.models.factory import build_model
-from vqa_adapters.outputs import publish
+from vqa_adapters.outputs import check_run_folder, publish
 
 #: What every checkpoint of a stage holds.
 _KEYS = ("stage", "epoch", "history", "settings", "models", "optimizers")
@@ -126,6 +126,7 @@ class Runner:
         torch.set_num_threads(s.num_threads)
         if s.deterministic:
             torch.use_deterministic_algorithms(True)
+        check_run_folder(self.out)
         self.out = check_output_dir(self.out)  # OutputError before any training
         teacher: nn.Module | None = None
         teacher_trained = False  # the student's checkpoint is stale if its teacher trained on

@@ -247,8 +247,13 @@ def load_settings(path: str | Path) -> Settings:
 
         try:
             data = yaml.safe_load(text)
-        except (yaml.YAMLError, RecursionError) as exc:
-            raise SettingsError(f"{path}: not valid YAML: {exc}") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else f"{path}"
+            what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise SettingsError(f"{where}: not valid YAML: {what}") from None
+        except RecursionError:
+            raise SettingsError(f"{path}: not valid YAML: nested too deeply") from None
     elif path.suffix == ".json":
         try:
             data = json.loads(text)

@@ -98,8 +98,7 @@ class PipelineSettings:
             raise SettingsError(f"threshold must lie in (0, 1], got {self.threshold!r}")
         if self.tie < 0.0:
             raise SettingsError(f"tie must be >= 0, got {self.tie!r}")
-        if self.solver == "torch":
-            check_device(self.device)
+        check_device(self.device)  # also under the numpy solver: a typo is never silently ignored
 
 
 @dataclass(frozen=True)

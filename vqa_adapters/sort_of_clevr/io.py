@@ -14,6 +14,7 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -118,6 +119,9 @@ def write_dataset(out_dir: str | os.PathLike, settings: SortOfClevrSettings,
     split has been generated and written, a failure or a kill leaves the previous folder as it
     was, and files the user keeps there (a ``masks`` folder from ``vqa-masks``) stay.
     """
+    from ..outputs import check_run_folder
+
+    check_run_folder(out_dir)
     fs = FileSet(out_dir)  # checks the folder before generating anything
     with fs:
         for split in SPLITS:
@@ -168,7 +172,7 @@ def load_sort_of_clevr(root: str | os.PathLike, split: str) -> SortOfClevrSplit:
         if exc.errno is not None and not isinstance(exc, IsADirectoryError):
             raise  # permission denied, I/O error: the system's problem, not the file's
         raise DataError(f"not a Sort-of-CLEVR array file: {exc}", str(npz_path)) from None
-    except (KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except (KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise DataError(f"not a Sort-of-CLEVR array file: {exc}", str(npz_path)) from None
 
     n, q, h = settings.count(split), settings.questions_per_image, settings.size
@@ -182,25 +186,55 @@ def load_sort_of_clevr(root: str | os.PathLike, split: str) -> SortOfClevrSplit:
 
     json_path = root / f"{split}.json"
     doc = _read_json(json_path)
-    try:
-        scenes, records = _parse_scenes(doc, settings)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-        raise DataError(f"malformed scene record: {exc!r}"[:300], str(json_path)) from None
+    scenes, records = _parse_scenes(doc, settings, str(json_path))
     if len(scenes) != n:
         raise DataError(f"{len(scenes)} scenes, expected {n} from dataset.json", str(json_path))
     return SortOfClevrSplit(split, arrays["images"], arrays["questions"], arrays["answers"],
                             arrays["question_types"], scenes, records, settings)
 
 
-def _parse_scenes(doc: dict, settings: SortOfClevrSettings):
+def _parse_scenes(doc: Any, settings: SortOfClevrSettings, path: str):
+    """The scene records of ``<split>.json``, every value checked against its type and range
+    (a :class:`~vqa_adapters.clevr.errors.ClevrDataError`, a DataError, names the JSON path)."""
+    from ..clevr.io import _err, _int, _key, _list, _obj, _show, _str
+
+    def choice(value, allowed, where):
+        if not isinstance(value, str) or value not in allowed:
+            raise _err(f"{where}: {_show(value)} is not one of {', '.join(allowed)}", path)
+        return value
+
+    side = settings.size
     scenes: list[Scene] = []
     records: list[tuple[Question, ...]] = []
-    for rec in doc["scenes"]:
-        objects = tuple(SceneObject(str(o["color"]), str(o["shape"]), int(o["x"]), int(o["y"]),
-                                    int(o["size"])) for o in rec["objects"])
-        scenes.append(Scene(settings.size, objects))
-        records.append(tuple(
-            Question(QuestionType(int(q["type_code"])), COLORS.index(q["color"]), str(q["text"]),
-                     ANSWER_INDEX[q["answer"]], tuple(int(j) for j in q["objects"]))
-            for q in rec["questions"]))
+    doc = _obj(doc, "document", path)
+    for i, rec in enumerate(_list(_key(doc, "scenes", "document", path), "scenes", path)):
+        w = f"scenes[{i}]"
+        rec = _obj(rec, w, path)
+        objects = []
+        for j, o in enumerate(_list(_key(rec, "objects", w, path), f"{w}.objects", path)):
+            ow = f"{w}.objects[{j}]"
+            o = _obj(o, ow, path)
+            xy = [_int(_key(o, k, ow, path), f"{ow}.{k}", path) for k in ("x", "y", "size")]
+            if not (0 <= xy[0] < side and 0 <= xy[1] < side and 0 < xy[2] <= side):
+                raise _err(f"{ow}: x, y, size {xy} outside the {side}x{side} image", path)
+            objects.append(SceneObject(choice(_key(o, "color", ow, path), COLORS, f"{ow}.color"),
+                                       choice(_key(o, "shape", ow, path), SHAPES, f"{ow}.shape"), *xy))
+        scenes.append(Scene(side, tuple(objects)))
+        qs = []
+        for k, q in enumerate(_list(_key(rec, "questions", w, path), f"{w}.questions", path)):
+            qw = f"{w}.questions[{k}]"
+            q = _obj(q, qw, path)
+            code = _int(_key(q, "type_code", qw, path), f"{qw}.type_code", path)
+            if code not in {int(t) for t in QuestionType}:
+                raise _err(f"{qw}.type_code: {code} is not a question type (0..{len(QuestionType) - 1})", path)
+            refs = _list(_key(q, "objects", qw, path), f"{qw}.objects", path)
+            for r, j in enumerate(refs):
+                if not 0 <= _int(j, f"{qw}.objects[{r}]", path) < len(objects):
+                    raise _err(f"{qw}.objects[{r}]: {j} is not an object of the scene", path)
+            qs.append(Question(QuestionType(code),
+                               COLORS.index(choice(_key(q, "color", qw, path), COLORS, f"{qw}.color")),
+                               _str(_key(q, "text", qw, path), f"{qw}.text", path),
+                               ANSWER_INDEX[choice(_key(q, "answer", qw, path), ANSWERS, f"{qw}.answer")],
+                               tuple(refs)))
+        records.append(tuple(qs))
     return tuple(scenes), tuple(records)

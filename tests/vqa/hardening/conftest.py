@@ -62,3 +62,10 @@ def train_config(epochs: int = 2, experiment: str = "single") -> dict:
                      "synthetic_questions": 2, "synthetic_size": 8},
             "model": TINY_MODEL, "train": {"epochs": epochs, "batch_size": 8, "lr": 0.01},
             "distill": {"pi": 0.5}}
+
+
+@pytest.fixture(autouse=True)
+def _work_in_tmp(tmp_path, monkeypatch):
+    """Every test runs in its own temporary folder, so no relative path (``--out .``) can ever
+    reach the checkout."""
+    monkeypatch.chdir(tmp_path)
