@@ -45,9 +45,10 @@ class Span:
         return f"{self.source}:{self.line}:{self.column}"
 
 
-EXCERPT_WIDTH = 200
-"""Characters of a source line shown in a caret excerpt; longer lines show a window around the
-column."""
+EXCERPT_WIDTH = 1000
+"""Characters of a long source line shown in a caret excerpt: a line over
+``CROP_LINES_OVER`` characters shows a window of this width around the column."""
+CROP_LINES_OVER = 2000
 
 
 def caret_excerpt(text: str, line: int, column: int, width: int = 1) -> str:
@@ -55,8 +56,10 @@ def caret_excerpt(text: str, line: int, column: int, width: int = 1) -> str:
     lines = text.splitlines() or [""]
     src = lines[line - 1] if 0 < line <= len(lines) else ""
     col, width = column - 1, max(1, width)
-    if len(src) > EXCERPT_WIDTH:  # show a window around the column, not a 20 MB line
-        start = max(0, min(col - EXCERPT_WIDTH // 2, len(src) - EXCERPT_WIDTH))
+    if len(src) > CROP_LINES_OVER:  # show a window around the column, not a 20 MB line
+        # The line's own start when the column is near it, so the caret stays at the column.
+        start = 0 if col < EXCERPT_WIDTH - 100 else \
+            max(0, min(col - EXCERPT_WIDTH // 2, len(src) - EXCERPT_WIDTH))
         end = start + EXCERPT_WIDTH
         left, right = ("..." if start > 0 else ""), ("..." if end < len(src) else "")
         src = left + src[start:end] + right

@@ -419,3 +419,13 @@ def test_sigkill_hlmrf_infer(tmp_path):
             seen["complete"] += 1
     assert sum(seen.values()) == 20
     print("kill outcomes", seen)
+
+
+def test_caret_excerpt_of_a_huge_line_is_a_window():
+    from hlmrf.errors import caret_excerpt
+
+    line = "a" * 5_000_000 + "XY" + "b" * 5_000_000
+    text = caret_excerpt(line, 1, 5_000_001, 2)
+    src, caret = text.splitlines()
+    assert len(text) < 2500 and src.startswith("    ...") and src.endswith("...")
+    assert src[caret.index("^"):caret.index("^") + 2] == "XY"
