@@ -97,6 +97,14 @@ def check_output_dir(path: str | os.PathLike) -> Path:
         if not os.access(path, os.R_OK | os.X_OK):
             raise OutputError("is not readable, so the files in it cannot be kept; fix its "
                               "permissions or choose another output folder", path)
+    try:
+        cwd = Path(os.path.realpath(os.getcwd()))
+    except OSError:  # pragma: no cover - the working folder was removed
+        cwd = None
+    if cwd is not None and (cwd == Path(os.path.realpath(path)) or
+                            Path(os.path.realpath(path)) in cwd.parents):
+        raise OutputError("is the working folder or holds it, and publishing replaces the whole "
+                          "folder; name a subfolder for the output", path)
     if path.name in ("", ".", ".."):
         raise OutputError("cannot publish this folder as a whole (it has no name of its own); "
                           "name a subfolder", path)
@@ -127,6 +135,9 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
 
 
 # --- the folder exchange ------------------------------------------------------------------------
+
+MAX_KEPT = 100_000
+"""Most files of their own a destination may hold (each is hard-linked into the new folder)."""
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -327,7 +338,13 @@ class FileSet:
     def _keep_user_files(self, old: Path, staging: Path) -> None:
         """Link into ``staging`` every file of ``old`` that no run of ours wrote."""
         ours = _read_manifest(old) | set(self._files) | {MANIFEST}
+        kept = 0
         for root, dirs, files in os.walk(old):
+            kept += len(files) + len(dirs)
+            if kept > MAX_KEPT:
+                raise OutputError(f"holds more than {MAX_KEPT:,} files that hlmrf did not write, "
+                                  "and publishing would copy them all; name an output folder "
+                                  "of its own", old)
             rroot = Path(root).relative_to(old)
             for d in dirs:
                 rel = (rroot / d).as_posix()

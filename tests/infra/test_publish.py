@@ -225,3 +225,26 @@ def test_sigkill_at_random_moments(tmp_path, mode):
         leftovers = [p.name for p in tmp_path.iterdir() if p.name not in ("out", ".out.lock")]
         assert leftovers == []
     assert sum(outcomes.values()) == 10
+
+
+def test_working_folder_and_its_ancestors_are_refused(tmp_path, monkeypatch):
+    work = tmp_path / "w"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    for dest in (".", str(work), str(tmp_path)):
+        with pytest.raises(OutputError, match="working folder"):
+            FileSet(dest)
+    FileSet("sub")  # a subfolder is fine
+
+
+def test_too_many_foreign_files_refused_before_swap(tmp_path, monkeypatch):
+    monkeypatch.setattr(publish, "MAX_KEPT", 5)
+    dest = tmp_path / "out"
+    dest.mkdir()
+    for i in range(10):
+        (dest / f"u{i}").write_text("x")
+    with pytest.raises(OutputError, match="more than 5 files"):
+        with FileSet(dest) as fs:
+            fs.add("A.txt", "a")
+    assert sorted(p.name for p in dest.iterdir()) == [f"u{i}" for i in range(10)]
+    assert not any("staging" in p.name for p in tmp_path.iterdir())
