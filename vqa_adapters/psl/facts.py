@@ -222,15 +222,59 @@ def build_facts(items: Sequence[tuple[QuestionParse, ObjectFacts]], *, negatives
     Raises
     ------
     KeyError : a parse relation the question's object facts have no matrix for.
+
+    Notes
+    -----
+    The stages run in this order because constant codes are handed out in it (the codes, and so
+    the store, are part of the output): question constants, values, mentions, objects, relation
+    atoms, candidate pairs.
     """
     store = FactStore()
     intern = store.constants.intern
+    lay = _intern_questions(intern, items, prefix)
+    scenes, q_scene = _distinct_scenes(items)
+    values = _value_facts(intern, items, scenes, scoped_values, prefix)
+    mentions = _mention_facts(intern, items, lay, values, q_scene)
+    if len(values.av) > 62:
+        raise DataError(f"{len(values.av)} attribute values; blocking supports at most 62")
+    attr_o, attr_o_v, o_bits = _object_facts(scenes, q_scene, lay, values)
+    consistent, consistent_v = _consistent_facts(mentions.rel_groups, scenes, lay, negatives)
+    pairs = _candidate_pairs(lay, o_bits, mentions, block)
+
+    _put(store, "attr_o", attr_o, attr_o_v)
+    _put(store, "attr_m", mentions.attr_m)
+    _put(store, "consistent", consistent, consistent_v)
+    _put(store, "relation", mentions.relation)
+    _put(store, "free", pairs.free)
+    _put(store, "member", mentions.member)
+    _put(store, "level", mentions.level)
+    allowed = pairs.allowed
+    targets = pairs.pairs[allowed]
+    _put(store, "candidate", pairs.pairs[~allowed], np.zeros(int((~allowed).sum())))
+    store.add_target_codes("candidate", targets)
+    return FactChunk(store, lay.n_m, lay.n_o, pairs.offsets, pairs.pair_target,
+                     pairs.q_of[allowed], targets)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each question's mentions and objects sit in the chunk (codes and rows)."""
+
+    n_m: np.ndarray  # (K,) mentions per question
+    n_o: np.ndarray  # (K,) objects per question
+    mrow: np.ndarray  # (K + 1,) question k's mentions are rows mrow[k]:mrow[k + 1], chunk-wide
+    orow: np.ndarray  # (K + 1,) likewise for objects
+    m_code: np.ndarray  # (M,) constant code of each mention row
+    o_code: np.ndarray  # (O,) constant code of each object row
+
+
+def _intern_questions(intern, items, prefix: str) -> _Layout:
+    """Stage 1: the question-scoped constants; codes 0..M-1 are the mentions, M.. the objects."""
     K = len(items)
     n_m = np.fromiter((len(p.mentions) for p, _ in items), np.int64, K)
     n_o = np.fromiter((f.n for _, f in items), np.int64, K)
-    mrow = np.r_[0, np.cumsum(n_m)].astype(np.int64)  # question k's mentions in chunk-wide order
+    mrow = np.r_[0, np.cumsum(n_m)].astype(np.int64)
     orow = np.r_[0, np.cumsum(n_o)].astype(np.int64)
-    # Question-scoped constants: codes 0..M-1 are the mentions, M.. the objects (chunk order).
     for k in range(K):
         for j in range(n_m[k]):
             intern(f"{prefix}{k}:m{j}")
@@ -238,51 +282,85 @@ def build_facts(items: Sequence[tuple[QuestionParse, ObjectFacts]], *, negatives
         for i in range(n_o[k]):
             intern(f"{prefix}{k}:o{i}")
     M, O = int(mrow[-1]), int(orow[-1])
-    m_code = np.arange(M, dtype=np.int64)
-    o_code = np.arange(M, M + O, dtype=np.int64)
+    return _Layout(n_m, n_o, mrow, orow, np.arange(M, dtype=np.int64),
+                   np.arange(M, M + O, dtype=np.int64))
 
-    # Scenes shared by several questions are laid out once.
+
+def _distinct_scenes(items) -> tuple[list[ObjectFacts], np.ndarray]:
+    """The distinct :class:`ObjectFacts` (by identity) and each question's index among them, so
+    scenes shared by several questions are laid out once."""
     scene_ids: dict[int, int] = {}
     scenes: list[ObjectFacts] = []
-    q_scene = np.empty(K, np.int64)
+    q_scene = np.empty(len(items), np.int64)
     for k, (_, f) in enumerate(items):
         sid = scene_ids.get(id(f))
         if sid is None:
             sid = scene_ids[id(f)] = len(scenes)
             scenes.append(f)
         q_scene[k] = sid
-    # Each (attribute, value) gets its two constants and a bit (for blocking).
+    return scenes, q_scene
+
+
+@dataclass
+class _Values:
+    """``av[(attribute, value)] = (attribute code, value code, bit)``; ``vcode[k, bit]`` is question
+    ``k``'s own constant for that value (``None`` unless values are question-scoped). ``av`` may
+    still grow while mentions are read (a value no scene lists, with shared values)."""
+
+    av: dict[tuple[str, str], tuple[int, int, int]]
+    vcode: np.ndarray | None
+
+
+def _value_facts(intern, items, scenes: list[ObjectFacts], scoped: bool, prefix: str) -> _Values:
+    """Stage 2: each (attribute, value) gets its two constants and a bit (for blocking)."""
     av: dict[tuple[str, str], tuple[int, int, int]] = {}
     for f in scenes:
         for a, vocab in f.values.items():
             for v in vocab:
                 if (a, v) not in av:
                     av[(a, v)] = (intern(a), intern(v), len(av))
+    if not scoped:
+        return _Values(av, None)
+    # A mention may state a value no scene vocabulary lists: give it a bit first.
+    for parse, _ in items:
+        for m in parse.mentions:
+            for a in ATTRIBUTES:
+                v = getattr(m, a, None)
+                if v is not None and (a, v) not in av:
+                    av[(a, v)] = (intern(a), intern(v), len(av))
+    vals = sorted(av.items(), key=lambda kv: kv[1][2])
+    vcode = np.empty((len(items), len(vals)), np.int64)
+    for k in range(len(items)):
+        for (a, v), (_, _, bit) in vals:
+            vcode[k, bit] = intern(f"{prefix}{k}:{v}")
+    return _Values(av, vcode)
 
-    vcode = None
-    if scoped_values:
-        # A mention may state a value no scene vocabulary lists: give it a bit first.
-        for parse, _ in items:
-            for m in parse.mentions:
-                for a in ATTRIBUTES:
-                    v = getattr(m, a, None)
-                    if v is not None and (a, v) not in av:
-                        av[(a, v)] = (intern(a), intern(v), len(av))
-        vals = sorted(av.items(), key=lambda kv: kv[1][2])
-        vcode = np.empty((K, len(vals)), np.int64)
-        for k in range(K):
-            for (a, v), (_, _, bit) in vals:
-                vcode[k, bit] = intern(f"{prefix}{k}:{v}")
 
-    # Mentions: stated values, unions, relations (plain Python over the parses).
+@dataclass(frozen=True)
+class _Mentions:
+    """The mention-side atoms (as code rows) and what the later stages need of the parses."""
+
+    attr_m: list[tuple[int, int, int]]
+    member: list[tuple[int, int]]
+    relation: list[tuple[int, int, int]]
+    level: list[tuple[int, int]]
+    free_rows: list[int]  # mention rows that are not unions
+    req: np.ndarray  # (M,) bits of the values each mention states
+    # (scene, relation key) -> [(question, relation code, anchor row, subject row), ...]
+    rel_groups: dict[tuple[int, str], list[tuple[int, int, int, int]]]
+
+
+def _mention_facts(intern, items, lay: _Layout, values: _Values, q_scene: np.ndarray) -> _Mentions:
+    """Stage 3: stated values, unions, levels and relations (plain Python over the parses)."""
+    av, vcode = values.av, values.vcode
     attr_m, member, relation, level = [], [], [], []
     free_rows = []
     level_codes = [intern(str(i)) for i in range(MAX_LEVEL + 1)]
-    req = np.zeros(M, np.int64)
+    req = np.zeros(int(lay.mrow[-1]), np.int64)
     rel_groups: dict[tuple[int, str], list[tuple[int, int, int, int]]] = {}
     rel_codes: dict[str, int] = {}
     for k, (parse, facts) in enumerate(items):
-        mf = int(mrow[k])
+        mf = int(lay.mrow[k])
         for j, lev in enumerate(mention_levels(parse)):
             level.append((mf + j, level_codes[min(lev, MAX_LEVEL)]))
         for j, m in enumerate(parse.mentions):
@@ -310,15 +388,19 @@ def build_facts(items: Sequence[tuple[QuestionParse, ObjectFacts]], *, negatives
                 rc = rel_codes[key] = intern(key)
             relation.append((rc, mf + r.object, mf + r.subject))
             rel_groups.setdefault((int(q_scene[k]), key), []).append((k, rc, mf + r.object, mf + r.subject))
-    if len(av) > 62:
-        raise DataError(f"{len(av)} attribute values; blocking supports at most 62")
+    return _Mentions(attr_m, member, relation, level, free_rows, req, rel_groups)
 
-    # Objects: attribute probabilities and value bits, laid out per scene, broadcast per question.
+
+def _object_facts(scenes: list[ObjectFacts], q_scene: np.ndarray, lay: _Layout, values: _Values
+                  ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """Stage 4: ``attr_o`` rows and values, and each object row's value bits; laid out per scene
+    and broadcast to the questions about it."""
+    av, vcode = values.av, values.vcode
     attr_o, attr_o_v = [], []
-    o_bits = np.zeros(O, np.int64)
+    o_bits = np.zeros(int(lay.orow[-1]), np.int64)
     for sid, f in enumerate(scenes):
         ks = np.flatnonzero(q_scene == sid)
-        first = o_code[orow[ks]]  # each question's first object code
+        first = lay.o_code[lay.orow[ks]]  # each question's first object code
         loc, vals, codes, bitcol, bits = [], [], [], [], np.zeros(f.n, np.int64)
         for a, vocab in f.values.items():
             p = np.asarray(f.probs[a])
@@ -338,10 +420,15 @@ def build_facts(items: Sequence[tuple[QuestionParse, ObjectFacts]], *, negatives
             vcol = vcode[ks][:, bitcol].ravel()
         attr_o.append(np.column_stack([obj, np.tile(codes[:, 0], len(ks)), vcol]))
         attr_o_v.append(np.tile(vals, len(ks)))
-        o_bits[(orow[ks][:, None] + np.arange(f.n)[None, :]).ravel()] = np.tile(bits, len(ks))
+        o_bits[(lay.orow[ks][:, None] + np.arange(f.n)[None, :]).ravel()] = np.tile(bits, len(ks))
+    return attr_o, attr_o_v, o_bits
 
-    # consistent(R, O, O1, M, M1), per (scene, relation) group: O an object of the anchor M, O1
-    # of the subject M1; 1.0 where the scene has the relation, 0.0 otherwise (if negatives).
+
+def _consistent_facts(rel_groups, scenes: list[ObjectFacts], lay: _Layout, negatives: bool
+                      ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Stage 5: ``consistent(R, O, O1, M, M1)`` per (scene, relation) group: ``O`` an object of the
+    anchor ``M``, ``O1`` of the subject ``M1``; 1.0 where the scene has the relation, 0.0
+    otherwise (if ``negatives``)."""
     consistent, consistent_v = [], []
     for (sid, key), group in rel_groups.items():
         mat = np.asarray(scenes[sid].relations[key], dtype=bool)
@@ -351,49 +438,57 @@ def build_facts(items: Sequence[tuple[QuestionParse, ObjectFacts]], *, negatives
         else:
             o, o1 = np.nonzero(mat)
         g = np.asarray(group, np.int64)
-        first = o_code[orow[g[:, 0]]][:, None]
+        first = lay.o_code[lay.orow[g[:, 0]]][:, None]
         rows = np.stack(np.broadcast_arrays(g[:, 1:2], first + o, first + o1, g[:, 2:3], g[:, 3:4]), -1)
         consistent.append(rows.reshape(-1, 5))
         consistent_v.append(np.tile(mat[o, o1].astype(np.float64), len(g)))
+    return consistent, consistent_v
 
-    # Candidate pairs: every (mention, object) of a question, mention-major.
-    sizes = n_m * n_o
+
+@dataclass(frozen=True)
+class _Pairs:
+    """Every (mention, object) pair of each question, mention-major, and which are targets."""
+
+    pairs: np.ndarray  # (P, 2) codes
+    allowed: np.ndarray  # (P,) bool: a target (not blocked)
+    pair_target: np.ndarray  # (P,) position among the targets, -1 when blocked
+    offsets: np.ndarray  # (K + 1,) question k's pairs are offsets[k]:offsets[k + 1]
+    q_of: np.ndarray  # (P,) the question of each pair
+    free: np.ndarray  # (F, 2) the allowed pairs whose mention is not a union
+
+
+def _candidate_pairs(lay: _Layout, o_bits: np.ndarray, mentions: _Mentions, block: bool) -> _Pairs:
+    """Stage 6: the candidate pairs; with ``block``, a pair whose object lacks a value its mention
+    states is not a target."""
+    K = len(lay.n_m)
+    sizes = lay.n_m * lay.n_o
     offsets = np.r_[0, np.cumsum(sizes)].astype(np.int64)
     q_of = np.repeat(np.arange(K), sizes)
     local = np.arange(int(offsets[-1])) - offsets[q_of]
-    no = np.maximum(n_o[q_of], 1)
-    pm = mrow[q_of] + local // no
-    po = orow[q_of] + local % no
-    pairs = np.column_stack([m_code[pm], o_code[po]])
+    no = np.maximum(lay.n_o[q_of], 1)
+    pm = lay.mrow[q_of] + local // no
+    po = lay.orow[q_of] + local % no
+    pairs = np.column_stack([lay.m_code[pm], lay.o_code[po]])
+    req = mentions.req
     allowed = (o_bits[po] & req[pm]) == req[pm] if block else np.ones(len(pm), bool)
     pair_target = np.where(allowed, np.cumsum(allowed) - 1, -1)
-    free_set = np.zeros(M, bool)
-    free_set[free_rows] = True
-    free = pairs[free_set[pm] & allowed]
+    free_set = np.zeros(len(req), bool)
+    free_set[mentions.free_rows] = True
+    return _Pairs(pairs, allowed, pair_target, offsets, q_of, pairs[free_set[pm] & allowed])
 
-    def put(name: str, rows, values=None) -> None:
-        arity = PREDICATES[name]
-        if isinstance(rows, list):
-            rows = (np.concatenate(rows) if rows and isinstance(rows[0], np.ndarray)
-                    else np.asarray(rows, np.int64).reshape(-1, arity))
-        if values is None:
-            values = np.ones(len(rows))
-        elif isinstance(values, list):
-            values = np.concatenate(values) if values else np.zeros(0)
-        store.declare(name, arity)
-        store.add_observation_codes(name, np.asarray(rows, dtype=np.int64).reshape(-1, arity), values)
 
-    put("attr_o", attr_o, attr_o_v)
-    put("attr_m", attr_m)
-    put("consistent", consistent, consistent_v)
-    put("relation", relation)
-    put("free", free)
-    put("member", member)
-    put("level", level)
-    targets = pairs[allowed]
-    put("candidate", pairs[~allowed], np.zeros(int((~allowed).sum())))
-    store.add_target_codes("candidate", targets)
-    return FactChunk(store, n_m, n_o, offsets, pair_target, q_of[allowed], targets)
+def _put(store: FactStore, name: str, rows, values=None) -> None:
+    """Declare ``name`` and add ``rows`` (code tuples or a list of code arrays) as observations."""
+    arity = PREDICATES[name]
+    if isinstance(rows, list):
+        rows = (np.concatenate(rows) if rows and isinstance(rows[0], np.ndarray)
+                else np.asarray(rows, np.int64).reshape(-1, arity))
+    if values is None:
+        values = np.ones(len(rows))
+    elif isinstance(values, list):
+        values = np.concatenate(values) if values else np.zeros(0)
+    store.declare(name, arity)
+    store.add_observation_codes(name, np.asarray(rows, dtype=np.int64).reshape(-1, arity), values)
 
 
 def clevr_facts_lookup(scenes: Mapping[int, Scene]):
