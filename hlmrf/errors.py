@@ -22,6 +22,8 @@ __all__ = [
     "SettingsError",
     "MissingDependencyError",
     "OutputError",
+    "HlmrfWarning",
+    "LearningWarning",
     "Span",
     "caret_excerpt",
 ]
@@ -142,6 +144,20 @@ class OutputError(HlmrfError, OSError):
 
 class MissingDependencyError(HlmrfError, ImportError):
     """An optional dependency is missing; the message names the ``pip install`` that fixes it."""
+
+
+class HlmrfWarning(UserWarning):
+    """Base class of the warnings hlmrf issues: a result that was computed but is suspect.
+
+    Library code reports such problems with ``warnings.warn(message, <subclass>)`` and never
+    prints; the command-line tools show each one as a line ``<tool>: warning: message``. Filter
+    them as any warning, e.g. ``warnings.simplefilter("error", hlmrf.HlmrfWarning)``.
+    """
+
+
+class LearningWarning(HlmrfWarning):
+    """Weight learning finished but its weights are suspect (for example every learned weight
+    is 0, so the MAP state under them is undetermined)."""
 
 
 def require(module: str, extra: str):

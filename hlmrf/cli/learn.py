@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 import numpy as np
 
@@ -127,10 +128,12 @@ def run(args, out=None, err=None) -> int:
             say(f"  epoch {rec.epoch:>4}: loss {rec.loss:12.6g}{extra}  {rec.seconds:6.3f} s  "
                 f"w {_fmt_w(rec.weights)}")
 
-    try:
-        learner.fit(program, store, callback=on_epoch, max_ground_rules=args.max_ground_rules)
-    finally:
-        bar.close()
+    with warnings.catch_warnings(record=True) as caught:  # shown below, one line each
+        warnings.simplefilter("always")
+        try:
+            learner.fit(program, store, callback=on_epoch, max_ground_rules=args.max_ground_rules)
+        finally:
+            bar.close()
     model = learner.model_
     n_lab = int(learner.labelled_.sum())
     say(f"training model: {model.m:,} ground rules, {model.n} target atoms ({n_lab} with truth, "
@@ -139,9 +142,8 @@ def run(args, out=None, err=None) -> int:
         text = rule.text or str(rule)
         w = "hard" if rule.hard else f"{rule.weight:.4g} -> {learner.weights_[i]:.4g}"
         say(f"  rule {i + 1:>2}: {w:>20}   {text}")
-    if learner.learnable_.any() and not (learner.weights_[learner.learnable_] > 0).any():
-        print("hlmrf-learn: warning: every learned weight is 0, so the MAP state is undetermined; "
-              "try another --method, fewer --epochs or a larger --l2", file=err)
+    for w in caught:
+        print(f"hlmrf-learn: warning: {w.message}", file=err)
     write_atomic(args.out, rules_text(program, learner.weights_))
     say(f"wrote the rules with learned weights to {args.out}")
     if eval_store is not None:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import inspect
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from hlmrf.errors import DataError, RuleError, SettingsError, SolverError
+from hlmrf.errors import DataError, LearningWarning, RuleError, SettingsError, SolverError
 from hlmrf.inference.admm import solve_admm
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.hlmrf import HLMRF
@@ -174,6 +175,12 @@ class Learner:
         Returns
         -------
         self
+
+        Warns
+        -----
+        LearningWarning
+            When the learned weights are of no use: every learned weight is 0 (or, for
+            :class:`~hlmrf.learning.MapLossLearner`, the gradient was 0 at every step).
         """
         self._reset()
         self._check_params()
@@ -241,13 +248,23 @@ class Learner:
         self.model_ = model.with_weights(self.weights_)
         self.n_epochs_ = len(self.history_)
         self.seconds_ = time.perf_counter() - t0
+        self._warn_if_suspect()
         return self
+
+    def _warn_if_suspect(self) -> None:
+        """Warn (:class:`LearningWarning`) about learned weights that fit but are of no use."""
+        w = self.weights_[self.learnable_]
+        if w.size and not (w > 0).any():
+            what = "every learned weight is 0" if not w.any() else "no learned weight is above 0"
+            warnings.warn(f"{type(self).__name__}: {what}, so the MAP state under the learned "
+                          f"weights is undetermined; try another learner, fewer epochs or a "
+                          f"larger l2", LearningWarning, stacklevel=3)
 
     def _reset(self) -> None:
         """Forget everything a previous ``fit`` left: learned attributes (``weights_``, ...) and
         private per-fit state (warm starts, the solver's duals, tables), so that a refit equals
         a fit of a fresh instance. Only the constructor's hyperparameters survive."""
-        params = set(inspect.signature(type(self).__init__).parameters) - {"self"}
+        params = set(self._get_param_names())
         for key in [k for k in vars(self) if k not in params]:
             delattr(self, key)
 
@@ -389,10 +406,59 @@ class Learner:
             model = ground(X, store).with_weights(self.weights_)
         return solve_map(model, self.settings_, None).y
 
-    def get_params(self) -> dict:
-        """The constructor's hyperparameters (scikit-learn convention)."""
-        return {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters
-                if k != "self"}
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        """Names of the constructor's hyperparameters, sorted (as scikit-learn lists them)."""
+        return sorted(k for k in inspect.signature(cls.__init__).parameters if k != "self")
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor's hyperparameters (the scikit-learn estimator contract).
+
+        Parameters
+        ----------
+        deep : also list ``name__sub`` for a hyperparameter that is itself an estimator (has
+            ``get_params``); no learner has one today, so both forms are equal.
+
+        Returns
+        -------
+        dict
+            Hyperparameter name to value; ``type(self)(**learner.get_params())`` is an unfitted
+            copy (what ``sklearn.base.clone`` builds).
+        """
+        out = {}
+        for key in self._get_param_names():
+            value = getattr(self, key)
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                out.update((f"{key}__{k}", v) for k, v in value.get_params().items())
+            out[key] = value
+        return out
+
+    def set_params(self, **params):
+        """Set hyperparameters by name (the scikit-learn estimator contract); returns ``self``.
+
+        Values are checked by ``fit``, as the constructor's are. ``name__sub`` sets ``sub`` of a
+        hyperparameter that is itself an estimator.
+
+        Raises
+        ------
+        SettingsError
+            For a name that is not a hyperparameter of this learner; the message lists the valid
+            ones.
+        """
+        valid = self._get_param_names()
+        nested: dict[str, dict] = {}
+        for key, value in params.items():
+            name, sep, sub = key.partition("__")
+            if name not in valid or (sep and not hasattr(getattr(self, name), "set_params")):
+                raise SettingsError(f"{type(self).__name__} has no hyperparameter {key!r}; "
+                                    f"valid ones: {', '.join(valid)}")
+            if sep:
+                nested.setdefault(name, {})[sub] = value
+            else:
+                setattr(self, name, value)
+        for name, sub_params in nested.items():
+            getattr(self, name).set_params(**sub_params)
+        return self
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()

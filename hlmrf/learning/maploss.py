@@ -16,12 +16,13 @@ invariant in ``w``, so steps are taken relative to the largest weight.
 """
 from __future__ import annotations
 
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from hlmrf.errors import SettingsError, SolverError
+from hlmrf.errors import LearningWarning, SettingsError, SolverError
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.learning.base import Learner, check_number
 from hlmrf.model.hlmrf import HLMRF
@@ -89,6 +90,7 @@ class MapLossLearner(Learner):
         if self.settings is None:
             self.settings_ = TIGHT
         self._best = (np.inf, w.copy())
+        self._moved = False  # whether any step had a nonzero gradient
 
     def loss_and_grad(self, w: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, object]:
         """Training loss of the MAP state at ``w``, its gradient in ``w``, the state and the
@@ -122,6 +124,7 @@ class MapLossLearner(Learner):
         gmax = float(np.max(np.abs(grad)))
         wmax = max(float(np.max(np.abs(w))), 1e-12)
         if gmax > 0:
+            self._moved = True
             eta = self.step_size / (1.0 + self.decay * (epoch - 1))
             w = w - eta * wmax * grad / gmax
         metrics = self._train_metrics(y)
@@ -134,6 +137,15 @@ class MapLossLearner(Learner):
             self._best = (loss, w.copy())
         self.best_loss_ = float(self._best[0])
         return self._best[1] if self.keep_best else w
+
+    def _warn_if_suspect(self) -> None:
+        super()._warn_if_suspect()
+        if self.history_ and not self._moved:
+            warnings.warn("MapLossLearner: the gradient of the loss was 0 at every step, so the "
+                          "weights did not move: the MAP state does not change with them (it "
+                          "ignores their scale, and is piecewise constant for linear-hinge "
+                          "rules); square the rules (`^2`) or use VotedPerceptron",
+                          LearningWarning, stacklevel=3)
 
 
 def map_gradient(model: HLMRF, y: np.ndarray, g: np.ndarray, n_rules: int,
