@@ -1,7 +1,10 @@
 """``hlmrf-infer RULES FACTS_DIR|DATA_FILE`` or ``hlmrf-infer CONFIG``: MAP inference from the shell.
 
 The inputs are a rule file and a facts directory, a rule file and a PSL 2.x ``.data`` file, or
-one JSON/YAML config holding rules and data (see ``docs/data_formats.md``); outputs are PSL-style.
+one JSON/YAML config holding rules and data (see ``docs/data_formats.md``); outputs are PSL-style,
+values in full precision. The reference engine's spellings work too (``--config``, ``--model``/
+``--data``, ``--eval DiscreteEvaluator``, ``--groundrules``, ``-D admmreasoner.maxiterations=N``;
+:mod:`hlmrf.cli.reference` and ``docs/reference_engine.md``).
 
 The command prints a short summary (atoms, potentials per rule, iterations, energy, seconds) and,
 when truth files exist, accuracy and F1 at the threshold, MAE, MSE and AUROC. Every option and
@@ -21,6 +24,8 @@ import numpy as np
 import math
 import os
 
+from hlmrf.cli.reference import (ADMM_OPTIONS, add_input_arguments, add_version, evaluator_metrics,
+                                 ignored_message, input_paths, translate_options)
 from hlmrf.errors import SettingsError
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.infra.cli import run_cli
@@ -33,11 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "or a .data file), or run a JSON/YAML CONFIG, and write one <PREDICATE>.txt "
                     "per open predicate.",
         epilog="examples: hlmrf-infer examples/smokers/rules.psl examples/smokers/facts -o out/ ; "
-               "hlmrf-infer model.psl model.data ; hlmrf-infer model.json")
-    ap.add_argument("rules", help="rule file in PSL syntax (.psl), or a JSON/YAML config alone")
-    ap.add_argument("facts", nargs="?", default=None,
-                    help="facts directory with <predicate>_{obs,targets,truth}.txt files, or a "
-                         "PSL .data file (omit when RULES is a config)")
+               "hlmrf-infer model.psl model.data ; hlmrf-infer model.json ; "
+               "hlmrf-infer --model model.psl --data model.data --eval DiscreteEvaluator")
+    add_input_arguments(ap, "facts directory with <predicate>_{obs,targets,truth}.txt files, or "
+                            "a PSL .data file (omit when RULES is a config)")
     ap.add_argument("-o", "--output", default="inferred-predicates",
                     help="output directory (default: ./inferred-predicates)")
     ap.add_argument("--solver", choices=["admm", "torch", "cvxpy"], default="admm",
@@ -46,13 +50,21 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--dtype", default="float64", choices=["float32", "float64"],
                     help="torch dtype for --solver torch")
     ap.add_argument("-D", "--option", action="append", default=[], metavar="KEY=VALUE",
-                    help="an ADMM setting, e.g. -D max_iter=5000 -D eps_rel=1e-4 (repeatable)")
+                    help="an ADMM setting, e.g. -D max_iter=5000 -D eps_rel=1e-4, or the reference's "
+                         "name, e.g. -D admmreasoner.maxiterations=5000 (repeatable; "
+                         "docs/reference_engine.md lists them)")
     ap.add_argument("--check", action="store_true",
                     help="also solve with cvxpy and report the largest value difference and energy gap")
     ap.add_argument("--threshold", type=threshold, default=0.5,
                     help="threshold of discrete metrics, in [0, 1] (default 0.5)")
-    ap.add_argument("--ground-rules", metavar="FILE",
-                    help="write every ground potential in readable form to FILE")
+    ap.add_argument("--eval", nargs="+", metavar="EVALUATOR",
+                    help="print only these evaluators' metrics: DiscreteEvaluator (accuracy, "
+                         "precision, recall, F1), ContinuousEvaluator (MAE, MSE), RankingEvaluator "
+                         "(AUROC, AUPRC), CategoricalEvaluator (categorical accuracy, category = "
+                         "last argument); default: accuracy, F1, MAE, MSE, AUROC")
+    ap.add_argument("--ground-rules", "--groundrules", dest="ground_rules", nargs="?", const="-",
+                    metavar="FILE", help="write every ground potential in readable form to FILE "
+                                         "(no FILE: to standard output, as the reference does)")
     ap.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="also print each rule's estimated number of ground rules before grounding")
@@ -61,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-ground-rules", type=_ground_rule_limit, default=DEFAULT_MAX_GROUND_RULES,
                     metavar="N", help="refuse, before grounding, rules that would ground more than N "
                                       f"rules in all (default {DEFAULT_MAX_GROUND_RULES}; `none`: no limit)")
+    add_version(ap)
     return ap
 
 
@@ -114,7 +127,7 @@ def check_outputs(args) -> None:
     from hlmrf.infra.publish import check_output_dir, check_output_file
 
     out = check_output_dir(args.output)
-    if args.ground_rules:
+    if args.ground_rules and args.ground_rules != "-":
         gr = check_output_file(args.ground_rules)
         if os.path.abspath(gr) == str(out):
             raise OutputError("is also the --output folder; name another file for "
@@ -133,10 +146,29 @@ def _ground_rule_limit(text: str):
     return value
 
 
-# PSL option names with an hlmrf equivalent; others in a config are reported and ignored.
-_PSL_OPTIONS = {"admmreasoner.maxiterations": "max_iter", "admmreasoner.epsilonabs": "eps_abs",
-                "admmreasoner.epsilonrel": "eps_rel", "admmreasoner.stepsize": "rho",
-                "inference.normalize": "normalize_weights"}
+def category_indexes(text: str) -> tuple[int, ...]:
+    """``categoricalevaluator.categoryindexes``: comma-separated 0-based argument positions."""
+    try:
+        out = tuple(int(t) for t in str(text).replace(" ", "").split(",") if t)
+    except ValueError:
+        out = ()
+    if not out:
+        raise SettingsError(f"categoricalevaluator.categoryindexes={str(text)[:80]!r}: expected "
+                            "argument positions such as 1 or 0,2")
+    return out
+
+
+def _command_settings(args, cli: dict) -> tuple[float, object]:
+    """``(threshold, category positions)`` from the flags and the reference's -D names."""
+    th = args.threshold
+    if "threshold" in cli:
+        try:
+            th = threshold(cli["threshold"])
+        except argparse.ArgumentTypeError as exc:
+            raise SettingsError(f"-D discreteevaluator.threshold: {exc}") from None
+    # The category is the last argument unless the reference's option names the positions.
+    cats = category_indexes(cli["category_indexes"]) if "category_indexes" in cli else (-1,)
+    return th, cats[0] if len(cats) == 1 else cats
 
 
 def _config_options(options):
@@ -148,7 +180,7 @@ def _config_options(options):
     names = {f.name for f in fields(AdmmSettings)}
     pairs, ignored = [], []
     for k, v in options.items():
-        key = _PSL_OPTIONS.get(str(k).lower(), k)
+        key = ADMM_OPTIONS.get(str(k).lower(), k)
         if key in names:
             pairs.append(f"{key}={v}")
         else:
@@ -166,14 +198,21 @@ def run(args, out=None, err=None) -> int:
     err = err if err is not None else sys.stderr
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=out))
     # Options and output paths first: a bad one costs nothing and writes nothing.
-    AdmmSettings.from_options(list(args.option))
+    first, second = input_paths(args, "hlmrf-infer")
+    options = translate_options(args.option)
+    AdmmSettings.from_options(options.admm)
+    th, cats = _command_settings(args, options.cli)
+    chosen = evaluator_metrics(args.eval) if args.eval else None
     check_device(args.solver, args.device)
     check_outputs(args)
-    program, store, config_options = load_inputs(args.rules, args.facts)
+    if options.ignored:
+        print(ignored_message("hlmrf-infer", options.ignored), file=err)
+    program, store, config_options = load_inputs(first, second)
     from_config, ignored = _config_options(config_options)
-    settings = AdmmSettings.from_options(from_config + list(args.option))  # -D wins over the config
+    settings = AdmmSettings.from_options(from_config + options.admm)  # -D wins over the config
     if ignored:
-        say(f"ignoring config option(s) with no hlmrf equivalent: {', '.join(sorted(ignored))}")
+        text = f"ignoring config option(s) with no hlmrf equivalent: {', '.join(sorted(ignored))}"
+        say(text) if not args.quiet else print(f"hlmrf-infer: {text}", file=err)
 
     bar = Progress(settings.max_iter, "admm", stream=err, enabled=not args.quiet)
 
@@ -227,22 +266,32 @@ def run(args, out=None, err=None) -> int:
         buf = io.StringIO()
         write_ground_rules(model, buf, program=program)
         ground_text = buf.getvalue()
-        rel = os.path.relpath(os.path.abspath(args.ground_rules), os.path.abspath(args.output))
+        rel = ".." if args.ground_rules == "-" else os.path.relpath(os.path.abspath(args.ground_rules), os.path.abspath(args.output))
         inside = None if rel.startswith("..") else rel  # published with the folder, in one step
     paths = write_results(args.output, model, run_.y,
                           extra={inside: ground_text} if inside is not None else None)
-    if ground_text is not None and inside is None:
+    if ground_text is not None and args.ground_rules == "-":
+        out.write(ground_text)
+    elif ground_text is not None and inside is None:
         write_atomic(args.ground_rules, ground_text)
-    if ground_text is not None:
+    if ground_text is not None and args.ground_rules != "-":
         say(f"wrote {model.m:,} ground rules to {args.ground_rules}")
     say(f"wrote {len(paths)} file(s) to {args.output}: {', '.join(p.name for p in paths)}")
-    metrics = run_.metrics(args.threshold)
+    from hlmrf.evaluation.metrics import evaluate
+
+    categorical = chosen is not None and "categorical_accuracy" in chosen
+    metrics = evaluate(model, run_.y, store, th,
+                       {p: cats for p in model.index.predicates} if categorical else None)
     if metrics:
-        say(f"evaluation against truth (threshold {args.threshold:g}):")
+        say(f"evaluation against truth (threshold {th:g}):")
         for name, m in metrics.items():
             extra = f" ({m['unmatched']} truth atoms are not targets)" if m["unmatched"] else ""
-            say(f"  {name}: n={m['count']} accuracy {m['accuracy']:.6f}  f1 {m['f1']:.6f}  "
-                f"mae {m['mae']:.6f}  mse {m['mse']:.6f}  auroc {m['auroc']:.6f}{extra}")
+            if chosen is None:
+                say(f"  {name}: n={m['count']} accuracy {m['accuracy']:.6f}  f1 {m['f1']:.6f}  "
+                    f"mae {m['mae']:.6f}  mse {m['mse']:.6f}  auroc {m['auroc']:.6f}{extra}")
+            else:
+                say(f"  {name}: n={m['count']} " + "  ".join(f"{k} {m[k]:.6f}" for k in chosen)
+                    + extra)
     return 0
 
 

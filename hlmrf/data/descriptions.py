@@ -361,8 +361,10 @@ def _config_store(path: Path, doc: dict, program, phase: str) -> FactStore:
     return b.finish()
 
 
-def load_inputs(first: str | os.PathLike, second: str | os.PathLike | None = None):
-    """What ``hlmrf-infer`` accepts: ``(RULES, FACTS_DIR)``, ``(RULES, X.data)`` or ``(CONFIG,)``.
+def load_inputs(first: str | os.PathLike, second: str | os.PathLike | None = None,
+                phase: str = "infer"):
+    """What ``hlmrf-infer`` and ``hlmrf-learn`` accept: ``(RULES, FACTS_DIR)``,
+    ``(RULES, X.data)`` or ``(CONFIG,)``; ``phase`` picks a config's ``learn`` or ``infer`` split.
 
     Returns ``(program, store, options)``; ``options`` is empty except for a config's.
     """
@@ -373,7 +375,7 @@ def load_inputs(first: str | os.PathLike, second: str | os.PathLike | None = Non
         if p.suffix.lower() not in (".json", ".yaml", ".yml"):
             raise DataError("one argument must be a JSON or YAML config (.json, .yaml); otherwise "
                             "pass the rule file and then a facts directory or a .data file", str(p))
-        return load_config(p)
+        return load_config(p, phase)
     rules_path = Path(first)
     program = parse_rules(_read_text(rules_path), str(rules_path))
     used = rule_arities(program)

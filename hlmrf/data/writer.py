@@ -18,8 +18,15 @@ from hlmrf.infra.publish import FileSet, atomic_write
 
 
 def format_values(names, args: np.ndarray, values: np.ndarray) -> str:
+    """One ``arg1<TAB>...<TAB>value`` line per row of ``args``.
+
+    Values are written in full precision, as the reference engine does: the shortest text that
+    reads back as exactly the same float (``repr``), so a check of a 1e-5 constraint tolerance on
+    the written file sees what the solver returned. ``-0.0`` is written ``0.0``.
+    """
     names = np.asarray(names, dtype=object)
-    lines = ["\t".join(names[row].tolist()) + f"\t{v:.6f}" for row, v in zip(args, values)]
+    lines = ["\t".join(names[row].tolist()) + "\t" + repr(float(v) + 0.0)
+             for row, v in zip(args, values)]
     return "\n".join(lines) + ("\n" if lines else "")
 
 
