@@ -33,8 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (fmt, header, load_line, md_table, parse_settings, python,  # noqa: E402
+from _common import (fmt, header, load_line, md_table, parse_settings, python,
                      run_measured)
 
 THIS = str(Path(__file__).resolve())

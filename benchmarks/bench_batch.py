@@ -5,7 +5,7 @@
                                      [--cvxpy-max 64] [--threads N] [--seed 0]
     python benchmarks/bench_batch.py --large 10000000 --device cuda   # one large model (GPU)
 
-Each problem is one VQA question's model (``tests/engine/random_models.clevr_like_model``):
+Each problem is one VQA question's model (``hlmrf.testing.random_models.clevr_like_model``):
 4 mentions x 10 objects candidate variables, 200 random soft potentials over 1-3 of them, half
 squared, and an at-most-one constraint per mention (``sum_O candidate(M, O) <= 1``). Timed, from
 a list of models to a list of Results, with the default :class:`AdmmSettings`:
@@ -26,15 +26,13 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "engine"))
-from random_models import clevr_like_model, random_model  # noqa: E402
+from hlmrf.testing.random_models import clevr_like_model, random_model
 
-from hlmrf.inference.admm import solve_admm  # noqa: E402
-from hlmrf.inference.settings import AdmmSettings  # noqa: E402
+from hlmrf.inference.admm import solve_admm
+from hlmrf.inference.settings import AdmmSettings
 
 
 def _load() -> str:

@@ -3,8 +3,8 @@
     python benchmarks/bench_certificate.py [--seeds 0,1] [--quick]
 
 The corpus: the 18 psl-examples rule sets with small synthetic facts
-(``tests/engine/psl_corpus.py``), three PSL programs where a loose rule fails (a weighted linear
-equality, many tiny potentials, a summation equality; ``tests/engine/test_certified_convergence``)
+(``hlmrf.testing.psl_corpus``), three PSL programs where a loose rule fails (a weighted linear
+equality, many tiny potentials, a summation equality; ``hlmrf.testing.certificate_programs``)
 and random all-linear hinge models. Each model is solved three ways:
 
 - **previous rule**: the stopping rule before issue 12, written as settings:
@@ -22,20 +22,16 @@ import argparse
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(ROOT / "tests" / "engine"))
-from _common import header, md_table  # noqa: E402
+from _common import header, md_table
 
 
 def models(seeds, quick: bool):
-    from psl_corpus import NAMES, corpus_model  # noqa: E402
-    from random_models import random_model  # noqa: E402
-    from test_certified_convergence import PROGRAMS, program_model  # noqa: E402
+    from hlmrf.testing.certificate_programs import PROGRAMS, program_model
+    from hlmrf.testing.psl_corpus import NAMES, corpus_model
+    from hlmrf.testing.random_models import random_model
 
     for name in NAMES:
         for seed in seeds:

@@ -17,12 +17,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import hlmrf  # noqa: E402
-from hlmrf.learning import (MapLossLearner, MaxPseudoLikelihood, VotedPerceptron,  # noqa: E402
+import hlmrf
+from hlmrf.learning import (MapLossLearner, MaxPseudoLikelihood, VotedPerceptron,
                             program_with_weights)
-from hlmrf.learning.folds import split_truth  # noqa: E402
+from hlmrf.learning.folds import split_truth
 
 EXAMPLE = ROOT / "examples" / "simple-acquaintances"
 KEYS = ("accuracy", "f1", "mae", "auroc")

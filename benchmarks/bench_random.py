@@ -41,8 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fmt, header, load_line, md_table, parse_settings, python, run_measured  # noqa: E402
+from _common import fmt, header, load_line, md_table, parse_settings, python, run_measured
 
 THIS = str(Path(__file__).resolve())
 

@@ -20,13 +20,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from vqa_adapters.clevr import load_questions, load_scenes  # noqa: E402
-from vqa_adapters.psl import PipelineSettings, clevr_pipeline, render_question_masks  # noqa: E402
-from vqa_adapters.psl.facts import clevr_facts_lookup  # noqa: E402
-from vqa_adapters.psl.masks import parse_size  # noqa: E402
-from vqa_adapters.psl import pipeline as pl  # noqa: E402
+from vqa_adapters.clevr import load_questions, load_scenes
+from vqa_adapters.psl import PipelineSettings, clevr_pipeline, render_question_masks
+from vqa_adapters.psl.facts import clevr_facts_lookup
+from vqa_adapters.psl.masks import parse_size
+from vqa_adapters.psl import pipeline as pl
 
 DATA = ROOT / "tests" / "data" / "clevr"
 

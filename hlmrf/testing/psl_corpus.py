@@ -1,7 +1,7 @@
 """The 18 psl-examples models (their own rules) on small synthetic facts, for solver tests.
 
-``data/psl_examples/models.json`` holds each model's rules and which predicates are open (see the
-README there). :func:`corpus_model` draws facts over one small domain of constants: each closed
+``data/psl_examples.json`` beside this module holds each model's rules and which predicates are
+open (see the README there). :func:`corpus_model` draws facts over one small domain of constants: each closed
 predicate observes a random share of all tuples with random values (some exactly 1), each open
 predicate has every tuple as a target. Deterministic for a given seed.
 """
@@ -17,7 +17,7 @@ from hlmrf.data.store import FactStore
 from hlmrf.grounding.ground import ground
 from hlmrf.language.parser import parse_rules
 
-MODELS_JSON = Path(__file__).parent / "data" / "psl_examples" / "models.json"
+MODELS_JSON = Path(__file__).parent / "data" / "psl_examples.json"
 
 
 def corpus() -> dict:

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from random_models import clevr_like_model, random_model  # noqa: E402
+from hlmrf.testing.random_models import clevr_like_model, random_model
 
 from hlmrf.errors import MissingDependencyError, SettingsError  # noqa: E402
 from hlmrf.inference.settings import AdmmSettings  # noqa: E402

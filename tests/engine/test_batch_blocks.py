@@ -3,15 +3,12 @@ blocks with ModelBatch.from_models (an independent construction) and against sol
 alone."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from random_models import clevr_like_model, random_model  # noqa: E402
+from hlmrf.testing.random_models import clevr_like_model, random_model
 
 from hlmrf.inference.settings import AdmmSettings  # noqa: E402
 from hlmrf.model.batch import ModelBatch  # noqa: E402

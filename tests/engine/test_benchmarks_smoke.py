@@ -15,15 +15,22 @@ ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks"
 
 
+def _load(module_name: str, path: Path, register: bool = False):
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    mod = importlib.util.module_from_spec(spec)
+    if register:  # before running it: its dataclasses look their module up there
+        sys.modules[module_name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def _module(name: str):
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return mod
-    finally:
-        sys.path.remove(str(BENCH))
+    # A benchmark run as a script finds its siblings (``_common``, ``gen_acquaintances``) on
+    # sys.path by itself; loaded from a file here, it finds them registered in sys.modules.
+    for sibling in ("_common", "gen_acquaintances"):
+        if sibling not in sys.modules:
+            _load(sibling, BENCH / f"{sibling}.py", register=True)
+    return _load(f"bench_{name}", BENCH / f"{name}.py")
 
 
 def test_generator_rules_match_the_bundled_example():

@@ -1,32 +1,25 @@
 """CONVERGED is a certificate: checked against cvxpy optima on models where a loose rule fails.
 
-The corpus: the 18 psl-examples models (their own rules, synthetic facts: ``psl_corpus``), PSL
+The corpus: the 18 psl-examples models (their own rules, synthetic facts: ``hlmrf.testing.psl_corpus``), PSL
 programs with weighted linear equalities, many tiny potentials and summation constraints, and
 random all-linear hinge models. The old stopping rule (a gap allowance of ``eps_abs * m``)
 reported CONVERGED on states up to 2.9% (citeseer) and 31% (imdb-er, optimum 4.5e-4) above the optimum on this corpus.
 """
 from __future__ import annotations
 
-import itertools
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from hlmrf.data.store import FactStore
-from hlmrf.grounding.ground import ground
 from hlmrf.inference.admm import solve_admm
 from hlmrf.inference.polish import certificate, polish
 from hlmrf.inference.result import Status
 from hlmrf.inference.settings import AdmmSettings
-from hlmrf.language.parser import parse_rules
 from hlmrf.model.hlmrf import HLMRF
 from hlmrf.model.terms import Kind
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from psl_corpus import NAMES, corpus_model  # noqa: E402
-from random_models import random_model  # noqa: E402
+from hlmrf.testing.certificate_programs import PROGRAMS, program_model
+from hlmrf.testing.psl_corpus import NAMES, corpus_model
+from hlmrf.testing.random_models import random_model
 
 pytest.importorskip("cvxpy")
 from hlmrf.inference.check import solve_cvxpy  # noqa: E402
@@ -53,29 +46,6 @@ def test_psl_examples_default_solve_is_certified(name, seed):
     res = solve_admm(model)
     assert res.status == Status.CONVERGED
     assert_certified(model, res, ref)
-
-
-PROGRAMS = {
-    # A weighted linear equality grounds to two hinges per pair: the case that stopped 0.6% high.
-    "symmetric-equality": ("10.0: Same(A, B) = Same(B, A) ^1\n1.0: Sim(A, B) -> Same(A, B) ^1\n"
-                           "0.1: !Same(A, B) ^1\n", {"Sim": 2}, {"Same": 2}),
-    "tiny-potentials": ("0.001: Sim(A, B) & Same(B, C) -> Same(A, C) ^1\n1.0: Sim(A, B) -> Same(A, B) ^1\n"
-                        "0.5: !Same(A, B) ^1\n", {"Sim": 2}, {"Same": 2}),
-    "summation-equality": ("Lab(A, +L) = 1 .\n1.0: Prior(A, L) -> Lab(A, L) ^1\n"
-                           "0.3: Link(A, B) & Lab(A, L) -> Lab(B, L) ^1\n", {"Prior": 2, "Link": 2}, {"Lab": 2}),
-}
-
-
-def program_model(text, observed, targets, k, seed) -> HLMRF:
-    rng = np.random.default_rng(seed)
-    store = FactStore()
-    dom = [f"c{i}" for i in range(k)]
-    for pred, arity in observed.items():
-        rows = [t for t in itertools.product(dom, repeat=arity) if rng.random() < 0.4]
-        store.add_observations(pred, rows, values=np.round(rng.random(len(rows)), 3), arity=arity)
-    for pred, arity in targets.items():
-        store.add_targets(pred, list(itertools.product(dom, repeat=arity)), arity=arity)
-    return ground(parse_rules(text), store).normalized()
 
 
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
@@ -160,7 +130,7 @@ def test_batched_torch_solver_certifies_linear_models_by_polishing():
     and only a certified state is CONVERGED; the answers match cvxpy."""
     pytest.importorskip("torch")
     from hlmrf.inference.torch_admm import solve_batch
-    from random_models import clevr_like_model
+    from hlmrf.testing.random_models import clevr_like_model
 
     rng = np.random.default_rng(5)
     models = [clevr_like_model(rng, squared_share=0.0) for _ in range(12)]

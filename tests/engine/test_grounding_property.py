@@ -1,6 +1,6 @@
 """Grounding against a slow reference grounder on random small programs (hypothesis).
 
-The reference (``reference_grounder.py``) enumerates every substitution over the data's constants
+The reference (``hlmrf.testing.reference_grounder``) enumerates every substitution over the data's constants
 in pure Python; hlmrf joins integer-coded relations with packed keys. They must agree row for row
 (same potentials, as a multiset) or fail the same way (a RuleError for an unsafe rule, a
 GroundingError naming the right atoms for an absent open atom or an observation that breaks a hard
@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, event, example, given, settings
@@ -26,8 +24,7 @@ from hypothesis import strategies as st
 from hlmrf import FactStore, GroundingError, RuleError, ground, parse_rules  # noqa: E402
 from hlmrf.grounding.ground import _Prepared  # noqa: E402
 from hlmrf.grounding.relational import count_rows, execute  # noqa: E402
-sys.path.insert(0, str(Path(__file__).parent))
-from reference_grounder import (  # noqa: E402
+from hlmrf.testing.reference_grounder import (
     Data,
     ReferenceGroundingError,
     ReferenceRuleError,

@@ -21,15 +21,13 @@ cvxpy              1e-4            1e-6              n/a
 from __future__ import annotations
 
 import functools
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from random_models import clevr_like_model, random_model  # noqa: E402
+from hlmrf.testing.random_models import clevr_like_model, random_model
 
 from hlmrf.inference.admm import solve_admm  # noqa: E402
 from hlmrf.inference.settings import AdmmSettings  # noqa: E402

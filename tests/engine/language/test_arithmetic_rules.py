@@ -7,7 +7,7 @@ from hlmrf import parse_rules
 from hlmrf.api import infer
 from hlmrf.model.terms import Kind
 
-from lang_helpers import admm, close, exact, ground_text, rows, store_of
+from hlmrf.testing.lang_helpers import admm, close, exact, ground_text, rows, store_of
 
 
 def test_functional_constraint_sums_over_each_grounding_and_solves_by_hand():

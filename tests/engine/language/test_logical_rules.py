@@ -5,7 +5,7 @@ import pytest
 from hlmrf import parse_rules
 from hlmrf.model.terms import Kind
 
-from lang_helpers import close, exact, ground_text, rows, store_of
+from hlmrf.testing.lang_helpers import close, exact, ground_text, rows, store_of
 
 
 def test_disjunctive_head_with_an_observed_body():

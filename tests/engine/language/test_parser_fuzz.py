@@ -20,8 +20,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from hlmrf import HlmrfError, RuleError, parse_rules
 from hlmrf.language import ArithmeticRule
 from hlmrf.language.ast import coef_cardinalities
-
-from test_roundtrip_property import arithmetic, logical
+from hlmrf.testing.rule_strategies import arithmetic, logical
 
 N = int(os.environ.get("FUZZ_EXAMPLES", "0")) or None
 FUZZ = settings(max_examples=N or 600, deadline=None,

@@ -4,7 +4,7 @@ import pytest
 from hlmrf import RuleError, parse_rules
 from hlmrf.grounding.ground import ground
 
-from lang_helpers import store_of
+from hlmrf.testing.lang_helpers import store_of
 
 
 @pytest.mark.parametrize("text, line, col, words", [

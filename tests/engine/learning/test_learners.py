@@ -4,7 +4,7 @@ import pytest
 from scipy.integrate import quad
 
 import hlmrf
-import synthetic as S
+import hlmrf.testing.learning_synthetic as S
 from hlmrf.errors import DataError, SettingsError
 from hlmrf.learning import (MapLossLearner, MaxPseudoLikelihood, VotedPerceptron, make_learner,
                             map_gradient, truth_vector)

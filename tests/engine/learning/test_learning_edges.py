@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import hlmrf
-import synthetic as S
+import hlmrf.testing.learning_synthetic as S
 from hlmrf.cli.learn import main
 from hlmrf.errors import DataError, HlmrfError, RuleError, SettingsError, SolverError
 from hlmrf.learning import (MapLossLearner, MaxPseudoLikelihood, VotedPerceptron, make_learner,

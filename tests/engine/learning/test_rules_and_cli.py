@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import hlmrf
-import synthetic as S
+import hlmrf.testing.learning_synthetic as S
 from hlmrf.cli.learn import main
 from hlmrf.learning import MapLossLearner, VotedPerceptron, program_with_weights, rules_text
 from hlmrf.learning.folds import fold_of, split_truth
