@@ -35,7 +35,7 @@ class ArityMismatchError(DataError):
 
 
 def columns_text(columns: int, with_values: bool) -> str:
-    """``3 column(s) (3 argument(s), or 2 and a truth value)``, for :attr:`data_says`."""
+    """``3 column(s) (3 argument(s), or 2 and a truth value)``, for :attr:`ArityMismatchError.data_says`."""
     if with_values and columns > 1:
         return f"{columns} column(s) ({columns} argument(s), or {columns - 1} and a truth value)"
     return f"{columns} column(s)"

@@ -81,6 +81,8 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
     callback : called as ``callback(iteration, primal_residual, dual_residual)`` at every
         stopping-rule check (the CLI draws its progress display with it).
 
+    Notes
+    -----
     Weights are used as given: normalise with ``model.normalized()`` first for the reference
     engine's convention (``hlmrf.infer`` does).
     """

@@ -1,7 +1,7 @@
 """What every weight learner shares: the training problem, latent completion and the fit loop.
 
-A :class:`TrainingProblem` is a ground model plus a truth vector over its variables (``nan`` where
-a target has no truth: a *latent* variable). It is built once per ``fit`` (grounding happens once;
+The training problem is a ground model plus a truth vector over its variables (``nan`` where a
+target has no truth: a *latent* variable). It is built once per ``fit`` (grounding happens once;
 every step re-weights the same arrays with :meth:`HLMRF.with_weights`). Latent variables are
 handled as the reference engine's EM learners do (its ``HardEM``): the labelled variables are
 pegged to their truth and the latent ones set to the MAP state of that conditioned model under the

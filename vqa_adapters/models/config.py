@@ -2,7 +2,8 @@
 
 Every size of every network lives here, so a config file can be validated before torch is imported
 and a checkpoint can record exactly what it was built from. This module only describes networks;
-it builds nothing (see :func:`vqa_adapters.models.build_model`) and knows nothing about training.
+it builds nothing (see :func:`vqa_adapters.models.factory.build_model`) and knows nothing about
+training.
 """
 from __future__ import annotations
 

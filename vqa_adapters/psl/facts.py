@@ -112,6 +112,8 @@ def clevr_object_facts(scene: Scene, probabilities: Mapping[str, np.ndarray] | N
         for those attributes (columns in sorted value order, ``sorted(ATTRIBUTE_VALUES[a])``), e.g. a
         noisy perception's scores.
 
+    Notes
+    -----
     The blob radius grows with the object's size and shrinks with depth: ``r = s * 10 / depth``
     with ``s`` = 50 px for large and 28 px for small objects (their image radius at depth 10,
     measured on ``CLEVR_val_000000.png``).
