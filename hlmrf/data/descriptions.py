@@ -378,6 +378,11 @@ def load_inputs(first: str | os.PathLike, second: str | os.PathLike | None = Non
         return load_config(p, phase)
     rules_path = Path(first)
     program = parse_rules(_read_text(rules_path), str(rules_path))
+    return program, load_data(program, second), {}
+
+
+def load_data(program, second: str | os.PathLike) -> FactStore:
+    """The facts of ``program`` from a facts directory or a PSL 2.x ``.data`` file."""
     used = rule_arities(program)
     arities = {k: a for k, (_, a, _) in used.items()}
     second = Path(second)
@@ -399,4 +404,4 @@ def load_inputs(first: str | os.PathLike, second: str | os.PathLike | None = Non
     for key, (name, _, _) in used.items():
         if store.get(key) is not None:
             store.get(key).name = name
-    return program, store, {}
+    return store
