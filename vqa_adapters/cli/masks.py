@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-mask-gib", type=float, default=MAX_MASK_GIB,
                    help=f"refuse masks needing more memory than this (default {MAX_MASK_GIB:g} GiB)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from hlmrf.cli.reference import add_version
+
+    add_version(p)
     return p
 
 

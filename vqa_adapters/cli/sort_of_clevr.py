@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--relational-share", type=float, default=d.relational_share,
                    help=f"fraction of relational questions (default {d.relational_share})")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from hlmrf.cli.reference import add_version
+
+    add_version(p)
     return p
 
 

@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoints in --out (train.epochs may be raised)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    from hlmrf.cli.reference import add_version
+
+    add_version(p)
     return p
 
 
