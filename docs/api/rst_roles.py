@@ -41,8 +41,31 @@ class RstRoles(griffe.Extension):
             doc = obj.docstring
             if doc is None or ":" not in doc.value:
                 continue
+            doc.value = _describe_items(doc.value)
             doc.value = ROLE.sub(lambda m, o=obj: _render(o, m, loader.modules_collection,
                                                           self.packages), doc.value)
+
+
+_ITEM_SECTIONS = {"Parameters", "Other Parameters", "Attributes", "Returns", "Yields", "Receives"}
+_ITEM = re.compile(r"(?P<names>[A-Za-z_*][\w*]*(?:, [A-Za-z_*][\w*]*)*) : (?P<rest>.+)")
+_TYPE = re.compile(r"[\w.\[\]]+(?:\s*\|\s*[\w.\[\]]+)*(?:, optional)?")
+
+
+def _describe_items(text: str) -> str:
+    """Rewrite this codebase's compact items ``name : what it is`` (numpydoc would read the text
+    after the colon as a type) as ``name`` and an indented description; ``name : type`` stays."""
+    lines = text.split("\n")
+    out, section = [], None
+    for i, line in enumerate(lines):
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        if following.strip() and set(following.strip()) == {"-"} and line.strip():
+            section = line.strip()
+        m = _ITEM.fullmatch(line) if section in _ITEM_SECTIONS else None
+        if m and not _TYPE.fullmatch(m.group("rest").strip()):
+            out += [m.group("names"), "    " + m.group("rest")]
+        else:
+            out.append(line)
+    return "\n".join(out)
 
 
 def _walk(obj):
