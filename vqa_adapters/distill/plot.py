@@ -1,32 +1,39 @@
-"""Validation accuracy per epoch for baseline, teacher and student, drawn with pillow alone.
+"""Validation accuracy per epoch for baseline, teacher and student, drawn with matplotlib.
 
-A small hand-drawn line chart in the spirit of the seed paper's Figure 4: axes with ticks (epochs
-on x, accuracy in % on y), one coloured polyline with point markers per series, a legend and a
-title. matplotlib is deliberately not used (it is not a dependency). The output is a deterministic
-PNG for the same inputs. This module draws; it computes no metrics.
+A line chart in the spirit of the seed paper's Figure 4: epochs on x, accuracy in % on y, one
+coloured line with point markers per series, a legend and a title. :func:`accuracy_figure` returns
+the matplotlib ``Figure`` (to restyle or save in another format); :func:`accuracy_png` renders it
+to PNG bytes that are the same for the same inputs, so a training run's files can be compared and
+published as one snapshot. This module draws; it computes no metrics.
+
+matplotlib is an optional dependency (the ``plot`` extra), imported only when a figure is drawn;
+the figure is built on the Agg canvas directly, so pyplot's global state and the user's backend are
+never touched.
 """
 from __future__ import annotations
 
-import math
 import io
+import math
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
-from PIL import Image, ImageDraw, ImageFont
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
 
-__all__ = ["plot_accuracy", "PALETTE"]
+__all__ = ["plot_accuracy", "accuracy_png", "accuracy_figure", "PALETTE"]
 
+#: RGB colour of each named series (matplotlib's tab10 blue, red, green); other names take
+#: :data:`_EXTRA` in turn.
 PALETTE = {"baseline": (31, 119, 180), "teacher": (214, 39, 40), "student": (44, 160, 44)}
 _EXTRA = [(148, 103, 189), (255, 127, 14), (140, 86, 75), (23, 190, 207)]
 
+#: Pixels per inch of the rendered PNG: ``size`` is in pixels, the figure in inches.
+DPI = 100
 
-def _nice_step(span: float, target: int = 5) -> float:
-    raw = span / max(target, 1)
-    mag = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1
-    for m in (1, 2, 5, 10):
-        if raw <= m * mag:
-            return m * mag
-    return 10 * mag
+# Settings that would otherwise come from the user's matplotlibrc and change the bytes. The
+# svg.hashsalt fixes the ids of an SVG saved from the returned figure.
+_RC = {"svg.hashsalt": "hlmrf", "font.family": "DejaVu Sans", "font.size": 9,
+       "axes.grid": True, "grid.color": "#e1e1e1", "grid.linewidth": 0.8}
 
 
 def plot_accuracy(series: Mapping[str, Sequence[tuple[int, float]]], path: str | Path, *,
@@ -43,65 +50,63 @@ def plot_accuracy(series: Mapping[str, Sequence[tuple[int, float]]], path: str |
 def accuracy_png(series: Mapping[str, Sequence[tuple[int, float]]], *,
                  title: str = "Validation accuracy per epoch", size: tuple[int, int] = (640, 420)
                  ) -> bytes:
-    """A PNG line chart of ``{name: [(epoch, accuracy in [0, 1]), ...]}``, as bytes."""
-    w, h = size
-    left, right, top, bottom = 60, 20, 36, 50
-    img = Image.new("RGB", size, "white")
-    d = ImageDraw.Draw(img)
-    font = ImageFont.load_default()
-    points = [(e, a) for s in series.values() for e, a in s if a == a]
-    max_epoch = max([e for e, _ in points], default=1)
-    lo = min([a for _, a in points], default=0.0) * 100
-    hi = max([a for _, a in points], default=1.0) * 100
-    step = _nice_step(max(hi - lo, 1.0))
-    y0 = max(0.0, math.floor(lo / step) * step)
-    y1 = min(100.0, math.ceil(hi / step) * step)
-    if y1 <= y0:
-        y1 = min(100.0, y0 + step)
-        y0 = y1 - step
-    x_min, x_max = 1, max(max_epoch, 2)
+    """A PNG line chart of ``{name: [(epoch, accuracy in [0, 1]), ...]}``, as bytes.
 
-    def px(epoch: float, acc: float) -> tuple[float, float]:
-        x = left + (epoch - x_min) / (x_max - x_min) * (w - left - right)
-        y = h - bottom - (acc * 100 - y0) / (y1 - y0) * (h - top - bottom)
-        return x, y
+    ``size`` is in pixels. The PNG carries no software or date metadata, so the same inputs (and
+    the same matplotlib) give the same bytes.
+    """
+    fig = accuracy_figure(series, title=title, size=size)  # raises without matplotlib
+    import matplotlib
 
-    # Axes, grid and ticks.
-    d.line([(left, top), (left, h - bottom), (w - right, h - bottom)], fill="black", width=1)
-    v = y0
-    while v <= y1 + 1e-9:
-        _, y = px(x_min, v / 100)
-        d.line([(left + 1, y), (w - right, y)], fill=(225, 225, 225))
-        d.line([(left - 4, y), (left, y)], fill="black")
-        label = f"{v:g}"
-        d.text((left - 8 - d.textlength(label, font=font), y - 6), label, fill="black", font=font)
-        v += step
-    xstep = max(1, int(_nice_step(x_max - x_min, 8)))
-    for e in range(x_min, x_max + 1):
-        if (e - x_min) % xstep and e != x_max:
-            continue
-        x, _ = px(e, y0 / 100)
-        d.line([(x, h - bottom), (x, h - bottom + 4)], fill="black")
-        label = str(e)
-        d.text((x - d.textlength(label, font=font) / 2, h - bottom + 7), label, fill="black",
-               font=font)
-    d.text(((w - d.textlength("epoch", font=font)) / 2, h - 20), "epoch", fill="black", font=font)
-    d.text((6, top - 22), "accuracy (%)", fill="black", font=font)
-    d.text(((w - d.textlength(title, font=font)) / 2, 8), title, fill="black", font=font)
-
-    # Series and legend.
-    ly = top + 6
-    for k, (name, pts) in enumerate(series.items()):
-        color = PALETTE.get(name, _EXTRA[k % len(_EXTRA)])
-        xy = [px(e, a) for e, a in pts if a == a]
-        if len(xy) > 1:
-            d.line(xy, fill=color, width=2)
-        for x, y in xy:
-            d.ellipse([x - 3, y - 3, x + 3, y + 3], fill=color)
-        lx = w - right - 110
-        d.line([(lx, ly + 6), (lx + 20, ly + 6)], fill=color, width=2)
-        d.text((lx + 26, ly), name, fill="black", font=font)
-        ly += 16
     buf = io.BytesIO()
-    img.save(buf, format="PNG")
+    with matplotlib.rc_context(_RC):
+        fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     return buf.getvalue()
+
+
+def accuracy_figure(series: Mapping[str, Sequence[tuple[int, float]]], *,
+                    title: str = "Validation accuracy per epoch", size: tuple[int, int] = (640, 420)
+                    ) -> "Figure":
+    """The accuracy chart as a matplotlib ``Figure`` on an Agg canvas (not registered with pyplot).
+
+    NaN accuracies (an epoch not evaluated) are left out and the line joins the points around them.
+
+    Raises
+    ------
+    MissingDependencyError : matplotlib is not installed (``pip install "hlmrf[plot]"``).
+    """
+    from hlmrf.errors import require
+
+    mpl = require("matplotlib", "plot")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    with mpl.rc_context(_RC):
+        fig = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI)
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        for k, (name, pts) in enumerate(series.items()):
+            rgb = PALETTE.get(name, _EXTRA[k % len(_EXTRA)])
+            kept = [(e, a * 100) for e, a in pts if not math.isnan(a)]
+            ax.plot([e for e, _ in kept], [a for _, a in kept], color=[c / 255 for c in rgb],
+                    linewidth=2, marker="o", markersize=5, label=name)
+        # Epochs start at 1; a run of one epoch still gets an axis from 1 to 2 and whole-number
+        # ticks, and a flat curve a y range of 10 points (as the pillow version drew them).
+        epochs = [e for pts in series.values() for e, _ in pts] or [1]
+        x_max = max(max(epochs), 2)
+        pad = 0.04 * (x_max - 1)
+        ax.set_xlim(1 - pad, x_max + pad)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ys = [a * 100 for pts in series.values() for _, a in pts if not math.isnan(a)]
+        if ys and max(ys) - min(ys) < 1.0:
+            mid = (max(ys) + min(ys)) / 2
+            lo = min(max(mid - 5.0, 0.0), 90.0)
+            ax.set_ylim(lo - 0.5, lo + 10.5)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title(title)
+        if series:
+            ax.legend(loc="lower right", frameon=False)
+        fig.tight_layout()
+    return fig
