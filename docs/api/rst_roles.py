@@ -7,7 +7,8 @@ path; a leading dot is relative to the module's package) and logs a warning for 
 names no object of hlmrf or vqa_adapters, so ``mkdocs build --strict`` fails on a broken or
 renamed reference. The role is then rendered as inline code (``~`` shows the last component, as
 in Sphinx). Targets outside the documented packages (numpy, torch, the standard library) are not
-checked.
+checked. It also rewrites this codebase's compact numpydoc items, ``name : what it is``, as a
+name and a description, so that the text after the colon is not shown as the parameter's type.
 """
 from __future__ import annotations
 
