@@ -12,6 +12,12 @@ neither torch nor cvxpy.
 >>> run.values("Cancer")[("Anna",)]                                    # doctest: +SKIP
 0.99
 """
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
 from hlmrf.api import Inference, infer, load_facts, load_rules
 from hlmrf.data.store import FactStore
 from hlmrf.errors import (
@@ -33,10 +39,13 @@ from hlmrf.inference.result import Result, Status
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.language.parser import parse_rules
 from hlmrf.model.hlmrf import HLMRF
+from hlmrf.model.batch import ModelBatch
 
 
-def solve_batch(models, settings=None, device="cpu", dtype="float64", y0=None, *,
-                compact_share=0.25, max_copies="auto"):
+def solve_batch(models: Sequence[HLMRF] | ModelBatch, settings: AdmmSettings | None = None,
+                device: str = "cpu", dtype: str = "float64",
+                y0: Sequence[np.ndarray | None] | None = None, *,
+                compact_share: float = 0.25, max_copies: int | str | None = "auto") -> list[Result]:
     """Solve many models at once with the batched torch ADMM (needs the ``torch`` extra).
 
     ``models`` is a list of :class:`HLMRF` or a :class:`hlmrf.model.batch.ModelBatch`; returns

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from hlmrf.data.store import FactStore
 from hlmrf.data.writer import write_results
 from hlmrf.errors import DataError, InfeasibleError
 from hlmrf.evaluation.metrics import evaluate
-from hlmrf.grounding.ground import DEFAULT_MAX_GROUND_RULES, ground
+from hlmrf.grounding.ground import DEFAULT_MAX_GROUND_RULES, RuleEstimate, ground
 from hlmrf.inference import solve
 from hlmrf.inference.feasibility import hard_constraints_feasible
 from hlmrf.inference.result import Result, Status
@@ -102,8 +103,10 @@ class Inference:
 
 def infer(program: Program, store: FactStore, settings: AdmmSettings | None = None, *,
           solver: str = "admm", device: str = "cpu", dtype: str = "float64",
-          callback=None, keep_substitutions: bool = False,
-          max_ground_rules: int | None = DEFAULT_MAX_GROUND_RULES, on_estimate=None) -> Inference:
+          callback: Callable[[int, float, float], None] | None = None,
+          keep_substitutions: bool = False,
+          max_ground_rules: int | None = DEFAULT_MAX_GROUND_RULES,
+          on_estimate: Callable[[RuleEstimate], None] | None = None) -> Inference:
     """Ground ``program`` on ``store`` and find the MAP state.
 
     Weights are divided by the largest first when ``settings.normalize_weights`` (the reference

@@ -1,15 +1,21 @@
 """Stage 5: MAP inference. Every solver maps an HLMRF to a :class:`Result`."""
 from __future__ import annotations
 
+from typing import Callable
+
+import numpy as np
+
 from hlmrf.inference.admm import solve_admm
 from hlmrf.inference.result import Result, Status
 from hlmrf.inference.settings import AdmmSettings
+from hlmrf.model.hlmrf import HLMRF
 
 SOLVERS = ("admm", "torch", "cvxpy")
 
 
-def solve(model, solver: str = "admm", settings: AdmmSettings | None = None, y0=None,
-          device: str = "cpu", dtype: str = "float64", callback=None) -> Result:
+def solve(model: HLMRF, solver: str = "admm", settings: AdmmSettings | None = None,
+          y0: np.ndarray | None = None, device: str = "cpu", dtype: str = "float64",
+          callback: Callable[[int, float, float], None] | None = None) -> Result:
     """Solve one model with the named solver (``admm``, ``torch`` or ``cvxpy``)."""
     if solver == "admm":
         return solve_admm(model, settings, y0=y0, callback=callback)

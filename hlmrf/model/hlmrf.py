@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from typing import Mapping, Sequence
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -119,7 +121,7 @@ class HLMRF:
         return replace(self, w=w)
 
     @staticmethod
-    def from_rows(rows, n: int, index: GroundIndex | None = None) -> "HLMRF":
+    def from_rows(rows: Sequence[tuple[Mapping[int, float], float, float, int, int, int]], n: int, index: GroundIndex | None = None) -> "HLMRF":
         """Build from a list of ``(coefs: dict[var, a], c, w, p, kind, rule)`` (tests, small models)."""
         indptr, indices, data = [0], [], []
         c, w, p, kind, rule = [], [], [], [], []
