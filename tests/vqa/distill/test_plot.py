@@ -1,4 +1,4 @@
-"""The pillow accuracy plot: a valid, deterministic PNG with one colour per series."""
+"""The accuracy plot (matplotlib, Agg): a valid, deterministic PNG with one colour per series."""
 from __future__ import annotations
 
 import pytest
