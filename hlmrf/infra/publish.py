@@ -349,6 +349,11 @@ class FileSet:
             for d in dirs:
                 rel = (rroot / d).as_posix()
                 src = Path(root) / d
+                if os.path.ismount(src):
+                    # Its files cannot be hard-linked, and removing the previous folder after the
+                    # swap would delete them from the other file system.
+                    raise OutputError(f"holds a mount point ({rel}); publishing swaps the whole "
+                                      "folder, so name an output folder of its own", old)
                 if os.path.islink(src):
                     if rel not in ours and not os.path.lexists(staging / rel):
                         os.symlink(os.readlink(src), staging / rel)

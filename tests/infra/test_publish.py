@@ -248,3 +248,19 @@ def test_too_many_foreign_files_refused_before_swap(tmp_path, monkeypatch):
             fs.add("A.txt", "a")
     assert sorted(p.name for p in dest.iterdir()) == [f"u{i}" for i in range(10)]
     assert not any("staging" in p.name for p in tmp_path.iterdir())
+
+
+def test_a_mount_point_inside_the_destination_is_refused_before_swap(tmp_path, monkeypatch):
+    # Its files could not be hard-linked into the new folder, and removing the previous folder
+    # after the swap would delete them on the other file system.
+    dest = tmp_path / "out"
+    (dest / "mnt").mkdir(parents=True)
+    (dest / "mnt" / "data.bin").write_text("precious")
+    real = os.path.ismount
+    monkeypatch.setattr(os.path, "ismount", lambda p: str(p).endswith("/out/mnt") or real(p))
+    with pytest.raises(OutputError, match=r"mount point \(mnt\)"):
+        with FileSet(dest) as fs:
+            fs.add("A.txt", "a")
+    assert (dest / "mnt" / "data.bin").read_text() == "precious"
+    assert not (dest / "A.txt").exists()
+    assert not any("staging" in p.name for p in tmp_path.iterdir())
