@@ -1,8 +1,8 @@
 """MAP inference by consensus ADMM (Bach et al., JMLR 2017), vectorised over potentials in numpy.
 
 Each potential keeps local copies ``x`` of its variables and a scaled multiplier ``u``; an
-iteration updates every term in closed form (:func:`hlmrf.model.terms.prox_step`, one call per
-(kind, exponent) group over a contiguous slice), averages the copies into the consensus ``z``
+iteration updates every term in closed form (:func:`hlmrf.model.terms.prox_step`, on per-row
+coefficients read from :data:`hlmrf.model.terms.TABLE`), averages the copies into the consensus ``z``
 (clipped to [0, 1]) and updates ``u``. It stops on the reference engine's primal/dual residual
 rule. On top of the reference algorithm: over-relaxation (``alpha``), residual-balancing
 adaptation of ``rho``, and a certified duality gap (:func:`hlmrf.model.terms.dual_bound`) that must
@@ -24,7 +24,7 @@ from hlmrf.inference.result import Result, Status
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.hlmrf import HLMRF
 from hlmrf.inference.polish import WORK_PER_COPY_ITERATION, WORK_PER_ITERATION, Certificate, improve, project_dual
-from hlmrf.model.terms import Kind, dual_bound, prox_step
+from hlmrf.model.terms import TABLE, Coefficients, Kind, coefficients, dual_bound, prox_bounds, prox_step
 
 
 @dataclass
@@ -44,6 +44,7 @@ class _Layout:
     deg: np.ndarray  # (n,) copies per variable
     groups: list  # (kind, p, row_start, row_end)
     row: np.ndarray  # (L,) term of each local copy (segment sums by bincount, not reduceat)
+    co: Coefficients  # each row's entry of the kind table
 
 
 def layout(model: HLMRF) -> _Layout:
@@ -60,10 +61,11 @@ def layout(model: HLMRF) -> _Layout:
         if e > s:
             groups.append((int(model.kind[perm[s]]), int(model.p[perm[s]]), int(s), int(e)))
     aa = np.add.reduceat(a * a, A.indptr[:-1]) if len(a) else np.zeros(0)
+    w = model.w[perm].astype(np.float64)
     return _Layout(perm, A, model.p[perm], a, A.indices.astype(np.int64), A.indptr[:-1].astype(np.int64), counts,
-                   model.c[perm].astype(np.float64), model.w[perm].astype(np.float64), aa,
+                   model.c[perm].astype(np.float64), w, aa,
                    np.bincount(A.indices, minlength=model.n), groups,
-                   np.repeat(np.arange(len(counts)), counts))
+                   np.repeat(np.arange(len(counts)), counts), coefficients(model.kind[perm], model.p[perm], w, aa))
 
 
 def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarray | None = None,
@@ -109,6 +111,7 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
         rho = float(state["rho"])
     t = np.zeros(m)
     rho_t = rho
+    K1 = D = None  # the prox step's rho-dependent coefficients
     sqrtL = np.sqrt(L)
     status = Status.ITERATION_LIMIT
     r_norm = s_norm = float("inf")
@@ -118,8 +121,9 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
     for it in range(1, st.max_iter + 1):
         v = zv - u
         d = np.bincount(row, weights=a * v, minlength=m) - lay.c
-        for kind, p, s, e in lay.groups:
-            t[s:e] = prox_step(kind, p, d[s:e], lay.w[s:e], lay.aa[s:e], rho)
+        if K1 is None:
+            K1, D = prox_bounds(lay.co, lay.w, rho)
+        prox_step(lay.co, d, K1, D, out=t)
         rho_t = rho  # theta = rho_t * t is dual-feasible; rho may adapt below
         x = v - np.take(t, row) * a
         xh = alpha * x + (1.0 - alpha) * zv if alpha != 1.0 else x
@@ -161,6 +165,7 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
                 scale = float(np.clip(np.sqrt(ratio), 0.1, 10.0))
                 rho *= scale
                 u /= scale
+                K1 = None
                 # Back off geometrically: rho settles after finitely many changes, which keeps
                 # ADMM's convergence guarantee (a rho that keeps moving can stall it).
                 adapt_interval *= 2
@@ -203,19 +208,18 @@ def _certificate(lay: _Layout, z: np.ndarray, theta: np.ndarray, hard: bool) -> 
     """The certificate of ``z`` with ADMM's multipliers ``theta`` (layout row order)."""
     if (lay.w < 0).any():  # negative weights: non-convex, no bound (see Certificate.convex)
         return Certificate(_energy(lay, z), float("nan"), _violation(lay, z) if hard else 0.0, convex=False)
-    bound = dual_bound(theta, lay.A, lay.c, lay.w, lay.p)
+    bound = dual_bound(theta, lay.A, lay.c, lay.w, lay.co.sq)
     return Certificate(_energy(lay, z), bound, _violation(lay, z) if hard else 0.0)
 
 
 def _energy(lay: _Layout, z: np.ndarray) -> float:
     d = lay.A @ z - lay.c
     energy = 0.0
-    for kind, p, s, e in lay.groups:
-        if kind == Kind.LINEAR:
-            energy += _dot(lay.w[s:e], d[s:e] if p == 1 else d[s:e] ** 2)
-        elif kind == Kind.HINGE:
-            h = np.maximum(d[s:e], 0.0)
-            energy += _dot(lay.w[s:e], h if p == 1 else h * h)
+    for kind, p, s, e in lay.groups:  # summed per group, as the rows are laid out
+        km = TABLE[kind, p]
+        if km.power:
+            h = d[s:e] if km.lb == -np.inf else np.maximum(d[s:e], km.lb)
+            energy += _dot(lay.w[s:e], h if km.power == 1 else h * h)
     return energy
 
 
@@ -268,9 +272,10 @@ def _dot(x: np.ndarray, y: np.ndarray) -> float:
 def _violation(lay: _Layout, z: np.ndarray) -> float:
     d = np.bincount(lay.row, weights=lay.a * z[lay.var], minlength=len(lay.c)) - lay.c
     worst = 0.0
-    for kind, _, s, e in lay.groups:
-        if kind == Kind.LEQ:
+    for kind, p, s, e in lay.groups:
+        km = TABLE[kind, p]
+        if km.violation == 1:
             worst = max(worst, float(np.max(d[s:e], initial=0.0)))
-        elif kind == Kind.EQ:
+        elif km.violation == 2:
             worst = max(worst, float(np.max(np.abs(d[s:e]), initial=0.0)))
     return worst

@@ -13,7 +13,7 @@ import numpy as np
 from hlmrf.errors import MissingDependencyError, SolverError, require
 from hlmrf.inference.result import Result, Status
 from hlmrf.model.hlmrf import HLMRF
-from hlmrf.model.terms import Kind
+from hlmrf.model.terms import TABLE, Kind
 
 
 def solve_cvxpy(model: HLMRF, solver: str | None = None, eps: float = 1e-9) -> Result:
@@ -31,21 +31,18 @@ def solve_cvxpy(model: HLMRF, solver: str | None = None, eps: float = 1e-9) -> R
     y = cp.Variable(n)
     terms = []
     cons = [y >= 0, y <= 1]
-    for kind in Kind:
-        for p in (1, 2):
-            sel = np.flatnonzero((model.kind == kind) & (model.p == p))
-            if len(sel) == 0:
-                continue
-            d = model.A[sel] @ y - model.c[sel]
-            w = model.w[sel]
-            if kind == Kind.LINEAR:
-                terms.append(w @ d if p == 1 else w @ cp.square(d))
-            elif kind == Kind.HINGE:
-                terms.append(w @ cp.pos(d) if p == 1 else w @ cp.square(cp.pos(d)))
-            elif kind == Kind.LEQ:
-                cons.append(d <= 0)
-            else:
-                cons.append(d == 0)
+    for (kind, p), km in TABLE.items():  # the energy and constraints of each kind, as the table has them
+        sel = np.flatnonzero((model.kind == kind) & (model.p == p))
+        if len(sel) == 0:
+            continue
+        d = model.A[sel] @ y - model.c[sel]
+        if km.power:
+            h = d if km.lb == -np.inf else cp.pos(d)  # max(d, 0): the table's lb is 0 or -inf
+            terms.append(model.w[sel] @ (h if km.power == 1 else cp.square(h)))
+        elif km.violation == 1:
+            cons.append(d <= 0)
+        else:
+            cons.append(d == 0)
     objective = cp.Minimize(cp.sum(cp.hstack(terms)) if terms else cp.Constant(0))
     problem = cp.Problem(objective, cons)
     squared = bool(((model.p == 2) & (model.kind <= Kind.HINGE)).any())

@@ -26,7 +26,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from hlmrf.model.hlmrf import HLMRF
-from hlmrf.model.terms import Kind, dual_bound
+from hlmrf.model import terms
+from hlmrf.model.terms import Kind, coefficients, dual_bound
 
 
 # Work units that pace polishing deterministically (the same run takes the same steps on any
@@ -70,23 +71,15 @@ class Certificate:
 
 
 def project_dual(model: HLMRF, theta: np.ndarray) -> np.ndarray:
-    """``theta`` moved into the dual domain of each row (where :func:`dual_bound` is valid)."""
-    theta = np.asarray(theta, dtype=np.float64)
-    k, w, p = model.kind, model.w, model.p
-    out = theta.copy()
-    lin1 = (k == Kind.LINEAR) & (p == 1)
-    out[lin1] = w[lin1]
-    h1 = (k == Kind.HINGE) & (p == 1)
-    out[h1] = np.clip(theta[h1], 0.0, w[h1])
-    nonneg = ((k == Kind.HINGE) & (p == 2)) | (k == Kind.LEQ)
-    out[nonneg] = np.maximum(theta[nonneg], 0.0)
-    out[~np.isfinite(out)] = 0.0
-    return out
+    """``theta`` moved into the dual domain of each row (where :func:`dual_bound` is valid; the
+    domains are :data:`hlmrf.model.terms.TABLE`'s)."""
+    return terms.project_dual(coefficients(model.kind, model.p, model.w), theta)
 
 
 def certificate(model: HLMRF, y: np.ndarray, theta: np.ndarray) -> Certificate:
     """The certificate of state ``y`` with dual estimate ``theta`` (model row order)."""
-    bound = dual_bound(project_dual(model, theta), model.A, model.c, model.w, model.p)
+    co = coefficients(model.kind, model.p, model.w)
+    bound = dual_bound(terms.project_dual(co, theta), model.A, model.c, model.w, co.sq)
     return Certificate(model.energy(y), bound, model.violation(y))
 
 
@@ -267,10 +260,11 @@ def project_hard(model: HLMRF, y: np.ndarray, max_dim: int = 20_000, rounds: int
 def _response_theta(model: HLMRF, y: np.ndarray, theta: np.ndarray, eq: np.ndarray) -> np.ndarray:
     """Each soft row's multiplier as the state implies it (its derivative where smooth); rows in
     ``eq`` keep ``theta``."""
+    # The derivative of the energy w h^p in d, h = max(d, lb) (the table's), taken as w (p = 1)
+    # or 2 w h (p = 2) where h = d and 0 where d < lb; hard rows: 0.
     d = model.distance(y)
-    k, w, p = model.kind, model.w, model.p
-    th = np.where(p == 2, 2.0 * w * d, w)
-    th = np.where((k == Kind.HINGE) & (p == 2), np.maximum(th, 0.0), th)
-    th = np.where((k == Kind.HINGE) & (p == 1), np.where(d > 0, w, 0.0), th)
-    th = np.where(k >= Kind.LEQ, 0.0, th)
+    w = model.w
+    co = coefficients(model.kind, model.p, w)
+    th = np.where(co.sq, 2.0 * w * np.maximum(d, co.lb), np.where(d > co.lb, w, 0.0))
+    th = np.where(co.soft, th, 0.0)
     return np.where(eq, theta, th)

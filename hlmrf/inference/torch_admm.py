@@ -29,7 +29,7 @@ from hlmrf.inference.result import Result, Status
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.batch import ModelBatch
 from hlmrf.model.hlmrf import HLMRF
-from hlmrf.model.terms import Kind, term_energy, term_violation
+from hlmrf.model.terms import Kind, coefficients, term_energy, term_violation
 
 torch = require("torch", "torch")
 
@@ -67,14 +67,16 @@ class _Work:
     # terms
     c: "torch.Tensor"
     w: "torch.Tensor"
-    num: "torch.Tensor"  # numerator factor of the prox step: 2w (squared), 0 (linear p = 1), else 1
-    den: "torch.Tensor"  # its denominator: 2w|a|^2 (squared, plus rho), 1 (linear p = 1), else |a|^2
-    lb: "torch.Tensor"  # 0 on one-sided rows (HINGE, LEQ), -inf on two-sided ones
-    k3: "torch.Tensor"  # +inf on linear p = 1 rows, else 0
-    sq: "torch.Tensor"  # bool: squared soft term
-    p1: "torch.Tensor"  # bool: soft term with p = 1
-    leq: "torch.Tensor"  # bool
-    eq: "torch.Tensor"  # bool
+    # the kind table's coefficients (hlmrf.model.terms.coefficients), one value per term:
+    num: "torch.Tensor"  # prox numerator
+    den: "torch.Tensor"  # prox denominator, less rho where rho_d
+    lb: "torch.Tensor"  # h = max(d, lb)
+    k3: "torch.Tensor"
+    rho_d: "torch.Tensor"  # bool: rho is part of the prox denominator
+    cap: "torch.Tensor"  # bool: K1 = w / rho
+    sq: "torch.Tensor"  # bool: energy w h^2
+    leq: "torch.Tensor"  # bool: violation max(d, 0)
+    eq: "torch.Tensor"  # bool: violation |d|
     wsoft: "torch.Tensor"  # w on soft rows, 0 on hard ones (energy)
     qcoef: "torch.Tensor"  # 1/(4w) where p = 2 and w > 0, else 0 (dual bound)
     tmodel: "torch.Tensor"
@@ -108,7 +110,7 @@ class _Work:
 
 
 _COPY = ("a", "var", "term", "cmodel", "u", "zv")
-_TERM = ("c", "w", "num", "den", "lb", "k3", "sq", "p1", "leq", "eq", "wsoft", "qcoef", "tmodel", "grow")
+_TERM = ("c", "w", "num", "den", "lb", "k3", "rho_d", "cap", "sq", "leq", "eq", "wsoft", "qcoef", "tmodel", "grow")
 _VAR = ("z", "deg", "inv_deg", "vmodel", "gvar")
 _MODEL = ("rho", "gid", "sqrtL", "Lb", "mb", "nc", "nt", "nv", "has_hard", "start", "next_adapt", "interval", "done",
           "polish_after", "nonconvex")
@@ -134,10 +136,9 @@ def _build(batch: ModelBatch, z0: np.ndarray, st: AdmmSettings, dev, dt) -> _Wor
     new_var[keep_var] = np.arange(len(keep_var))
     a = A.data.astype(np.float64)
     aa = np.bincount(term, weights=a * a, minlength=mod.m)
-    kind, p, w = mod.kind[perm].astype(np.int64), mod.p[perm].astype(np.int64), mod.w[perm].astype(np.float64)
-    sq = (kind <= Kind.HINGE) & (p == 2)
-    hard = kind >= Kind.LEQ
-    lin1 = (kind == Kind.LINEAR) & (p == 1)
+    w = mod.w[perm].astype(np.float64)
+    co = coefficients(mod.kind[perm], mod.p[perm], w, aa)
+    hard = ~co.soft
     Bn = len(batch)
     Lb = np.bincount(row_batch[term], minlength=Bn).astype(np.float64)
 
@@ -149,16 +150,13 @@ def _build(batch: ModelBatch, z0: np.ndarray, st: AdmmSettings, dev, dt) -> _Wor
     z = T(z0[keep_var])
     deg = T(deg_g[keep_var])
     with np.errstate(divide="ignore"):
-        qcoef = np.where((p == 2) & (w > 0), 1.0 / (4.0 * np.where(w > 0, w, 1.0)), 0.0)
+        qcoef = np.where(co.sq & (w > 0), 1.0 / (4.0 * np.where(w > 0, w, 1.0)), 0.0)
     return _Work(
         a=T(a), var=var, term=T(term, i64), cmodel=T(row_batch[term], i64),
         u=torch.zeros(len(a), device=dev, dtype=dt), zv=z[var],
-        c=T(mod.c[perm]), w=T(w), num=T(np.where(sq, 2.0 * w, np.where(lin1, 0.0, 1.0))),
-        den=T(np.where(sq, 2.0 * w * aa, np.where(lin1, 1.0, aa))),
-        lb=T(np.where((kind == Kind.HINGE) | (kind == Kind.LEQ), 0.0, -np.inf)),
-        k3=T(np.where(lin1, np.inf, 0.0)),
-        sq=T(sq, bl), p1=T((kind <= Kind.HINGE) & (p == 1), bl), leq=T(kind == Kind.LEQ, bl),
-        eq=T(kind == Kind.EQ, bl), wsoft=T(np.where(hard, 0.0, w)), qcoef=T(qcoef),
+        c=T(mod.c[perm]), w=T(w), num=T(co.num), den=T(co.den), lb=T(co.lb), k3=T(co.k3),
+        rho_d=T(co.rho_in_den, bl), cap=T(co.cap, bl), sq=T(co.sq, bl), leq=T(co.leq, bl), eq=T(co.eq, bl),
+        wsoft=T(np.where(hard, 0.0, w)), qcoef=T(qcoef),
         tmodel=T(row_batch, i64), grow=T(perm, i64),
         z=z, deg=deg, inv_deg=1.0 / deg, vmodel=T(batch.var_batch[keep_var], i64), gvar=T(keep_var, i64),
         rho=torch.full((Bn,), float(st.rho), device=dev, dtype=dt), gid=torch.arange(Bn, device=dev),
@@ -222,18 +220,12 @@ class _Buffers:
 
 
 def _prox_coefs(W: _Work, rho_t):
-    """``(K1, D)`` of the prox step ``t = min(K1, K3 + num * max(d, lb) / D)`` at the current rho.
-
-    This is :func:`hlmrf.model.terms.prox_step` re-stated on tensors (see the table in
-    :mod:`hlmrf.model.terms`) in one form for all kinds, with the same floating-point operations
-    as the numpy solver: linear p = 1: ``t = w/rho`` (``K1 = w/rho``, ``K3 = inf``); squared:
-    ``t = 2w d/(rho + 2w|a|^2)``, ``d`` floored at 0 for hinges; linear hinge: the step ``w/rho``
-    is kept while ``d - (w/rho)|a|^2 >= 0``, i.e. ``t = min(w/rho, max(d, 0)/|a|^2)``; LEQ:
-    ``max(d, 0)/|a|^2``; EQ: ``d/|a|^2`` (``K1 = inf``). Only ``K1`` and ``D`` depend on rho, so
-    they are recomputed only when rho changes.
-    """
+    """``(K1, D)`` of the prox step ``t = min(K1, K3 + num * max(d, lb) / D)`` at the current rho:
+    :func:`hlmrf.model.terms.prox_bounds` on tensors (the same floating-point operations, so a
+    float64 solve follows the numpy solver's iterates). Only these depend on rho, so they are
+    recomputed only when rho changes."""
     inf = torch.full((), float("inf"), dtype=W.w.dtype, device=W.w.device)
-    return torch.where(W.p1, W.w / rho_t, inf), torch.where(W.sq, rho_t + W.den, W.den)
+    return torch.where(W.cap, W.w / rho_t, inf), torch.where(W.rho_d, rho_t + W.den, W.den)
 
 
 def _segsum(index, src, size, out=None):

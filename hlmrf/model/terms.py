@@ -1,29 +1,43 @@
-"""The math of every potential kind, written once.
+"""The math of every potential kind, written once: :data:`TABLE`.
 
 Every row ``i`` of a model is an affine function ``d_i(y) = a_i . y - c_i`` of the variables ``y``
-in ``[0, 1]^n`` plus a kind code, a weight ``w_i`` and an exponent ``p_i`` in {1, 2}:
+in ``[0, 1]^n`` plus a kind code, a weight ``w_i`` and an exponent ``p_i`` in {1, 2}. Each
+(kind, exponent) is one entry of :data:`TABLE`, and every formula below is that entry's numbers
+put into one kind-free expression (``h = max(d, lb)``, ``lb`` = 0 on one-sided rows, -inf on
+two-sided ones):
 
-=============  ==========================================  ===================================
-kind           energy / meaning                            prox step (see below)
-=============  ==========================================  ===================================
-LINEAR         ``w * d``          (p = 1)                  ``t = w / rho``
-               ``w * d^2``        (p = 2)                  ``t = 2 w d / (rho + 2 w |a|^2)``
-HINGE          ``w * max(0, d)``  (p = 1)                  0 if ``d <= 0``; ``w/rho`` if that
-                                                           keeps ``d(x) >= 0``; else ``d/|a|^2``
-               ``w * max(0, d)^2`` (p = 2)                 0 if ``d <= 0``; else as squared LINEAR
-LEQ            hard constraint ``d <= 0``                  0 if ``d <= 0``; else ``d / |a|^2``
-EQ             hard constraint ``d == 0``                  ``d / |a|^2``
-=============  ==========================================  ===================================
+=============  ====================  ======  ==================  =====================  ==========
+kind, p        energy                ``lb``  prox ``num / D``    ``K1`` (cap), ``K3``   dual theta
+=============  ====================  ======  ==================  =====================  ==========
+LINEAR, 1      ``w d``               -inf    0 / 1               ``w/rho``, +inf        ``= w``
+LINEAR, 2      ``w d^2``             -inf    2w / (rho+2w|a|^2)  +inf, 0                free
+HINGE, 1       ``w max(0, d)``       0       1 / |a|^2           ``w/rho``, 0           [0, w]
+HINGE, 2       ``w max(0, d)^2``     0       2w / (rho+2w|a|^2)  +inf, 0                >= 0
+LEQ            hard ``d <= 0``       0       1 / |a|^2           +inf, 0                >= 0
+EQ             hard ``d == 0``       -inf    1 / |a|^2           +inf, 0                free
+=============  ====================  ======  ==================  =====================  ==========
 
-The prox step solves ``argmin_x  w f(a.x - c) + rho/2 |x - v|^2`` for one term in closed form
-(``d`` is evaluated at ``v``); every solution has the shape ``x = v - t a`` with a scalar ``t`` per
-term, which is what lets every solver (numpy, torch) update all terms of a kind at once. The
-solvers call :func:`prox_step` (numpy) or re-state these same formulas on tensors; nothing else in
-the code base re-derives them.
+* **Energy** of a soft row: ``w h^p``; hard rows carry none. **Violation** of a hard row:
+  ``max(d, 0)`` (LEQ) or ``|d|`` (EQ).
+* **Prox step**: ``argmin_x  w f(a.x - c) + rho/2 |x - v|^2`` for one term has the closed form
+  ``x = v - t a`` with ``t = min(K1, K3 + num * max(d, lb) / D)`` (``d`` evaluated at ``v``),
+  which is what lets every solver update all terms at once. (Linear hinge: the step ``w/rho``
+  is taken while it keeps ``d(x) >= 0``, else ``x`` is projected onto ``d = 0``.)
+* **Dual bound**: every term is a maximum of affine functions of ``d`` (``w max(0, d)`` is the
+  maximum over ``theta`` in [0, w] of ``theta d``; ``w h^2`` that of ``theta d - theta^2/(4w)``),
+  so for ``theta`` in the dual domain above, ``-theta.c - sum theta^2/(4w) [p = 2] +
+  sum_i min(0, (A^T theta)_i)`` is a lower bound on the optimum (:func:`dual_bound`). ADMM's
+  ``theta = rho t`` lies in it at every iteration.
+
+:func:`coefficients` turns the table into per-row arrays; the numpy solver
+(:mod:`hlmrf.inference.admm`), the torch solver (tensors built from the same arrays), the
+certificates (:mod:`hlmrf.inference.polish`) and the cvxpy cross-check read them, and nothing else
+in the code base re-derives these formulas.
 """
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,49 +51,130 @@ class Kind(enum.IntEnum):
 
 HARD_KINDS = (Kind.LEQ, Kind.EQ)
 
+W = "w"  # in the table: the row's own weight
+_INF = float("inf")
+
+
+@dataclass(frozen=True)
+class KindMath:
+    """One entry of :data:`TABLE` (see the module docstring for the formulas it fills in)."""
+
+    energy: str  # the formula, for people
+    lb: float  # h = max(d, lb): 0 on one-sided rows, -inf on two-sided ones
+    power: int  # energy w h^power; 0 on hard rows (no energy)
+    num: tuple  # prox numerator  num[0] * w + num[1]
+    den: tuple  # prox denominator  den[0] * w|a|^2 + den[1] * |a|^2 + den[2], plus rho if rho_in_den
+    rho_in_den: bool
+    cap: bool  # K1 = w / rho (else +inf)
+    k3: float  # 0 or +inf
+    dual: tuple  # (lo, hi) of theta; W stands for the weight
+    violation: int  # 0: soft row; 1: max(d, 0); 2: |d|
+
+
+_HARD_LEQ = KindMath("d <= 0", 0.0, 0, (0.0, 1.0), (0.0, 1.0, 0.0), False, False, 0.0, (0.0, _INF), 1)
+_HARD_EQ = KindMath("d == 0", -_INF, 0, (0.0, 1.0), (0.0, 1.0, 0.0), False, False, 0.0, (-_INF, _INF), 2)
+
+TABLE: dict = {
+    (Kind.LINEAR, 1): KindMath("w d", -_INF, 1, (0.0, 0.0), (0.0, 0.0, 1.0), False, True, _INF, (W, W), 0),
+    (Kind.LINEAR, 2): KindMath("w d^2", -_INF, 2, (2.0, 0.0), (2.0, 0.0, 0.0), True, False, 0.0, (-_INF, _INF), 0),
+    (Kind.HINGE, 1): KindMath("w max(0, d)", 0.0, 1, (0.0, 1.0), (0.0, 1.0, 0.0), False, True, 0.0, (0.0, W), 0),
+    (Kind.HINGE, 2): KindMath("w max(0, d)^2", 0.0, 2, (2.0, 0.0), (2.0, 0.0, 0.0), True, False, 0.0, (0.0, _INF), 0),
+    (Kind.LEQ, 1): _HARD_LEQ, (Kind.LEQ, 2): _HARD_LEQ,  # the exponent of a hard row is moot
+    (Kind.EQ, 1): _HARD_EQ, (Kind.EQ, 2): _HARD_EQ,
+}
+"""The math of each (kind, exponent): the only place it is written."""
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    """:data:`TABLE` laid out per row (arrays of the model's length), for vectorised solvers."""
+
+    lb: np.ndarray  # h = max(d, lb)
+    num: np.ndarray  # prox numerator
+    den: np.ndarray  # prox denominator, less rho where rho_in_den
+    rho_in_den: np.ndarray  # bool (the squared soft rows)
+    cap: np.ndarray  # bool: K1 = w / rho
+    k3: np.ndarray
+    soft: np.ndarray  # bool: carries energy
+    sq: np.ndarray  # bool: energy w h^2 (also: a theta^2/(4w) term in the dual bound)
+    lo: np.ndarray  # dual domain of theta
+    hi: np.ndarray
+    leq: np.ndarray  # bool: violation max(d, 0)
+    eq: np.ndarray  # bool: violation |d|
+
+
+def coefficients(kind: np.ndarray, p: np.ndarray, w: np.ndarray, aa: np.ndarray | None = None) -> Coefficients:
+    """Each row's entry of :data:`TABLE`, as arrays; ``aa = |a|^2`` (needed for the prox only)."""
+    kind, p = np.asarray(kind), np.asarray(p)
+    w = np.asarray(w, dtype=np.float64)
+    m = len(w)
+    aa = np.zeros(m) if aa is None else np.asarray(aa, dtype=np.float64)
+    cols = {name: np.zeros(m) for name in ("lb", "num", "den", "k3", "lo", "hi")}
+    flags = {name: np.zeros(m, bool) for name in ("rho_in_den", "cap", "soft", "sq", "leq", "eq")}
+    for (k, e), km in TABLE.items():
+        rows = np.flatnonzero((kind == k) & (p == e))
+        if len(rows) == 0:
+            continue
+        wr, ar = w[rows], aa[rows]
+        cols["lb"][rows] = km.lb
+        cols["num"][rows] = km.num[0] * wr + km.num[1]
+        cols["den"][rows] = km.den[0] * wr * ar + km.den[1] * ar + km.den[2]
+        cols["k3"][rows] = km.k3
+        cols["lo"][rows] = wr if km.dual[0] == W else km.dual[0]
+        cols["hi"][rows] = wr if km.dual[1] == W else km.dual[1]
+        flags["rho_in_den"][rows] = km.rho_in_den
+        flags["cap"][rows] = km.cap
+        flags["soft"][rows] = km.power > 0
+        flags["sq"][rows] = km.power == 2
+        flags["leq"][rows] = km.violation == 1
+        flags["eq"][rows] = km.violation == 2
+    return Coefficients(**cols, **flags)
+
+
+def prox_bounds(co: Coefficients, w: np.ndarray, rho) -> tuple[np.ndarray, np.ndarray]:
+    """``(K1, D)`` of the prox step at ``rho`` (scalar or per row); only these depend on rho."""
+    with np.errstate(divide="ignore"):
+        return np.where(co.cap, w / rho, np.inf), np.where(co.rho_in_den, rho + co.den, co.den)
+
+
+def prox_step(co: Coefficients, d: np.ndarray, K1: np.ndarray, D: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The scalar ``t = min(K1, K3 + num * max(d, lb) / D)`` of ``x = v - t a`` for every term.
+
+    ``d = a.v - c`` at the prox centre ``v``; ``(K1, D)`` from :func:`prox_bounds`.
+    """
+    t = np.maximum(d, co.lb, out=out)
+    np.multiply(co.num, t, out=t)
+    np.divide(t, D, out=t)
+    np.add(t, co.k3, out=t)
+    return np.minimum(t, K1, out=t)
+
 
 def term_energy(d: np.ndarray, w: np.ndarray, p: np.ndarray, kind: np.ndarray) -> np.ndarray:
-    """Weighted energy of each soft row (0 for hard rows) given its distance ``d = a.y - c``."""
-    soft = kind <= Kind.HINGE
-    val = np.where(kind == Kind.HINGE, np.maximum(d, 0.0), d)
-    val = np.where(p == 2, val * val, val)
-    return np.where(soft, w * val, 0.0)
+    """Weighted energy ``w h^p`` of each soft row (0 for hard rows) given its distance ``d``."""
+    co = coefficients(kind, p, w)
+    h = np.maximum(d, co.lb)
+    return np.where(co.soft, w * np.where(co.sq, h * h, h), 0.0)
 
 
 def term_violation(d: np.ndarray, kind: np.ndarray) -> np.ndarray:
     """How far each hard row is from holding (0 for soft rows and for satisfied constraints)."""
-    return np.where(kind == Kind.LEQ, np.maximum(d, 0.0), np.where(kind == Kind.EQ, np.abs(d), 0.0))
+    co = coefficients(kind, np.ones_like(kind), np.zeros(len(kind)))
+    return np.where(co.leq, np.maximum(d, 0.0), np.where(co.eq, np.abs(d), 0.0))
 
 
-def prox_step(kind: int, p: int, d: np.ndarray, w: np.ndarray, aa: np.ndarray, rho) -> np.ndarray:
-    """The scalar ``t`` of ``x = v - t a`` for terms of one (kind, exponent), vectorised.
-
-    ``d = a.v - c`` at the prox centre ``v``, ``aa = |a|^2``, ``rho`` scalar or per-term array.
-    """
-    if kind == Kind.LEQ:
-        return np.where(d > 0.0, d / aa, 0.0)
-    if kind == Kind.EQ:
-        return d / aa
-    if p == 2:
-        t = 2.0 * w * d / (rho + 2.0 * w * aa)
-        return t if kind == Kind.LINEAR else np.where(d > 0.0, t, 0.0)
-    if kind == Kind.LINEAR:
-        return np.broadcast_to(w / rho, d.shape).copy()
-    step = w / rho
-    return np.where(d <= 0.0, 0.0, np.where(d - step * aa >= 0.0, step, d / aa))
+def project_dual(co: Coefficients, theta: np.ndarray) -> np.ndarray:
+    """``theta`` moved into each row's dual domain ``[lo, hi]`` (non-finite values to 0)."""
+    # fmax/fmin, not clip: a NaN multiplier of a fixed-multiplier row (lo = hi = w) becomes w.
+    out = np.fmin(np.fmax(np.asarray(theta, dtype=np.float64), co.lo), co.hi)
+    out[~np.isfinite(out)] = 0.0
+    return out
 
 
-def dual_bound(theta: np.ndarray, A, c: np.ndarray, w: np.ndarray, p: np.ndarray) -> float:
-    """A Lagrangian lower bound on the optimum energy, valid for any dual-feasible ``theta``.
-
-    Every term is a maximum of affine functions of ``d = a.y - c``: ``w max(0, d) = max over theta
-    in [0, w] of theta d``; ``w max(0, d)^2 = max over theta >= 0 of theta d - theta^2 / (4w)``
-    (``theta`` free for the non-hinged kinds, ``[0, inf)`` for LEQ, free for EQ). Swapping min and
-    max gives ``-theta.c - sum theta^2/(4w) [p = 2] + sum_i min(0, (A^T theta)_i)``, the box
-    [0, 1] taken as it is. ADMM's prox step yields such a ``theta = rho * t`` at every iteration,
-    so ``energy - dual_bound`` certifies how far a state is from the optimum.
-    """
+def dual_bound(theta: np.ndarray, A, c: np.ndarray, w: np.ndarray, sq: np.ndarray) -> float:
+    """The Lagrangian lower bound on the optimum energy for a dual-feasible ``theta`` (see the
+    module docstring); ``sq`` is :attr:`Coefficients.sq`. ``energy - dual_bound`` certifies how
+    far a state is from the optimum."""
     g = A.T @ theta
-    quad = np.where((p == 2) & (w > 0), theta * theta / (4.0 * np.where(w > 0, w, 1.0)), 0.0)
+    quad = np.where(sq & (w > 0), theta * theta / (4.0 * np.where(w > 0, w, 1.0)), 0.0)
     # einsum rather than ``@``: a 1-D BLAS dot wakes BLAS threads (slow on a loaded machine).
     return float(-np.einsum("i,i->", theta, c) - quad.sum() + np.minimum(g, 0.0).sum())
