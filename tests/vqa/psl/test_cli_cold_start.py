@@ -1,0 +1,29 @@
+"""Structure of vqa-masks' cold start (issue 14, item 7): torch and the inputs are loaded with the
+cyclic GC paused and then frozen, so neither the run nor the interpreter's exit walks them again.
+Nothing here is timed (benchmarks/bench_vqa_cold.py measures it)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from .conftest import OFFICIAL, SCENES
+
+
+def test_torch_is_imported_under_a_paused_collector_and_frozen(tmp_path):
+    pytest.importorskip("torch")
+    script = textwrap.dedent(f"""
+        import gc, sys
+        from vqa_adapters.cli.masks import main
+        assert "torch" not in sys.modules
+        frozen = gc.get_freeze_count()
+        rc = main(["--scenes", {str(SCENES)!r}, "--questions", {str(OFFICIAL)!r},
+                   "--out", {str(tmp_path / "out")!r}, "--quiet"])
+        print(rc, gc.isenabled(), gc.get_freeze_count() - frozen)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    rc, enabled, frozen = out.stdout.splitlines()[-1].split()
+    assert rc == "0" and enabled == "True"  # the collector is back on for the pipeline
+    assert int(frozen) > 100_000  # torch's objects (about 155,000) sit in the permanent generation
