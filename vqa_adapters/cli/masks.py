@@ -2,7 +2,7 @@
 
     vqa-masks --scenes S.json --questions Q.json --out DIR [--size 128x128]
               [--rules default|paper|FILE] [--device cpu|cuda] [--parser text|program]
-              [--images DIR] [--previews 8] [--solver torch|numpy] [--weighted]
+              [--images DIR] [--previews 8] [--solver auto|numpy-batch|torch|numpy] [--weighted]
               [--max-mask-gib 4] [--quiet]
     vqa-masks --sort-of-clevr DIR --split test [--out REPORT_DIR] [...]
 
@@ -57,7 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parser", default="text", choices=("text", "program"),
                    help="CLEVR question reader: the text or the gold program (default text)")
     p.add_argument("--device", default="cpu", help="torch device of the solver (cpu, cuda, cuda:N)")
-    p.add_argument("--solver", default="torch", choices=("torch", "numpy"), help="ADMM backend (default torch)")
+    p.add_argument("--solver", default="auto", choices=("auto", "numpy-batch", "torch", "numpy"),
+                   help="ADMM backend: numpy-batch (CPU, no torch import) or torch (any device), both one "
+                        "stopping rule per question; numpy (one for the union); auto (default): numpy-batch "
+                        "on cpu, torch on cuda")
     p.add_argument("--chunk-size", type=int, default=2000, help="questions per grounding (default 2000)")
     p.add_argument("--weighted", action="store_true", help="scale each blob by its object's score")
     p.add_argument("--images", help="folder of the CLEVR images (PNG previews)")
@@ -73,8 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config(args, kind: str, size) -> dict:
     return {"dataset": kind, "rules": args.rules, "parser": args.parser if kind == "clevr" else "sort-of-clevr",
-            "solver": args.solver, "device": args.device, "mask_size": f"{size[0]}x{size[1]}",
+            "solver": _solver(args), "device": args.device, "mask_size": f"{size[0]}x{size[1]}",
             "weighted": args.weighted}
+
+
+def _solver(args) -> str:
+    from vqa_adapters.psl.solve import resolve_solver
+
+    return resolve_solver(args.solver, args.device)
 
 
 def _settings(args):
@@ -138,7 +147,7 @@ def _run_clevr(args, bar_enabled: bool) -> str:
     check_run_folder(args.out)
     fs = FileSet(args.out)  # checks --out (OutputError, exit 1) before any work
     with _collector_paused():
-        _load_libraries(args.solver)
+        _load_libraries(_solver(args))
         scenes = load_scenes(args.scenes)
         questions = load_questions(args.questions, scenes)
     _check_mask_memory(len(questions), size, "uint8", args.max_mask_gib)
@@ -182,7 +191,7 @@ def _run_sort_of_clevr(args, bar_enabled: bool) -> str:
     mfs = FileSet(mdir)
     rfs = mfs if rdir.resolve() == mdir.resolve() else FileSet(rdir)
     with _collector_paused():
-        _load_libraries(args.solver)
+        _load_libraries(_solver(args))
         data = load_sort_of_clevr(args.soc, args.split)
     side = data.settings.size
     size = (side, side)
@@ -242,8 +251,9 @@ def _collector_paused():
 
 
 def _load_libraries(solver: str) -> None:
-    """Import the pipeline, and torch for the torch solver (its solve imports it anyway; here it
-    is imported under :func:`_collector_paused`)."""
+    """Import the pipeline, and torch for the torch solver only (its solve imports it anyway; here
+    it is imported under :func:`_collector_paused`). The numpy solvers never import torch: that
+    import alone is most of a cold run's second."""
     import vqa_adapters.psl.io  # noqa: F401  (the pipeline, facts, solve and hlmrf with it)
 
     if solver == "torch":

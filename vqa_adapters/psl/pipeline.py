@@ -30,7 +30,7 @@ from .choose import THRESHOLD, TIE, mention_picks, object_weights
 from .facts import ObjectFacts, build_facts, clevr_object_facts
 from .masks import MaskSpec, render_masks
 from .rules import RuleSet, load_program
-from .solve import DEFAULT_SETTINGS, SOLVERS, check_device, solve_chunk
+from .solve import DEFAULT_SETTINGS, check_device, resolve_solver, solve_chunk
 
 __all__ = [
     "PipelineSettings",
@@ -58,8 +58,10 @@ class PipelineSettings:
     """Blocking of impossible candidate pairs (None: on for the default rules only)."""
     negatives: bool = True
     """Store the 0.0 ``consistent`` atoms."""
-    solver: str = "torch"
-    """``torch`` (batched, per-question stopping) or ``numpy`` (ADMM on each chunk's union)."""
+    solver: str = "auto"
+    """``numpy-batch`` (batched in numpy, per-question stopping), ``torch`` (the same in torch, any
+    device), ``numpy`` (ADMM on each chunk's union) or ``auto`` (``numpy-batch`` on the CPU,
+    ``torch`` on CUDA; see :func:`vqa_adapters.psl.solve.resolve_solver`)."""
     device: str = "cpu"
     """Torch device for the torch solver (``cpu``, ``cuda``)."""
     dtype: str = "float64"
@@ -81,8 +83,6 @@ class PipelineSettings:
     def __post_init__(self) -> None:
         if self.parser not in PARSERS:
             raise SettingsError(f"unknown parser {self.parser!r}; choose one of {', '.join(PARSERS)}")
-        if self.solver not in SOLVERS:
-            raise SettingsError(f"unknown solver {self.solver!r}; choose one of {', '.join(SOLVERS)}")
         if self.dtype not in ("float64", "float32"):
             raise SettingsError(f"unknown dtype {self.dtype!r}; choose one of float64, float32")
         for name in ("num_threads", "chunk_size"):
@@ -98,7 +98,8 @@ class PipelineSettings:
             raise SettingsError(f"threshold must lie in (0, 1], got {self.threshold!r}")
         if self.tie < 0.0:
             raise SettingsError(f"tie must be >= 0, got {self.tie!r}")
-        check_device(self.device)  # also under the numpy solver: a typo is never silently ignored
+        check_device(self.device)  # also under the numpy solvers: a typo is never silently ignored
+        resolve_solver(self.solver, self.device)
 
 
 @dataclass(frozen=True)

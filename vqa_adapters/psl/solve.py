@@ -2,10 +2,12 @@
 
 The chunk's store holds question-scoped constants, so the ground model is block-diagonal: every
 row touches the candidate atoms of one question. :func:`block_batch` cuts it into one model per
-question (rows sorted by question, columns already in question order) so the batched torch ADMM
-(:func:`hlmrf.solve_batch`) gives each question its own ``rho`` and its own stopping rule; the
-numpy ADMM solves the union model in one go instead (one stopping rule for all). This module does
-not build facts or choose objects.
+question (rows sorted by question, columns already in question order) so a batched ADMM gives
+each question its own ``rho`` and its own stopping rule: in numpy on the CPU
+(:func:`hlmrf.inference.batch_numpy.solve_batch_numpy`, no torch import, the ``auto`` choice
+there) or in torch on any device (:func:`hlmrf.solve_batch`, the ``auto`` choice on CUDA). The
+``numpy`` solver solves the union model in one go instead (one stopping rule for all). This module
+does not build facts or choose objects.
 """
 from __future__ import annotations
 
@@ -25,9 +27,9 @@ from .facts import FactChunk
 from .rules import RuleSet
 
 __all__ = ["SOLVERS", "DEFAULT_SETTINGS", "ChunkSolution", "block_batch", "normalize_blocks", "solve_chunk",
-           "check_device", "available_devices"]
+           "check_device", "available_devices", "resolve_solver"]
 
-SOLVERS = ("torch", "numpy")
+SOLVERS = ("auto", "numpy-batch", "torch", "numpy")
 
 #: ADMM settings for these models: rho 0.1 halves the iterations of the default rho 1 on the
 #: shared CLEVR questions (weights normalised to a largest of 1, so most are small).
@@ -131,21 +133,38 @@ def available_devices() -> list[str]:
     return ["cpu"] + (["cuda"] + [f"cuda:{k}" for k in range(n)] if n else [])
 
 
+def resolve_solver(solver: str, device: str = "cpu") -> str:
+    """The solver ``solver`` names on ``device``: ``auto`` is ``numpy-batch`` on the CPU (the same
+    per-question rules as the torch solver without the second it takes to import torch) and
+    ``torch`` on a GPU. Raises :class:`SettingsError` for an unknown solver or ``numpy-batch`` on a
+    GPU."""
+    if solver not in SOLVERS:
+        raise SettingsError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+    on_cpu = str(device) == "cpu"
+    if solver == "auto":
+        return "numpy-batch" if on_cpu else "torch"
+    if solver == "numpy-batch" and not on_cpu:
+        raise SettingsError(f"solver {solver!r} runs on the CPU only; use --device cpu, or --solver torch "
+                            f"for device {device!r}")
+    return solver
+
+
 def solve_chunk(rules: RuleSet, chunk: FactChunk, settings: AdmmSettings | None = None, *,
-                solver: str = "torch", device: str = "cpu", dtype: str = "float64",
+                solver: str = "auto", device: str = "cpu", dtype: str = "float64",
                 num_threads: int | None = 1) -> ChunkSolution:
     """Ground ``rules`` on the chunk's store (once) and solve all its questions.
 
     Parameters
     ----------
-    solver : ``"torch"`` (batched ADMM, one stopping rule per question; needs torch) or
-        ``"numpy"`` (ADMM on the union model).
-    device, dtype : for the torch solver (``"cuda"`` runs on a GPU).
+    solver : ``"numpy-batch"`` (batched ADMM in numpy, one stopping rule per question),
+        ``"torch"`` (the same in torch, on any device; needs torch), ``"numpy"`` (ADMM on the
+        union model) or ``"auto"`` (see :func:`resolve_solver`).
+    device, dtype : for the torch solver (``"cuda"`` runs on a GPU); the numpy solvers run in
+        float64 on the CPU.
     num_threads : torch's CPU threads during the torch solve (see :func:`torch_threads`; None
         leaves torch's setting); restored afterwards.
     """
-    if solver not in SOLVERS:
-        raise SettingsError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+    solver = resolve_solver(solver, device)
     st = settings or DEFAULT_SETTINGS
     t0 = time.perf_counter()
     model = hlmrf.ground(rules.program, chunk.store)
@@ -163,8 +182,13 @@ def solve_chunk(rules: RuleSet, chunk: FactChunk, settings: AdmmSettings | None 
         conv = np.full(K, res.status == hlmrf.Status.CONVERGED)
     else:
         batch = block_batch(model, chunk.target_question, K)
-        with torch_threads(num_threads):
-            results = hlmrf.solve_batch(batch, st, device=device, dtype=dtype)
+        if solver == "numpy-batch":
+            from hlmrf.inference.batch_numpy import solve_batch_numpy
+
+            results = solve_batch_numpy(batch, st)
+        else:
+            with torch_threads(num_threads):
+                results = hlmrf.solve_batch(batch, st, device=device, dtype=dtype)
         y = np.concatenate([r.y for r in results]) if results else np.zeros(0)
         its = np.fromiter((r.iterations for r in results), np.int64, K)
         conv = np.fromiter((r.status == hlmrf.Status.CONVERGED for r in results), bool, K)
