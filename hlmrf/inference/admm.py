@@ -116,34 +116,43 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
     status = Status.ITERATION_LIMIT
     r_norm = s_norm = float("inf")
     it = 0
-    zv = z[var]
+    fused = _fused_kernel(st, lay, n, alpha)
+    zv = z[var] if fused is None else None
     log: dict = {"polish_seconds": 0.0, "attempts": 0, "used": False, "next_projection": 0}
     for it in range(1, st.max_iter + 1):
-        v = zv - u
-        d = np.bincount(row, weights=a * v, minlength=m) - lay.c
-        if K1 is None:
-            K1, D = prox_bounds(lay.co, lay.w, rho)
-        prox_step(lay.co, d, K1, D, out=t)
-        rho_t = rho  # theta = rho_t * t is dual-feasible; rho may adapt below
-        x = v - np.take(t, row) * a
-        xh = alpha * x + (1.0 - alpha) * zv if alpha != 1.0 else x
-        z_old = z
-        z = np.bincount(var, weights=xh + u, minlength=n) * inv_deg
-        np.clip(z, 0.0, 1.0, out=z)
-        z = np.where(has_copy, z, z_old)
-        zv_new = z[var]
-        u += xh - zv_new
         check = it % st.check_every == 0 or it == st.max_iter
         adapt = st.adaptive_rho and it >= next_adapt
-        if check or adapt:
-            r_norm = _norm(x - zv_new)
-            dz = z - z_old
-            s_norm = rho * math.sqrt(float(np.einsum("i,i,i->", lay.deg, dz, dz)))
+        if K1 is None:
+            K1, D = prox_bounds(lay.co, lay.w, rho)
+        rho_t = rho  # theta = rho_t * t is dual-feasible; rho may adapt below
+        if fused is not None:  # the same iteration in one compiled pass (hlmrf.inference.fused)
+            z, norms = fused.step(z, u, t, K1, D, complete=check or adapt)
+            zv_new = None
+            if check or adapt:
+                r_norm, s_norm = math.sqrt(norms[0]), rho * math.sqrt(norms[1])
+                x_norm, zv_norm, u_norm = (math.sqrt(v) for v in norms[2:])
+        else:
+            v = zv - u
+            d = np.bincount(row, weights=a * v, minlength=m) - lay.c
+            prox_step(lay.co, d, K1, D, out=t)
+            x = v - np.take(t, row) * a
+            xh = alpha * x + (1.0 - alpha) * zv if alpha != 1.0 else x
+            z_old = z
+            z = np.bincount(var, weights=xh + u, minlength=n) * inv_deg
+            np.clip(z, 0.0, 1.0, out=z)
+            z = np.where(has_copy, z, z_old)
+            zv_new = z[var]
+            u += xh - zv_new
+            if check or adapt:
+                r_norm = _norm(x - zv_new)
+                dz = z - z_old
+                s_norm = rho * math.sqrt(float(np.einsum("i,i,i->", lay.deg, dz, dz)))
+                x_norm, zv_norm, u_norm = _norm(x), _norm(zv_new), _norm(u)
         if check and not (math.isfinite(r_norm) and math.isfinite(s_norm)):
             raise _diverged(model, it)
         if check:
-            eps_pri = sqrtL * st.eps_abs + st.eps_rel * max(_norm(x), _norm(zv_new))
-            eps_dual = sqrtL * st.eps_abs + st.eps_rel * rho * _norm(u)
+            eps_pri = sqrtL * st.eps_abs + st.eps_rel * max(x_norm, zv_norm)
+            eps_dual = sqrtL * st.eps_abs + st.eps_rel * rho * u_norm
             if callback is not None:
                 callback(it, r_norm, s_norm)
             if r_norm < eps_pri and s_norm < eps_dual:
@@ -188,6 +197,28 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
         extra["certificate"] = "none: negative weights make the energy non-convex (a local solution)"
     return Result(z, status, it, r_norm, s_norm, energy, violation, time.perf_counter() - t0, "admm",
                   rho=rho, extra=extra, lower_bound=bound)
+
+
+FUSED_MIN_COPIES = 50_000
+"""``kernel="auto"`` compiles the fused kernel only above this many local copies (below, numpy's
+per-pass overhead is small and the one-off load of the compiled code would not pay)."""
+
+
+def _fused_kernel(st: AdmmSettings, lay: _Layout, n: int, alpha: float):
+    """The compiled iteration body for ``st.kernel``, or None for the numpy one."""
+    if st.kernel == "numpy" or (st.kernel == "auto" and len(lay.a) <= FUSED_MIN_COPIES):
+        return None
+    if st.kernel == "auto":
+        import importlib.util
+
+        if importlib.util.find_spec("numba") is None:
+            return None
+    from hlmrf.errors import require
+
+    require("numba", "fast")  # kernel="numba" without numba: MissingDependencyError naming hlmrf[fast]
+    from hlmrf.inference.fused import FusedKernel
+
+    return FusedKernel(lay, n, alpha)
 
 
 def _diverged(model: HLMRF, it: int) -> SolverError:

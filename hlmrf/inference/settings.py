@@ -43,6 +43,10 @@ class AdmmSettings:
     connected model can fill in to a dense matrix; 20,000 rows is at most 3.2 GB)."""
     normalize_weights: bool = True
     """Divide weights by the largest before solving (reference default; MAP state unchanged)."""
+    kernel: str = field(default="auto", metadata={"choices": ("auto", "numpy", "numba")})
+    """The ADMM iteration body: ``numpy`` (the reference implementation), ``numba`` (one fused,
+    compiled pass; ``pip install "hlmrf[fast]"``) or ``auto`` (numba when installed and the model
+    has more than 50,000 local copies, else numpy)."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -54,6 +58,7 @@ class AdmmSettings:
             (self.constraint_tol > 0, "constraint_tol must be > 0"),
             (self.gap_rel >= 0 and self.gap_abs >= 0, "gap_rel and gap_abs must be >= 0"),
             (self.polish_max_dim >= 0, "polish_max_dim must be >= 0"),
+            (self.kernel in ("auto", "numpy", "numba"), "kernel must be one of auto, numpy, numba"),
         ]
         for ok, msg in checks:
             if not ok:

@@ -1,4 +1,4 @@
-"""One contract for every MAP solver: numpy ADMM, torch ADMM (CPU float64/float32, CUDA when
+"""One contract for every MAP solver: numpy ADMM (numpy and numba kernels), torch ADMM (CPU float64/float32, CUDA when
 present) and cvxpy, on the same models, checked against independent references.
 
 References: closed-form optima of hand-built models (one per term kind), cvxpy optima of seeded
@@ -21,7 +21,7 @@ cvxpy              1e-4            1e-6              n/a
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +145,9 @@ class Solver:
     def solve(self, model):
         if self.name == "admm":
             return solve_admm(model, TIGHT64)
+        if self.name == "admm-numba":  # the fused compiled iteration (hlmrf.inference.fused)
+            pytest.importorskip("numba", reason="the numba kernel needs numba (pip install 'hlmrf[fast]')")
+            return solve_admm(model, replace(TIGHT64, kernel="numba"))
         if self.name == "cvxpy":
             pytest.importorskip("cvxpy")
             from hlmrf.inference.check import solve_cvxpy
@@ -161,6 +164,7 @@ SOLVERS = [
     Solver("torch-cuda-float64", 1e-4, 1e-3, 1e-4, needs_cuda=True),
     Solver("torch-cuda-float32", 2e-3, 3e-3, 1e-3, needs_cuda=True),
     Solver("cvxpy", 1e-4, 1e-6, None),
+    Solver("admm-numba", 1e-4, 1e-3, None),  # last: the tests above index SOLVERS by position
 ]
 
 

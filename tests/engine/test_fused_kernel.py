@@ -1,0 +1,99 @@
+"""The fused numba iteration (``AdmmSettings(kernel="numba")``) against the numpy one it replaces.
+
+The numpy loop body of :func:`hlmrf.inference.admm.solve_admm` is the reference: both kernels run
+the same iterations from the same start, so their iterates (values ``y``, scaled duals ``u``, rho)
+must agree to rounding after any number of iterations (only summation orders differ), and full
+solves must stop at the same iteration with the same status.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from hlmrf.errors import MissingDependencyError, SettingsError
+from hlmrf.inference.admm import solve_admm
+from hlmrf.inference.settings import AdmmSettings
+from hlmrf.testing.psl_corpus import NAMES, corpus_model
+from hlmrf.testing.random_models import random_model
+
+numba = pytest.importorskip("numba", reason="the fused kernel needs numba (pip install 'hlmrf[fast]')")
+
+NO_STOP = AdmmSettings(eps_abs=0.0, eps_rel=0.0, polish=False)  # run exactly max_iter iterations
+
+
+def _random(seed: int, constraints: int = 0, kinds=("linear", "hinge"), squared_share: float = 0.5):
+    return random_model(np.random.default_rng(seed), 40, 120, kinds=kinds, constraints=constraints,
+                        squared_share=squared_share)
+
+
+MODELS = {
+    "hinge-linear": lambda: _random(0),
+    "hinge-only-linear-p": lambda: _random(1, kinds=("hinge",), squared_share=0.0),
+    "squared": lambda: _random(2, squared_share=1.0),
+    "constrained": lambda: _random(3, constraints=6),
+    **{f"corpus-{name}": (lambda name=name: corpus_model(name)) for name in NAMES[:6]},
+}
+
+
+def _pair(model, settings):
+    a = solve_admm(model, replace(settings, kernel="numpy"))
+    b = solve_admm(model, replace(settings, kernel="numba"))
+    return a, b
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("alpha", [1.0, 1.6])
+def test_iterates_equal_the_numpy_kernels(name, alpha):
+    model = MODELS[name]()
+    for iters in (1, 7, 60):  # 7: mid-way between checks, so the pending dual update is completed
+        a, b = _pair(model, replace(NO_STOP, max_iter=iters, alpha=alpha))
+        assert a.iterations == b.iterations == iters
+        np.testing.assert_allclose(b.y, a.y, rtol=0, atol=1e-12, err_msg=f"{name} after {iters}")
+        np.testing.assert_allclose(b.extra["state"]["u"], a.extra["state"]["u"], rtol=0, atol=1e-11)
+        assert b.rho == pytest.approx(a.rho, rel=1e-12)
+        assert b.primal_residual == pytest.approx(a.primal_residual, rel=1e-9, abs=1e-12)
+        assert b.dual_residual == pytest.approx(a.dual_residual, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_full_solves_stop_alike(name):
+    model = MODELS[name]()
+    a, b = _pair(model, AdmmSettings())
+    assert (b.status, b.iterations) == (a.status, a.iterations)
+    np.testing.assert_allclose(b.y, a.y, rtol=0, atol=1e-9)
+    assert b.energy == pytest.approx(a.energy, rel=1e-9, abs=1e-12)
+
+
+def test_warm_state_is_used_alike():
+    model = _random(4, constraints=3)
+    first = solve_admm(model, replace(NO_STOP, max_iter=30))
+    warm = dict(y0=first.y, state=first.extra["state"])
+    a = solve_admm(model, replace(NO_STOP, max_iter=12, kernel="numpy"), **{k: (v if k == "y0" else
+                   {"u": v["u"].copy(), "rho": v["rho"]}) for k, v in warm.items()})
+    b = solve_admm(model, replace(NO_STOP, max_iter=12, kernel="numba"), **{k: (v if k == "y0" else
+                   {"u": v["u"].copy(), "rho": v["rho"]}) for k, v in warm.items()})
+    np.testing.assert_allclose(b.y, a.y, rtol=0, atol=1e-12)
+
+
+def test_kernel_setting_is_validated():
+    with pytest.raises(SettingsError, match="kernel"):
+        AdmmSettings(kernel="cuda")
+    assert AdmmSettings.from_mapping({"kernel": "numba"}).kernel == "numba"
+
+
+def test_missing_numba_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "numba", None)  # what an environment without numba imports
+    with pytest.raises(MissingDependencyError, match=r"hlmrf\[fast\]"):
+        solve_admm(_random(0), AdmmSettings(kernel="numba"))
+    big = random_model(np.random.default_rng(5), 2000, 30_000)  # over auto's threshold
+    assert solve_admm(big, AdmmSettings(kernel="auto", max_iter=3)).iterations == 3  # numpy fallback
+
+
+def test_import_hlmrf_does_not_import_numba():
+    code = "import sys, hlmrf, hlmrf.inference.admm; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
