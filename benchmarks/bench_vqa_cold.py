@@ -1,6 +1,6 @@
 """Whole-command time of ``vqa-masks`` on 2,000 CLEVR questions, cold (a new process) and warm.
 
-    python benchmarks/bench_vqa_cold.py [--questions 2000] [--runs 5] [--solver torch|numpy]
+    python benchmarks/bench_vqa_cold.py [--questions 2000] [--runs 5] [--solver auto|numpy-batch|torch|numpy]
 
 The 330 generated val questions (tests/data/clevr) are replicated to ``--questions`` (each copy its
 own ``question_index``) in a temporary folder, which also receives ``--out``. *Cold*: each run is
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--questions", type=int, default=2000)
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--solver", default="torch", choices=("torch", "numpy"))
+    ap.add_argument("--solver", default="auto", choices=("auto", "numpy-batch", "torch", "numpy"))
     args = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="vqa-cold-") as tmp:
@@ -62,6 +62,7 @@ def main(argv=None) -> int:
                 return r.rc
             cold.append(r.wall)
         from vqa_adapters.cli.masks import main as cli_main
+        from vqa_adapters.psl.solve import resolve_solver
 
         warm = []
         with contextlib.redirect_stdout(io.StringIO()):  # the CLI's summary lines
@@ -74,7 +75,7 @@ def main(argv=None) -> int:
     n = args.questions
     print(f"`python benchmarks/bench_vqa_cold.py {' '.join(argv if argv is not None else sys.argv[1:])}`"
           f" on {platform.machine()} with {os.cpu_count()} CPUs, load average "
-          f"{min(loads):.1f}-{max(loads):.1f}: {n} questions, masks 128x128, solver {args.solver}/cpu, "
+          f"{min(loads):.1f}-{max(loads):.1f}: {n} questions, masks 128x128, solver {resolve_solver(args.solver, 'cpu')}/cpu, "
           f"{args.runs} runs each\n")
     print("| run | seconds (median) | min-max | questions/s (median) |")
     print("|---|---:|---:|---:|")
