@@ -6,6 +6,7 @@ from typing import Callable
 import numpy as np
 
 from hlmrf.inference.admm import solve_admm
+from hlmrf.inference.batch_numpy import solve_batch_numpy
 from hlmrf.inference.result import Result, Status
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.hlmrf import HLMRF
@@ -32,4 +33,4 @@ def solve(model: HLMRF, solver: str = "admm", settings: AdmmSettings | None = No
     raise SettingsError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
 
 
-__all__ = ["AdmmSettings", "Result", "SOLVERS", "Status", "solve", "solve_admm"]
+__all__ = ["AdmmSettings", "Result", "SOLVERS", "Status", "solve", "solve_admm", "solve_batch_numpy"]
