@@ -199,9 +199,11 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
                   rho=rho, extra=extra, lower_bound=bound)
 
 
-FUSED_MIN_COPIES = 50_000
-"""``kernel="auto"`` compiles the fused kernel only above this many local copies (below, numpy's
-per-pass overhead is small and the one-off load of the compiled code would not pay)."""
+FUSED_MIN_COPIES = 1_000_000
+"""``kernel="auto"`` uses the fused kernel only above this many local copies: loading the compiled
+code from numba's disk cache costs ~0.4 s per process (~2 s to compile it the first time), which
+the ~4 ns it saves per copy and iteration (benchmarks/bench_admm_kernel.py) repays only on models
+of about a million copies and up."""
 
 
 def _fused_kernel(st: AdmmSettings, lay: _Layout, n: int, alpha: float):

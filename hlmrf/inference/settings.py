@@ -46,7 +46,7 @@ class AdmmSettings:
     kernel: str = field(default="auto", metadata={"choices": ("auto", "numpy", "numba")})
     """The ADMM iteration body: ``numpy`` (the reference implementation), ``numba`` (one fused,
     compiled pass; ``pip install "hlmrf[fast]"``) or ``auto`` (numba when installed and the model
-    has more than 50,000 local copies, else numpy)."""
+    has more than a million local copies, where its compile-cache load pays, else numpy)."""
 
     def __post_init__(self) -> None:
         checks = [

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from hlmrf.errors import MissingDependencyError, SettingsError
+from hlmrf.inference import admm
 from hlmrf.inference.admm import solve_admm
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.testing.psl_corpus import NAMES, corpus_model
@@ -89,8 +90,19 @@ def test_missing_numba_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "numba", None)  # what an environment without numba imports
     with pytest.raises(MissingDependencyError, match=r"hlmrf\[fast\]"):
         solve_admm(_random(0), AdmmSettings(kernel="numba"))
-    big = random_model(np.random.default_rng(5), 2000, 30_000)  # over auto's threshold
-    assert solve_admm(big, AdmmSettings(kernel="auto", max_iter=3)).iterations == 3  # numpy fallback
+    monkeypatch.setattr(admm, "FUSED_MIN_COPIES", 0)  # auto would choose numba: falls back to numpy
+    assert solve_admm(_random(0), AdmmSettings(kernel="auto", max_iter=3)).iterations == 3
+
+
+def test_auto_chooses_by_size(monkeypatch):
+    calls = []
+    monkeypatch.setattr(admm, "FUSED_MIN_COPIES", 0)
+    real = admm._fused_kernel
+    monkeypatch.setattr(admm, "_fused_kernel", lambda *a: calls.append(real(*a)) or calls[-1])
+    solve_admm(_random(0), AdmmSettings(kernel="auto", max_iter=3))
+    monkeypatch.setattr(admm, "FUSED_MIN_COPIES", 10**9)
+    solve_admm(_random(0), AdmmSettings(kernel="auto", max_iter=3))
+    assert calls[0] is not None and calls[1] is None
 
 
 def test_import_hlmrf_does_not_import_numba():
