@@ -10,7 +10,10 @@ model are segment reductions over the model's consecutive copies, terms or varia
 Python loop over terms or models. Every model keeps its own ``rho``, adaptation schedule and
 stopping rule, so a model solved in a batch takes the same iterates as solved alone. A converged
 model is recorded, and once converged models hold a share of the working set they are compacted
-out of it so they stop costing work; with ``max_copies`` the next models join as room frees up. Deliberately not here: grounding, weight normalisation (use
+out of it so they stop costing work; with ``max_copies`` the next models join as room frees up.
+The loop (``_run``) is a short driver over three parts: ``_WorkingSet`` (which models are
+iterated: joining, compaction), ``_step`` (one ADMM iteration of the working set) and
+``_stopping_rule`` (residual gate, certificate, recording). Deliberately not here: grounding, weight normalisation (use
 ``model.normalized()``), and any import of torch at ``import hlmrf`` time (this module is imported
 on demand and raises an ImportError naming the ``torch`` extra when torch is missing).
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, fields
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -101,7 +104,7 @@ class _Work:
     next_adapt: "torch.Tensor"  # int64: the iteration of the model's next rho rebalancing check
     interval: "torch.Tensor"  # int64: its current interval (doubles after each change)
     done: "torch.Tensor"  # bool: recorded, waiting to be compacted out
-    polish_after: "torch.Tensor"  # int64: iterations after which a polish pays (see _run)
+    polish_after: "torch.Tensor"  # int64: iterations after which a polish pays (see _stopping_rule)
     nonconvex: "torch.Tensor"  # bool: a negative soft weight; no bound, no gap check, no polish
 
     @property
@@ -315,145 +318,260 @@ def _concat(W1: _Work, W2: _Work) -> _Work:
     return _Work(**out)
 
 
+class _WorkingSet:
+    """Which models are iterated now: the working set ``W`` (``None`` once none is) and the queue.
+
+    It owns the full layout and decides membership. Models join in batch order while their copies
+    fit under ``max_copies`` (at least one model at a time), only at iterations that are multiples
+    of both ``check_every`` and ``adapt_every`` (so every model keeps the schedule it would have
+    alone) and only once a share of the room is free (each join copies the working set); models
+    without rows never enter. Models marked done leave by compaction once they hold
+    ``compact_share`` of the working set's copies. It remembers the iterations models joined at,
+    so the loop knows when some model reaches ``max_iter``. It does not iterate, check, adapt or
+    record anything: it reads only the ``done`` marks and sizes, never ``z``, ``u`` or ``rho``.
+    """
+
+    def __init__(self, store: _Work, st: AdmmSettings, max_copies: int | None, compact_share: float):
+        self.store, self.compact_share, self.max_iter = store, compact_share, st.max_iter
+        self.ptr = {level: np.r_[0, np.cumsum(n.cpu().numpy())] for level, n in
+                    (("copy", store.nc), ("term", store.nt), ("var", store.nv))}
+        self.ptr["model"] = np.arange(store.B + 1)
+        self.empty = store.done.cpu().numpy()
+        self.cap = np.inf if max_copies is None else max_copies
+        self.join_every = math.lcm(st.check_every, st.adapt_every) if st.adaptive_rho else st.check_every
+        self.joined_at: set[int] = set()
+        self.nxt = 0  # the first model that has not joined yet
+        self.W: _Work | None = None
+        while self.W is None and self.nxt < store.B:
+            self.W = self._refill(None, 0)
+
+    def reaches_max_iter(self, it: int) -> bool:
+        """Whether some model in the working set does its ``max_iter``-th iteration at ``it``."""
+        return (it - self.max_iter) in self.joined_at
+
+    def drop_done(self):
+        """Compact the done models out if they hold ``compact_share`` of the copies.
+
+        Returns the mask of models kept (to cut per-model values computed before), or ``None``
+        when nothing moved.
+        """
+        W = self.W
+        if float(W.Lb[W.done].sum()) < self.compact_share * float(W.Lb.sum()):
+            return None
+        keep = ~W.done
+        self.W = _compact(W) if bool(keep.any()) else None
+        return keep
+
+    def join(self, it: int) -> tuple[int, bool]:
+        """Let the next models join after iteration ``it`` if this is a joining iteration with room.
+
+        Returns the iteration count (moved on to the next joining iteration when nothing is
+        iterating) and whether the working set was rebuilt.
+        """
+        W = self.W
+        if not (self.nxt < self.store.B and (W is None or it % self.join_every == 0)):
+            return it, False
+        room = self.cap - (0.0 if W is None else float(W.Lb[~W.done].sum()))
+        if W is None:  # nothing is iterating: move the clock to the next joining iteration
+            it = -(-it // self.join_every) * self.join_every
+        if W is None or room >= max(self.compact_share, 0.05) * self.cap:
+            W = _compact(W) if W is not None and bool(W.done.any()) else W
+            self.W = self._refill(W, it)
+            return it, True
+        return it, False
+
+    def _refill(self, W: _Work | None, it: int) -> _Work | None:
+        """``W`` with the next models that fit appended, joining at iteration ``it``."""
+        ptr, nxt = self.ptr, self.nxt
+        used = 0 if W is None else float(W.Lb.sum())
+        hi = nxt
+        while hi < self.store.B and (used + ptr["copy"][hi + 1] - ptr["copy"][nxt] <= self.cap
+                                     or (W is None and hi == nxt)):
+            hi += 1
+        if hi == nxt:
+            return W
+        new = _take(self.store, ptr, nxt, hi, it)
+        self.nxt = hi
+        if self.empty[new.gid.cpu().numpy()].any():
+            new = _compact(new)
+        if new.B == 0:
+            return W
+        self.joined_at.add(it)
+        return new if W is None else _concat(W, new)
+
+
+class _Prox(NamedTuple):
+    """The rho-dependent part of the prox step, per term and copy of the working set."""
+
+    rho_t: "torch.Tensor"  # rho per term
+    rho_c: "torch.Tensor"  # rho per copy
+    K1: "torch.Tensor"
+    D: "torch.Tensor"
+
+
+def _prox(W: _Work) -> _Prox:
+    rho_t = W.rho.index_select(0, W.tmodel)
+    rho_c = W.rho.index_select(0, W.cmodel)
+    return _Prox(rho_t, rho_c, *_prox_coefs(W, rho_t))
+
+
+class _Iterate(NamedTuple):
+    """What one step leaves for the checks: views into the scratch buffers, valid until the next."""
+
+    v: "torch.Tensor"  # free scratch of the copies' length
+    x: "torch.Tensor | None"  # the local copies x = v - t a (only when asked for)
+    t: "torch.Tensor"  # the prox step per term
+    ta: "torch.Tensor"  # t[term] * a per copy
+    z_old: "torch.Tensor"  # z before the step
+
+
+def _step(W: _Work, prox: _Prox, buf: _Buffers, alpha: float, form_x: bool) -> _Iterate:
+    """One ADMM iteration of every model in the working set, updating ``W.z``, ``W.zv``, ``W.u``.
+
+    The local (prox) step, the over-relaxed consensus step and the dual step, in as few passes
+    over the copies as the arithmetic allows, with the same floating-point operations as the numpy
+    solver; ``x`` is formed only when ``form_x`` (the residuals need it). It does not look at
+    residuals, stop, adapt rho or change which models are in the working set, and it does not
+    know the iteration count: every model steps alike.
+    """
+    L, m = W.a.shape[0], W.c.shape[0]
+    v, tmp, x, xh, d, t = buf.get(L, m, W.a)
+    # Local step: v = z_S - u, d = a.v - c, t in closed form; x = v - t a.
+    torch.sub(W.zv, W.u, out=v)
+    torch.mul(W.a, v, out=tmp)
+    _segsum(W.term, tmp, m, out=d).sub_(W.c)
+    torch.maximum(d, W.lb, out=d)
+    torch.mul(W.num, d, out=t).div_(prox.D).add_(W.k3)
+    torch.minimum(t, prox.K1, out=t)
+    ta = torch.index_select(t, 0, W.term, out=tmp).mul_(W.a)
+    if form_x:
+        torch.sub(v, ta, out=x)
+    # Consensus on q = xh + u, where xh = alpha x + (1 - alpha) z_S is the over-relaxed copy:
+    # q = z_S + (1 - alpha) u - alpha t a; z = clip(mean of q over each variable's copies);
+    # the dual step u += xh - z_S(new) is u = q - z_S(new). Same iterates as the numpy
+    # solver's, in fewer passes over the copies.
+    q = torch.add(W.zv, W.u, alpha=1.0 - alpha, out=xh).sub_(ta, alpha=alpha)
+    z_old = W.z
+    W.z = _segsum(W.var, q, z_old.shape[0]).mul_(W.inv_deg).clamp_(0.0, 1.0)
+    torch.index_select(W.z, 0, W.var, out=W.zv)
+    torch.sub(q, W.zv, out=W.u)
+    return _Iterate(v, x if form_x else None, t, ta, z_old)
+
+
+def _residuals(W: _Work, step: _Iterate):
+    """Per working model, the primal ``|x - z_S|`` and dual ``rho |z_S - z_S(old)|`` residuals."""
+    r = _permodel(torch.sub(step.x, W.zv, out=step.v).square_(), W.nc).sqrt_()
+    s = W.rho * _permodel(W.deg * (W.z - step.z_old).square_(), W.nv).sqrt_()
+    return r, s
+
+
+def _stopping_rule(W: _Work, st: AdmmSettings, it: int, final: bool, step: _Iterate, prox: _Prox, r, s,
+                   rec: _Records, batch: ModelBatch, callback) -> bool:
+    """The check after iteration ``it``: which models stop, recorded in ``rec`` and marked done.
+
+    A model is due at each ``check_every``-th iteration and at its last; a due model whose
+    residuals pass the reference engine's rule is certified at ``z`` (hard constraints within
+    ``constraint_tol``, duality gap within ``gap_rel |E| + gap_abs``) and stops converged if the
+    certificate holds. A model at its last iteration, or (with ``polish``) one whose certificate
+    fails after it has done enough work to pay for a polish, stops unconverged, its multipliers
+    kept for :func:`_finish_uncertified`. Non-finite residuals raise the divergence error; the
+    ``callback`` sees the first working model's residuals. Returns whether some model stopped.
+    It does not compact the working set, adapt rho or step; it overwrites ``step.v`` and
+    ``step.ta``.
+    """
+    v, x = step.v, step.x
+    xn = _permodel(torch.mul(x, x, out=v), W.nc).sqrt_()
+    zn = _permodel(W.deg * W.z.square(), W.nv).sqrt_()  # |z_S| over the copies
+    un = _permodel(torch.mul(W.u, W.u, out=v), W.nc).sqrt_()
+    eps_pri = W.sqrtL * st.eps_abs + st.eps_rel * torch.maximum(xn, zn)
+    eps_dual = W.sqrtL * st.eps_abs + st.eps_rel * W.rho * un
+    if not bool(torch.isfinite(r).all() and torch.isfinite(s).all()):
+        from hlmrf.inference.admm import _diverged
+
+        b = int(W.gid[~(torch.isfinite(r) & torch.isfinite(s))][0])
+        raise _diverged(batch.models[b], it - int(W.start[W.gid == b][0]))
+    if callback is not None:
+        callback(it, float(r[0]), float(s[0]))
+    last = (it - W.start == st.max_iter) & ~W.done
+    due = last | (it % st.check_every == 0)
+    gate = (r < eps_pri) & (s < eps_dual) & ~W.done & due
+    if not (final or bool(gate.any())):
+        return False
+    # theta = rho t of this iteration's prox step is dual feasible (see dual_bound).
+    theta = prox.rho_t * step.t
+    viol, energy, bound = _certificate(W, theta, step.ta.mul_(prox.rho_c), v)
+    conv = gate & (~W.has_hard | (viol <= st.constraint_tol))
+    conv &= (energy - bound <= st.gap_rel * energy.abs() + st.gap_abs) | W.nonconvex
+    # A model whose residuals are small but whose certificate fails leaves the batch to be
+    # polished on the CPU after the run (hlmrf.inference.polish), once the work it has done pays
+    # for a polish (the numpy solver's pacing, per model).
+    retire = gate & ~conv & ~W.nonconvex & (W.polish_after <= it - W.start) if st.polish else None
+    unsure = last & ~conv if retire is None else (last | retire) & ~conv
+    stop = conv | unsure
+    if not bool(stop.any()):
+        return False
+    rec.record(W, conv, it, r, s, bound, True)
+    rec.record(W, unsure, it, r, s, bound, False)
+    if st.polish and bool(unsure.any()):
+        rec.keep_theta(W, unsure, theta)
+    W.done |= stop
+    return True
+
+
+def _adapt(W: _Work, it: int, r, s) -> bool:
+    """Residual balancing of rho for the models due after iteration ``it``; whether rho changed.
+
+    Each model rebalances on its own schedule (``adapt_every``, doubled after each change, as in
+    the numpy solver): rho is scaled by ``sqrt(r / s)`` (clipped to [0.1, 10]) when ``r`` and
+    ``s`` are more than 10x apart, and the scaled duals ``u`` with it. It does not recompute the
+    prox coefficients (the caller does when this returns True).
+    """
+    due = W.next_adapt <= it
+    ratio = torch.where((r > 0) & (s > 0), r / s, torch.ones_like(r))
+    change = due & ((ratio > 10.0) | (ratio < 0.1))
+    W.interval = torch.where(change, 2 * W.interval, W.interval)
+    W.next_adapt = torch.where(due, it + W.interval, W.next_adapt)
+    if not bool(change.any()):
+        return False
+    scale = torch.where(change, ratio.sqrt().clamp(0.1, 10.0), torch.ones_like(ratio))
+    W.rho = W.rho * scale
+    W.u /= scale.index_select(0, W.cmodel)
+    return True
+
+
 def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, device, dtype,
          callback: Callable | None, compact_share: float, max_copies: int | None) -> list[Result]:
+    """The driver: step the working set, check and adapt on schedule, let models leave and join."""
     t0 = time.perf_counter()
     dev, dt = torch.device(device), _dtype(dtype)
     store = _build(batch, z0, st, dev, dt)
     rec = _Records(z0, len(batch), batch.model.m, st.rho, dev, dt)
     rec.conv |= store.done  # models without rows are solved by their start, as in the numpy solver
-    # The working set holds at most max_copies local copies (at least one model); as models
-    # converge and are compacted out, the next models join, at iterations that are multiples of
-    # both check_every and adapt_every so every model keeps the schedule it would have alone.
-    ptr = {level: np.r_[0, np.cumsum(n.cpu().numpy())] for level, n in
-           (("copy", store.nc), ("term", store.nt), ("var", store.nv))}
-    ptr["model"] = np.arange(store.B + 1)
-    empty = store.done.cpu().numpy()
-    cap = np.inf if max_copies is None else max_copies
-    join_every = math.lcm(st.check_every, st.adapt_every) if st.adaptive_rho else st.check_every
-    joined_at: set[int] = set()
-    nxt = 0
-
-    def refill(W, it):
-        nonlocal nxt
-        used = 0 if W is None else float(W.Lb.sum())
-        hi = nxt
-        while hi < store.B and (used + ptr["copy"][hi + 1] - ptr["copy"][nxt] <= cap or (W is None and hi == nxt)):
-            hi += 1
-        if hi == nxt:
-            return W
-        new = _take(store, ptr, nxt, hi, it)
-        nxt = hi
-        if empty[new.gid.cpu().numpy()].any():
-            new = _compact(new)
-        if new.B:
-            joined_at.add(it)
-        if new.B == 0:
-            return W
-        return new if W is None else _concat(W, new)
-
-    W = None
-    while W is None and nxt < store.B:
-        W = refill(None, 0)
+    ws = _WorkingSet(store, st, max_copies, compact_share)
     buf = _Buffers()
-    alpha = float(st.alpha)
-    r = s = K1 = None
+    prox = r = s = None  # prox: recomputed only when rho or the working set changes
     it = 0
-    while W is not None:
+    while ws.W is not None:
         it += 1
-        if K1 is None:  # recomputed only when rho or the working set changes
-            rho_t = W.rho.index_select(0, W.tmodel)
-            rho_c = W.rho.index_select(0, W.cmodel)
-            K1, D = _prox_coefs(W, rho_t)
-        L, m = W.a.shape[0], W.c.shape[0]
-        v, tmp, x, xh, d, t = buf.get(L, m, W.a)
-        final = (it - st.max_iter) in joined_at  # some model reaches max_iter now
+        W = ws.W
+        if prox is None:
+            prox = _prox(W)
+        final = ws.reaches_max_iter(it)
         check = it % st.check_every == 0 or final
-        # Each model rebalances rho on its own schedule (adapt_every, doubled after each change, as
-        # in the numpy solver); every scheduled iteration is a multiple of adapt_every.
+        # Every model's adaptation iterations are multiples of adapt_every.
         adapt = st.adaptive_rho and it % st.adapt_every == 0 and bool((W.next_adapt <= it).any())
-        # Local step: v = z_S - u, d = a.v - c, t in closed form; x = v - t a is formed only
-        # when the residuals need it.
-        torch.sub(W.zv, W.u, out=v)
-        torch.mul(W.a, v, out=tmp)
-        _segsum(W.term, tmp, m, out=d).sub_(W.c)
-        torch.maximum(d, W.lb, out=d)
-        torch.mul(W.num, d, out=t).div_(D).add_(W.k3)
-        torch.minimum(t, K1, out=t)
-        ta = torch.index_select(t, 0, W.term, out=tmp).mul_(W.a)
+        step = _step(W, prox, buf, float(st.alpha), form_x=check or adapt)
         if check or adapt:
-            torch.sub(v, ta, out=x)
-        # Consensus on q = xh + u, where xh = alpha x + (1 - alpha) z_S is the over-relaxed copy:
-        # q = z_S + (1 - alpha) u - alpha t a; z = clip(mean of q over each variable's copies);
-        # the dual step u += xh - z_S(new) is u = q - z_S(new). Same iterates as the numpy
-        # solver's, in fewer passes over the copies.
-        q = torch.add(W.zv, W.u, alpha=1.0 - alpha, out=xh).sub_(ta, alpha=alpha)
-        z_old = W.z
-        W.z = _segsum(W.var, q, z_old.shape[0]).mul_(W.inv_deg).clamp_(0.0, 1.0)
-        torch.index_select(W.z, 0, W.var, out=W.zv)
-        torch.sub(q, W.zv, out=W.u)
-        if check or adapt:
-            r = _permodel(torch.sub(x, W.zv, out=v).square_(), W.nc).sqrt_()
-            s = W.rho * _permodel(W.deg * (W.z - z_old).square_(), W.nv).sqrt_()
-        if check:
-            xn = _permodel(torch.mul(x, x, out=v), W.nc).sqrt_()
-            zn = _permodel(W.deg * W.z.square(), W.nv).sqrt_()  # |z_S| over the copies
-            un = _permodel(torch.mul(W.u, W.u, out=v), W.nc).sqrt_()
-            eps_pri = W.sqrtL * st.eps_abs + st.eps_rel * torch.maximum(xn, zn)
-            eps_dual = W.sqrtL * st.eps_abs + st.eps_rel * W.rho * un
-            if not bool(torch.isfinite(r).all() and torch.isfinite(s).all()):
-                from hlmrf.inference.admm import _diverged
-
-                b = int(W.gid[~(torch.isfinite(r) & torch.isfinite(s))][0])
-                raise _diverged(batch.models[b], it - int(W.start[W.gid == b][0]))
-            if callback is not None:
-                callback(it, float(r[0]), float(s[0]))
-            last = (it - W.start == st.max_iter) & ~W.done
-            due = last | (it % st.check_every == 0)
-            gate = (r < eps_pri) & (s < eps_dual) & ~W.done & due
-            if final or bool(gate.any()):
-                # theta = rho t of this iteration's prox step is dual feasible (see dual_bound).
-                theta = rho_t * t
-                viol, energy, bound = _certificate(W, theta, ta.mul_(rho_c), v)
-                conv = gate & (~W.has_hard | (viol <= st.constraint_tol))
-                conv &= (energy - bound <= st.gap_rel * energy.abs() + st.gap_abs) | W.nonconvex
-                # A model whose residuals are small but whose certificate fails leaves the batch
-                # to be polished on the CPU after the run (hlmrf.inference.polish), once the work
-                # it has done pays for a polish (the numpy solver's pacing, per model).
-                retire = gate & ~conv & ~W.nonconvex & (W.polish_after <= it - W.start) if st.polish else None
-                unsure = last & ~conv if retire is None else (last | retire) & ~conv
-                stop = conv | unsure
-                if bool(stop.any()):
-                    rec.record(W, conv, it, r, s, bound, True)
-                    rec.record(W, unsure, it, r, s, bound, False)
-                    if st.polish and bool(unsure.any()):
-                        rec.keep_theta(W, unsure, theta)
-                    W.done |= stop
-                    if float(W.Lb[W.done].sum()) >= compact_share * float(W.Lb.sum()):
-                        keep = ~W.done
-                        r, s = r[keep], s[keep]
-                        W = _compact(W) if bool(keep.any()) else None
-                        K1 = None
-        if adapt and W is not None:
-            due = W.next_adapt <= it
-            ratio = torch.where((r > 0) & (s > 0), r / s, torch.ones_like(r))
-            change = due & ((ratio > 10.0) | (ratio < 0.1))
-            W.interval = torch.where(change, 2 * W.interval, W.interval)
-            W.next_adapt = torch.where(due, it + W.interval, W.next_adapt)
-            if bool(change.any()):
-                scale = torch.where(change, ratio.sqrt().clamp(0.1, 10.0), torch.ones_like(ratio))
-                W.rho = W.rho * scale
-                W.u /= scale.index_select(0, W.cmodel)
-                K1 = None
-        if nxt < store.B and (W is None or it % join_every == 0):
-            # Join only once a share of the room is free: each join copies the working set.
-            room = cap - (0.0 if W is None else float(W.Lb[~W.done].sum()))
-            if W is None:  # nothing is iterating: move the clock to the next joining iteration
-                it = -(-it // join_every) * join_every
-            if W is None or room >= max(compact_share, 0.05) * cap:
-                W = _compact(W) if W is not None and bool(W.done.any()) else W
-                W = refill(W, it)
-                K1 = None
+            r, s = _residuals(W, step)
+        if check and _stopping_rule(W, st, it, final, step, prox, r, s, rec, batch, callback):
+            keep = ws.drop_done()
+            if keep is not None:
+                r, s, prox = r[keep], s[keep], None
+        if adapt and ws.W is not None and _adapt(ws.W, it, r, s):
+            prox = None
+        it, joined = ws.join(it)
+        if joined:
+            prox = None
     name = f"torch/{dev.type}/{str(dt).replace('torch.', '')}"
     results = _results(batch, rec, time.perf_counter() - t0, name)
     if st.polish:
