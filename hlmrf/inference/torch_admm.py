@@ -377,6 +377,10 @@ class _WorkingSet:
         if W is None or room >= max(self.compact_share, 0.05) * self.cap:
             W = _compact(W) if W is not None and bool(W.done.any()) else W
             self.W = self._refill(W, it)
+            # A chunk of only empty models joins as nothing: take the next one at once, or the
+            # loop would end with models that never ran.
+            while self.W is None and self.nxt < self.store.B:
+                self.W = self._refill(None, it)
             return it, True
         return it, False
 

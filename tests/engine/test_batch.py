@@ -203,3 +203,17 @@ def test_missing_torch_names_the_extra():
     assert out.returncode == 0, out.stderr
     assert 'pip install "hlmrf[torch]"' in out.stdout
     assert MissingDependencyError  # the class the message comes from
+
+
+def test_a_chunk_of_only_empty_models_does_not_end_the_run():
+    """With a tiny working set, a chunk holding only an empty model used to end the loop: the
+    models after it came back unsolved (found while splitting the solver's driver loop)."""
+    rng = np.random.default_rng(0)
+    models = [random_model(rng, 10, 20), HLMRF.from_rows([], 3), random_model(rng, 10, 20)]
+    plain = AdmmSettings(polish=False)
+    alone = torch_admm.solve_batch(models, plain)
+    chunked = torch_admm.solve_batch(models, plain, max_copies=1)
+    for r0, r1 in zip(alone, chunked):
+        assert (r1.iterations, r1.status) == (r0.iterations, r0.status)
+        np.testing.assert_array_equal(r1.y, r0.y)
+    assert chunked[2].status.value == "converged" and chunked[2].iterations > 0
