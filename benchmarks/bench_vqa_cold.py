@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
 from _common import run_measured  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "clevr"
