@@ -21,13 +21,12 @@ from typing import Sequence
 import numpy as np
 
 from hlmrf.errors import SettingsError
-from hlmrf.inference.polish import (WORK_PER_COPY_ITERATION, WORK_PER_ITERATION, WORK_PER_KKT_ROW2,
-                                    WORK_PER_POLISH)
+from hlmrf.inference.batch_layout import batch_layout, polish_after, stack_starts
 from hlmrf.inference.result import Result, Status
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.batch import ModelBatch
 from hlmrf.model.hlmrf import HLMRF
-from hlmrf.model.terms import Coefficients, Kind, coefficients, prox_bounds, prox_step, term_energy, term_violation
+from hlmrf.model.terms import Coefficients, Kind, prox_bounds, prox_step, term_energy, term_violation
 
 __all__ = ["solve_batch_numpy"]
 
@@ -96,50 +95,25 @@ _MODEL = ("rho", "gid", "sqrtL", "Lb", "nc", "nt", "nv", "has_hard", "next_adapt
 assert set(_COPY + _TERM + _VAR + _MODEL) == {f.name for f in fields(_Work)}
 
 
-def _polish_after(n: np.ndarray, m: np.ndarray, L: np.ndarray) -> np.ndarray:
-    """Iterations after which a model's ADMM work pays for one polish (torch_admm's pacing, in the
-    work units of :mod:`hlmrf.inference.polish`)."""
-    cost = WORK_PER_POLISH + WORK_PER_KKT_ROW2 * (n + m).astype(np.float64) ** 2
-    return np.ceil(cost / (WORK_PER_ITERATION + WORK_PER_COPY_ITERATION * L)).astype(np.int64)
-
-
 def _build(batch: ModelBatch, z0: np.ndarray, st: AdmmSettings) -> _Work:
     """The stacked model as working arrays (every model, including those with no copies)."""
-    mod = batch.model
-    # Rows grouped by (kind, exponent) within each model, as solve_admm lays them out, so every
-    # sum runs over the same terms in the same order as a solve of the model alone.
-    perm = np.lexsort((mod.kind.astype(np.int64) * 4 + mod.p.astype(np.int64), batch.row_batch))
-    A = mod.A[perm]
-    A.sort_indices()
-    row_batch = batch.row_batch[perm]
-    term = np.repeat(np.arange(mod.m, dtype=np.int64), np.diff(A.indptr))
-    var_g = A.indices.astype(np.int64)
-    deg_g = np.bincount(var_g, minlength=mod.n)
-    keep_var = np.flatnonzero(deg_g > 0)
-    new_var = np.full(mod.n, -1, np.int64)
-    new_var[keep_var] = np.arange(len(keep_var))
-    a = A.data.astype(np.float64)
-    aa = np.bincount(term, weights=a * a, minlength=mod.m)
-    w = mod.w[perm].astype(np.float64)
-    co = coefficients(mod.kind[perm], mod.p[perm], w, aa)
+    lay = batch_layout(batch)
     B = len(batch)
-    Lb = np.bincount(row_batch[term], minlength=B).astype(np.float64)
-    var = new_var[var_g]
-    z = z0[keep_var].copy()
-    deg = deg_g[keep_var].astype(np.float64)
-    with np.errstate(divide="ignore"):
-        qcoef = np.where(co.sq & (w > 0), 1.0 / (4.0 * np.where(w > 0, w, 1.0)), 0.0)
+    Lb = lay.copies
+    z = z0[lay.keep_var].copy()
+    deg = lay.deg.astype(np.float64)
     nt = np.diff(batch.row_ptr).astype(np.int64)
+    co, w, row_batch = lay.co, lay.w, lay.row_batch
     return _Work(
-        a=a, var=var, term=term, cmodel=row_batch[term], u=np.zeros(len(a)), zv=z[var],
-        c=mod.c[perm].astype(np.float64), w=w, co=co, wsoft=np.where(co.soft, w, 0.0), qcoef=qcoef,
-        tmodel=row_batch, grow=perm,
-        z=z, deg=deg, inv_deg=1.0 / np.maximum(deg, 1.0), vmodel=batch.var_batch[keep_var], gvar=keep_var,
+        a=lay.a, var=lay.var, term=lay.term, cmodel=row_batch[lay.term], u=np.zeros(len(lay.a)), zv=z[lay.var],
+        c=lay.c, w=w, co=co, wsoft=np.where(co.soft, w, 0.0), qcoef=lay.qcoef(),
+        tmodel=row_batch, grow=lay.perm,
+        z=z, deg=deg, inv_deg=1.0 / np.maximum(deg, 1.0), vmodel=batch.var_batch[lay.keep_var], gvar=lay.keep_var,
         rho=np.full(B, float(st.rho)), gid=np.arange(B), sqrtL=np.sqrt(Lb), Lb=Lb, nc=Lb.astype(np.int64),
-        nt=nt, nv=np.bincount(batch.var_batch[keep_var], minlength=B),
+        nt=nt, nv=np.bincount(batch.var_batch[lay.keep_var], minlength=B),
         has_hard=np.bincount(row_batch[~co.soft], minlength=B) > 0,
         next_adapt=np.full(B, st.adapt_every, np.int64), interval=np.full(B, st.adapt_every, np.int64),
-        done=Lb == 0, polish_after=_polish_after(np.diff(batch.var_ptr), nt, Lb),
+        done=Lb == 0, polish_after=polish_after(np.diff(batch.var_ptr), nt, Lb),
         nonconvex=np.bincount(row_batch[w < 0], minlength=B) > 0)
 
 
@@ -368,16 +342,5 @@ def solve_batch_numpy(models: Sequence[HLMRF] | ModelBatch, settings: AdmmSettin
     if not 0.0 <= compact_share <= 1.0:
         raise SettingsError(f"compact_share must lie in [0, 1], got {compact_share}")
     batch = models if isinstance(models, ModelBatch) else ModelBatch.from_models(list(models))
-    ns = np.diff(batch.var_ptr)
-    if y0 is None:
-        z0 = np.zeros(int(batch.var_ptr[-1]))
-    else:
-        if len(y0) != len(ns):
-            raise SettingsError(f"y0 has {len(y0)} warm starts for {len(ns)} models; give one per model")
-        starts = [np.zeros(int(n)) if z is None else np.clip(np.asarray(z, np.float64).reshape(-1), 0.0, 1.0)
-                  for z, n in zip(y0, ns)]
-        for b, (n, z) in enumerate(zip(ns, starts)):
-            if z.shape != (int(n),):
-                raise SettingsError(f"y0[{b}] has {z.shape[0]} values; model {b} has {int(n)} variables")
-        z0 = np.concatenate(starts) if starts else np.zeros(0)
+    z0 = stack_starts(batch, y0)
     return _run(batch, st, z0, compact_share)

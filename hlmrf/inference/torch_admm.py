@@ -27,12 +27,12 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from hlmrf.errors import SettingsError, require
-from hlmrf.inference.polish import WORK_PER_COPY_ITERATION, WORK_PER_ITERATION, WORK_PER_KKT_ROW2, WORK_PER_POLISH
+from hlmrf.inference.batch_layout import batch_layout, polish_after, stack_starts
 from hlmrf.inference.result import Result, Status
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.batch import ModelBatch
 from hlmrf.model.hlmrf import HLMRF
-from hlmrf.model.terms import Kind, coefficients, term_energy, term_violation
+from hlmrf.model.terms import Kind, term_energy, term_violation
 
 torch = require("torch", "torch")
 
@@ -121,63 +121,38 @@ assert set(_COPY + _TERM + _VAR + _MODEL) == {f.name for f in fields(_Work)}
 
 
 def _build(batch: ModelBatch, z0: np.ndarray, st: AdmmSettings, dev, dt) -> _Work:
-    """Lay the stacked model out as working tensors (every model, none done yet)."""
-    mod = batch.model
-    # Within each model, rows are grouped by (kind, exponent) as the numpy solver lays them out
-    # (hlmrf.inference.admm.layout), so that every sum runs over the same terms in the same order:
-    # degenerate (linear-hinge) models are sensitive to rounding, and this keeps a float64 torch
-    # solve on the numpy solver's iterates.
-    perm = np.lexsort((mod.kind.astype(np.int64) * 4 + mod.p.astype(np.int64), batch.row_batch))
-    A = mod.A[perm]
-    A.sort_indices()
-    row_batch = batch.row_batch[perm]
-    term = np.repeat(np.arange(mod.m, dtype=np.int64), np.diff(A.indptr))
-    var_g = A.indices.astype(np.int64)
-    deg_g = np.bincount(var_g, minlength=mod.n)
-    keep_var = np.flatnonzero(deg_g > 0)
-    new_var = np.full(mod.n, -1, np.int64)
-    new_var[keep_var] = np.arange(len(keep_var))
-    a = A.data.astype(np.float64)
-    aa = np.bincount(term, weights=a * a, minlength=mod.m)
-    w = mod.w[perm].astype(np.float64)
-    co = coefficients(mod.kind[perm], mod.p[perm], w, aa)
+    """Lay the stacked model out as working tensors (every model, none done yet), from
+    :func:`hlmrf.inference.batch_layout.batch_layout`: rows in the numpy solver's order, so a
+    float64 torch solve stays on the numpy solver's iterates."""
+    lay = batch_layout(batch)
+    co, w, row_batch, Lb = lay.co, lay.w, lay.row_batch, lay.copies
     hard = ~co.soft
     Bn = len(batch)
-    Lb = np.bincount(row_batch[term], minlength=Bn).astype(np.float64)
 
     def T(x, dtype=dt):
         return torch.as_tensor(np.ascontiguousarray(x)).to(device=dev, dtype=dtype)
 
     i64, bl = torch.int64, torch.bool
-    var = T(new_var[var_g], i64)
-    z = T(z0[keep_var])
-    deg = T(deg_g[keep_var])
-    with np.errstate(divide="ignore"):
-        qcoef = np.where(co.sq & (w > 0), 1.0 / (4.0 * np.where(w > 0, w, 1.0)), 0.0)
+    var = T(lay.var, i64)
+    z = T(z0[lay.keep_var])
+    deg = T(lay.deg)
     return _Work(
-        a=T(a), var=var, term=T(term, i64), cmodel=T(row_batch[term], i64),
-        u=torch.zeros(len(a), device=dev, dtype=dt), zv=z[var],
-        c=T(mod.c[perm]), w=T(w), num=T(co.num), den=T(co.den), lb=T(co.lb), k3=T(co.k3),
+        a=T(lay.a), var=var, term=T(lay.term, i64), cmodel=T(row_batch[lay.term], i64),
+        u=torch.zeros(len(lay.a), device=dev, dtype=dt), zv=z[var],
+        c=T(lay.c), w=T(w), num=T(co.num), den=T(co.den), lb=T(co.lb), k3=T(co.k3),
         rho_d=T(co.rho_in_den, bl), cap=T(co.cap, bl), sq=T(co.sq, bl), leq=T(co.leq, bl), eq=T(co.eq, bl),
-        wsoft=T(np.where(hard, 0.0, w)), qcoef=T(qcoef),
-        tmodel=T(row_batch, i64), grow=T(perm, i64),
-        z=z, deg=deg, inv_deg=1.0 / deg, vmodel=T(batch.var_batch[keep_var], i64), gvar=T(keep_var, i64),
+        wsoft=T(np.where(hard, 0.0, w)), qcoef=T(lay.qcoef()),
+        tmodel=T(row_batch, i64), grow=T(lay.perm, i64),
+        z=z, deg=deg, inv_deg=1.0 / deg, vmodel=T(batch.var_batch[lay.keep_var], i64), gvar=T(lay.keep_var, i64),
         rho=torch.full((Bn,), float(st.rho), device=dev, dtype=dt), gid=torch.arange(Bn, device=dev),
         start=torch.zeros(Bn, device=dev, dtype=i64),
         next_adapt=torch.full((Bn,), st.adapt_every, device=dev, dtype=i64),
         interval=torch.full((Bn,), st.adapt_every, device=dev, dtype=i64),
         sqrtL=T(np.sqrt(Lb)), Lb=T(Lb), mb=T(np.diff(batch.row_ptr)), nc=T(Lb, i64),
-        nt=T(np.diff(batch.row_ptr), i64), nv=T(np.bincount(batch.var_batch[keep_var], minlength=Bn), i64),
+        nt=T(np.diff(batch.row_ptr), i64), nv=T(np.bincount(batch.var_batch[lay.keep_var], minlength=Bn), i64),
         has_hard=T(np.bincount(row_batch[hard], minlength=Bn) > 0, bl),
-        done=T(Lb == 0, bl), polish_after=T(_polish_after(np.diff(batch.var_ptr), np.diff(batch.row_ptr), Lb), i64),
+        done=T(Lb == 0, bl), polish_after=T(polish_after(np.diff(batch.var_ptr), np.diff(batch.row_ptr), Lb), i64),
         nonconvex=T(np.bincount(row_batch[w < 0], minlength=Bn) > 0, bl))
-
-
-def _polish_after(n: np.ndarray, m: np.ndarray, L: np.ndarray) -> np.ndarray:
-    """Iterations after which a model's ADMM work pays for one polish, in the work units of
-    :mod:`hlmrf.inference.polish` (its KKT system has at most ``n + m`` rows)."""
-    cost = WORK_PER_POLISH + WORK_PER_KKT_ROW2 * (n + m).astype(np.float64) ** 2
-    return np.ceil(cost / (WORK_PER_ITERATION + WORK_PER_COPY_ITERATION * L)).astype(np.int64)
 
 
 def _compact(W: _Work) -> _Work:
@@ -678,18 +653,7 @@ def solve_batch(models: Sequence[HLMRF] | ModelBatch, settings: AdmmSettings | N
     # Sizes come from the batch's pointers, so a lazily cut batch (ModelBatch.from_blocks) never
     # has to build its per-model HLMRFs.
     batch = models if isinstance(models, ModelBatch) else ModelBatch.from_models(list(models))
-    ns = np.diff(batch.var_ptr)
-    if y0 is None:
-        z0 = np.zeros(int(batch.var_ptr[-1]))
-    else:
-        if len(y0) != len(ns):
-            raise SettingsError(f"y0 has {len(y0)} warm starts for {len(ns)} models; give one per model")
-        starts = [np.zeros(int(n)) if z is None else np.clip(np.asarray(z, np.float64).reshape(-1), 0.0, 1.0)
-                  for z, n in zip(y0, ns)]
-        for b, (n, z) in enumerate(zip(ns, starts)):
-            if z.shape != (int(n),):
-                raise SettingsError(f"y0[{b}] has {z.shape[0]} values; model {b} has {int(n)} variables")
-        z0 = np.concatenate(starts) if starts else np.zeros(0)
+    z0 = stack_starts(batch, y0)
     return _run(batch, st, z0, device, dtype, None, compact_share, max_copies)
 
 
