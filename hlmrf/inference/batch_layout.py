@@ -1,8 +1,8 @@
 """The flat layout of a batch of models that both batched ADMM solvers iterate on.
 
-:func:`batch_layout` orders each model's rows by (kind, exponent) as :func:`hlmrf.inference.admm.
-layout` does, so every sum runs over the same terms in the same order as a solve of the model
-alone (degenerate linear-hinge models are sensitive to rounding), numbers the variables that
+:func:`batch_layout` orders each model's rows by (kind, exponent) as
+:func:`hlmrf.inference.admm.layout` does, so every sum runs over the same terms in the same order
+as a solve of the model alone (degenerate linear-hinge models are sensitive to rounding), numbers the variables that
 have copies, and reads each row's prox coefficients from :mod:`hlmrf.model.terms`. The numpy
 batched solver keeps these arrays; the torch solver moves them to tensors. Nothing here iterates.
 """
