@@ -245,7 +245,8 @@ def _collector_paused():
     try:
         yield
     finally:
-        gc.freeze()
+        if _OWNS_PROCESS:  # freezing is for a process that ends with the run, not a caller's
+            gc.freeze()
         if enabled:
             gc.enable()
 
@@ -271,11 +272,20 @@ def _run(args) -> int:
     else:
         line = _run_sort_of_clevr(args, not args.quiet)
     print(f"{line} ({time.perf_counter() - start:.1f}s)")
-    gc.freeze()  # the run's objects die with the process: spare the exit its full collection
+    if _OWNS_PROCESS:
+        gc.freeze()  # the run's objects die with the process: spare the exit its full collection
     return 0
 
 
+# True when main() runs as the command (argv from the command line): only then may the run
+# freeze the collector's objects for the rest of the process. A caller of main([...]) keeps a
+# process whose garbage collection is untouched.
+_OWNS_PROCESS = False
+
+
 def main(argv: list[str] | None = None) -> int:
+    global _OWNS_PROCESS
+    _OWNS_PROCESS = argv is None
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.soc is None:

@@ -20,13 +20,18 @@ def test_torch_is_imported_under_a_paused_collector_and_frozen(tmp_path):
         from vqa_adapters.cli.masks import main
         assert "torch" not in sys.modules
         frozen = gc.get_freeze_count()
-        rc = main(["--scenes", {str(SCENES)!r}, "--questions", {str(OFFICIAL)!r},
-                   "--out", {str(tmp_path / "out")!r}, "--solver", "torch", "--quiet"])
-        print(rc, gc.isenabled(), gc.get_freeze_count() - frozen)
+        args = ["--scenes", {str(SCENES)!r}, "--questions", {str(OFFICIAL)!r},
+                "--out", {str(tmp_path / "out")!r}, "--solver", "torch", "--quiet"]
+        rc = main(args)  # called as a function: the caller's collector is left alone
+        in_process = gc.get_freeze_count() - frozen
+        sys.argv = ["vqa-masks"] + args[:5] + [{str(tmp_path / "out2")!r}] + args[6:]
+        rc2 = main()  # as the command: the imports and inputs are frozen
+        print(rc, rc2, gc.isenabled(), in_process, gc.get_freeze_count() - frozen)
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    rc, enabled, frozen = out.stdout.splitlines()[-1].split()
-    assert rc == "0" and enabled == "True"  # the collector is back on for the pipeline
+    rc, rc2, enabled, in_process, frozen = out.stdout.splitlines()[-1].split()
+    assert rc == rc2 == "0" and enabled == "True"  # the collector is back on for the pipeline
+    assert in_process == "0"
     assert int(frozen) > 100_000  # torch's objects (about 155,000) sit in the permanent generation
 
 
