@@ -15,18 +15,19 @@ and the per-kind math, which is read from :data:`hlmrf.model.terms.TABLE`.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Sequence
 
 import numpy as np
 
 from hlmrf.errors import SettingsError
-from hlmrf.inference.batch_layout import batch_layout, polish_after, stack_starts
-from hlmrf.inference.result import Result, Status
+from hlmrf.inference.batch_layout import (batch_layout, batch_results, finish_uncertified, polish_after,
+                                          stack_starts)
+from hlmrf.inference.result import Result
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.batch import ModelBatch
 from hlmrf.model.hlmrf import HLMRF
-from hlmrf.model.terms import Coefficients, Kind, prox_bounds, prox_step, term_energy, term_violation
+from hlmrf.model.terms import Coefficients, prox_bounds, prox_step
 
 __all__ = ["solve_batch_numpy"]
 
@@ -257,65 +258,11 @@ def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, compact_share: flo
                 W.rho = W.rho * scale
                 W.u /= scale[W.cmodel]
                 K1 = None
-    results = _results(batch, rec, time.perf_counter() - t0)
+    results = batch_results(batch, rec.y, rec.it, rec.conv, rec.r, rec.s, rec.rho, rec.bound,
+                            time.perf_counter() - t0, SOLVER_NAME)
     if st.polish:
-        results = _finish_uncertified(batch, results, rec, st, t0)
+        results = finish_uncertified(batch, results, rec.theta, st, t0)
     return results
-
-
-def _results(batch: ModelBatch, rec: _Records, seconds: float) -> list[Result]:
-    """Energies and violations of all models at once on the stacked model, then one Result each."""
-    mod = batch.model
-    B = len(batch)
-    y = rec.y
-    d = mod.distance(y)
-    energy = np.bincount(batch.row_batch, weights=term_energy(d, mod.w, mod.p, mod.kind), minlength=B)
-    viol = np.zeros(B)
-    nonempty = np.flatnonzero(np.diff(batch.row_ptr) > 0)
-    if len(nonempty):
-        viol[nonempty] = np.maximum.reduceat(term_violation(d, mod.kind), batch.row_ptr[nonempty])
-    ys = batch.split(y)
-    nonconvex = np.bincount(batch.row_batch[(mod.w < 0) & (mod.kind <= Kind.HINGE)], minlength=B) > 0
-    bound = np.where(nonconvex, np.nan, rec.bound)
-    return [Result(ys[b], Status.CONVERGED if rec.conv[b] else Status.ITERATION_LIMIT, int(rec.it[b]),
-                   float(rec.r[b]), float(rec.s[b]), float(energy[b]), float(viol[b]), seconds, SOLVER_NAME,
-                   rho=float(rec.rho[b]), extra={"lower_bound": float(bound[b]), "batch_size": B},
-                   lower_bound=float(bound[b]))
-            for b in range(B)]
-
-
-def _finish_uncertified(batch: ModelBatch, results: list[Result], rec: _Records, st: AdmmSettings,
-                        t0: float) -> list[Result]:
-    """Polish each model that stopped without a certificate; one that still has none and has
-    iterations left goes on with :func:`~hlmrf.inference.admm.solve_admm` from the polished state.
-    The step of torch_admm's ``_finish_uncertified`` (which cannot be imported without torch)."""
-    todo = [b for b, r in enumerate(results) if r.status != Status.CONVERGED and r.lower_bound == r.lower_bound]
-    if not todo:
-        return results
-    from hlmrf.inference.admm import solve_admm
-    from hlmrf.inference.polish import certificate, improve
-
-    tol = (st.gap_rel, st.gap_abs, st.constraint_tol)
-    out = list(results)
-    for b in todo:
-        r, model = results[b], batch.models[b]
-        th = rec.theta[batch.row_ptr[b]:batch.row_ptr[b + 1]]
-        log: dict = {}
-        y, cert = improve(model, r.y, th, certificate(model, r.y, th), st, log=log)
-        extra = dict(r.extra, polished=bool(log.get("used")))
-        if not cert.holds(*tol) and r.iterations < st.max_iter:
-            more = solve_admm(model, replace(st, max_iter=st.max_iter - r.iterations), y0=y)
-            bound = max(cert.lower_bound, more.lower_bound)
-            extra.update(lower_bound=bound, continued_on="numpy", polished=extra["polished"] or more.extra["polished"])
-            out[b] = replace(more, iterations=r.iterations + more.iterations, solver=r.solver,
-                             lower_bound=bound, extra=extra)
-            continue
-        status = Status.CONVERGED if cert.holds(*tol) else r.status
-        extra["lower_bound"] = cert.lower_bound
-        out[b] = replace(r, y=y, status=status, energy=cert.energy, violation=cert.violation,
-                         lower_bound=cert.lower_bound, extra=extra)
-    seconds = time.perf_counter() - t0
-    return [replace(r, seconds=seconds) for r in out]
 
 
 def solve_batch_numpy(models: Sequence[HLMRF] | ModelBatch, settings: AdmmSettings | None = None,

@@ -27,12 +27,11 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from hlmrf.errors import SettingsError, require
-from hlmrf.inference.batch_layout import batch_layout, polish_after, stack_starts
-from hlmrf.inference.result import Result, Status
+from hlmrf.inference.batch_layout import batch_layout, batch_results, finish_uncertified, polish_after, stack_starts
+from hlmrf.inference.result import Result
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.batch import ModelBatch
 from hlmrf.model.hlmrf import HLMRF
-from hlmrf.model.terms import Kind, term_energy, term_violation
 
 torch = require("torch", "torch")
 
@@ -453,7 +452,7 @@ def _stopping_rule(W: _Work, st: AdmmSettings, it: int, final: bool, step: _Iter
     ``constraint_tol``, duality gap within ``gap_rel |E| + gap_abs``) and stops converged if the
     certificate holds. A model at its last iteration, or (with ``polish``) one whose certificate
     fails after it has done enough work to pay for a polish, stops unconverged, its multipliers
-    kept for :func:`_finish_uncertified`. Non-finite residuals raise the divergence error; the
+    kept for :func:`~hlmrf.inference.batch_layout.finish_uncertified`. Non-finite residuals raise the divergence error; the
     ``callback`` sees the first working model's residuals. Returns whether some model stopped.
     It does not compact the working set, adapt rho or step; it overwrites ``step.v`` and
     ``step.ta``.
@@ -552,68 +551,13 @@ def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, device, dtype,
         if joined:
             prox = None
     name = f"torch/{dev.type}/{str(dt).replace('torch.', '')}"
-    results = _results(batch, rec, time.perf_counter() - t0, name)
-    if st.polish:
-        results = _finish_uncertified(batch, results, rec, st, t0)
-    return results
-
-
-def _finish_uncertified(batch: ModelBatch, results: list[Result], rec: _Records, st: AdmmSettings,
-                        t0: float) -> list[Result]:
-    """Polish, on the CPU, each model that stopped without a certificate; one that still has none
-    and iterations left goes on with the numpy solver from the polished state."""
-    from dataclasses import replace
-
-    from hlmrf.inference.admm import solve_admm
-    from hlmrf.inference.polish import certificate, improve
-
-    todo = [b for b, r in enumerate(results) if r.status != Status.CONVERGED and r.lower_bound == r.lower_bound]
-    if not todo:
-        return results
-    theta = rec.theta.to("cpu", torch.float64).numpy()
-    out = list(results)
-    for b in todo:
-        r, model = results[b], batch.models[b]
-        th = theta[batch.row_ptr[b]:batch.row_ptr[b + 1]]
-        log: dict = {}
-        y, cert = improve(model, r.y, th, certificate(model, r.y, th), st, log=log)
-        extra = dict(r.extra, polished=bool(log.get("used")))
-        if not cert.holds(st.gap_rel, st.gap_abs, st.constraint_tol) and r.iterations < st.max_iter:
-            more = solve_admm(model, replace(st, max_iter=st.max_iter - r.iterations), y0=y)
-            bound = max(cert.lower_bound, more.lower_bound)
-            extra.update(lower_bound=bound, continued_on="numpy", polished=extra["polished"] or more.extra["polished"])
-            out[b] = replace(more, iterations=r.iterations + more.iterations, solver=r.solver,
-                             lower_bound=bound, extra=extra)
-            continue
-        status = Status.CONVERGED if cert.holds(st.gap_rel, st.gap_abs, st.constraint_tol) else r.status
-        extra["lower_bound"] = cert.lower_bound
-        out[b] = replace(r, y=y, status=status, energy=cert.energy, violation=cert.violation,
-                         lower_bound=cert.lower_bound, extra=extra)
-    seconds = time.perf_counter() - t0
-    return [replace(r, seconds=seconds) for r in out]
-
-
-def _results(batch: ModelBatch, rec: _Records, seconds: float, name: str) -> list[Result]:
-    """Energies and violations for all models at once on the stacked model, then one Result each."""
     y = rec.y.to("cpu", torch.float64).numpy()
     its, conv = rec.it.cpu().numpy(), rec.conv.cpu().numpy()
     r, s, rho, bound = (v.cpu().double().numpy() for v in (rec.r, rec.s, rec.rho, rec.bound))
-    mod = batch.model
-    B = len(batch)
-    d = mod.distance(y)
-    energy = np.bincount(batch.row_batch, weights=term_energy(d, mod.w, mod.p, mod.kind), minlength=B)
-    viol = np.zeros(B)
-    nonempty = np.flatnonzero(np.diff(batch.row_ptr) > 0)
-    if len(nonempty):
-        viol[nonempty] = np.maximum.reduceat(term_violation(d, mod.kind), batch.row_ptr[nonempty])
-    ys = batch.split(y)
-    nonconvex = np.bincount(batch.row_batch[(mod.w < 0) & (mod.kind <= Kind.HINGE)], minlength=B) > 0
-    bound = np.where(nonconvex, np.nan, bound)
-    return [Result(ys[b], Status.CONVERGED if conv[b] else Status.ITERATION_LIMIT, int(its[b]),
-                   float(r[b]), float(s[b]), float(energy[b]), float(viol[b]), seconds, name,
-                   rho=float(rho[b]), extra={"lower_bound": float(bound[b]), "batch_size": B},
-                   lower_bound=float(bound[b]))
-            for b in range(B)]
+    results = batch_results(batch, y, its, conv, r, s, rho, bound, time.perf_counter() - t0, name)
+    if st.polish:
+        results = finish_uncertified(batch, results, rec.theta.to("cpu", torch.float64).numpy(), st, t0)
+    return results
 
 
 def solve_batch(models: Sequence[HLMRF] | ModelBatch, settings: AdmmSettings | None = None,
