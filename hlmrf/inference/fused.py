@@ -29,6 +29,21 @@ N_CHUNKS = 8
 """Fixed, so that the summation order (and so every iterate) is independent of the thread count."""
 
 
+@njit(cache=True, inline="always")
+def _copy_dual_update(k, tp, a, var, u, z_prev, z_cur, alpha, oma, relax):  # pragma: no cover
+    """The previous iteration's dual step for copy ``k``: its local copy ``x`` (recomputed from
+    the previous ``z`` and ``t``), over-relaxed, against the new ``z``; stores and returns
+    ``(x, z_new, u_new)``."""
+    j = var[k]
+    zo = z_prev[j]
+    x = (zo - u[k]) - tp * a[k]
+    xh = alpha * x + oma * zo if relax else x
+    zc = z_cur[j]
+    un = u[k] + (xh - zc)
+    u[k] = un
+    return x, zc, un
+
+
 @njit(cache=True, parallel=True, nogil=True)
 def _term_pass(bounds, indptr, a, var, u, c, num, K1, D, code, lb_tab, k3_tab, t,
                z_prev, z_cur, alpha, finish, partial):  # pragma: no cover - compiled
@@ -43,14 +58,7 @@ def _term_pass(bounds, indptr, a, var, u, c, num, K1, D, code, lb_tab, k3_tab, t
             if finish:  # the previous iteration's dual update, then d at the new prox centre
                 tp = t[i]
                 for k in range(s, e):
-                    j = var[k]
-                    zo = z_prev[j]
-                    uo = u[k]
-                    x = (zo - uo) - tp * a[k]
-                    xh = alpha * x + oma * zo if relax else x
-                    zc = z_cur[j]
-                    un = uo + (xh - zc)
-                    u[k] = un
+                    x, zc, un = _copy_dual_update(k, tp, a, var, u, z_prev, z_cur, alpha, oma, relax)
                     acc += a[k] * (zc - un)
             else:
                 for k in range(s, e):
@@ -104,14 +112,7 @@ def _finish_pass(bounds, indptr, a, var, u, t, z_prev, z_cur, alpha, sums):  # p
         for i in range(bounds[ch], bounds[ch + 1]):
             tp = t[i]
             for k in range(indptr[i], indptr[i + 1]):
-                j = var[k]
-                zo = z_prev[j]
-                uo = u[k]
-                x = (zo - uo) - tp * a[k]
-                xh = alpha * x + oma * zo if relax else x
-                zc = z_cur[j]
-                un = uo + (xh - zc)
-                u[k] = un
+                x, zc, un = _copy_dual_update(k, tp, a, var, u, z_prev, z_cur, alpha, oma, relax)
                 r2 += (x - zc) * (x - zc)
                 x2 += x * x
                 zv2 += zc * zc
