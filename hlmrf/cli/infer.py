@@ -24,8 +24,8 @@ import numpy as np
 import math
 import os
 
-from hlmrf.cli.reference import (ADMM_OPTIONS, add_input_arguments, add_version, evaluator_metrics,
-                                 ignored_message, input_paths, translate_options)
+from hlmrf.cli.reference import (ADMM_OPTIONS, add_input_arguments, add_max_ground_rules, add_version,
+                                 evaluator_metrics, ignored_message, input_paths, translate_options)
 from hlmrf.errors import SettingsError
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.infra.cli import run_cli
@@ -68,11 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="also print each rule's estimated number of ground rules before grounding")
-    from hlmrf.grounding.ground import DEFAULT_MAX_GROUND_RULES
-
-    ap.add_argument("--max-ground-rules", type=_ground_rule_limit, default=DEFAULT_MAX_GROUND_RULES,
-                    metavar="N", help="refuse, before grounding, rules that would ground more than N "
-                                      f"rules in all (default {DEFAULT_MAX_GROUND_RULES}; `none`: no limit)")
+    add_max_ground_rules(ap)
     add_version(ap)
     return ap
 
@@ -132,18 +128,6 @@ def check_outputs(args) -> None:
         if os.path.abspath(gr) == str(out):
             raise OutputError("is also the --output folder; name another file for "
                               "--ground-rules", gr)
-
-
-def _ground_rule_limit(text: str):
-    if text.strip().lower() in ("none", "unlimited"):
-        return None
-    try:
-        value = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number of ground rules or `none`, not {text!r}")
-    return value
 
 
 def category_indexes(text: str) -> tuple[int, ...]:

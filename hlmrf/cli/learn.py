@@ -27,7 +27,7 @@ import numpy as np
 import math
 import os
 
-from hlmrf.cli.reference import (EVALUATORS, add_input_arguments, add_version, ignored_message,
+from hlmrf.cli.reference import (EVALUATORS, add_input_arguments, add_max_ground_rules, add_version, ignored_message,
                                  input_paths, translate_options)
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.infra.cli import run_cli
@@ -76,12 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(repeatable; docs/reference_engine.md lists them)")
     ap.add_argument("--threshold", type=float, default=0.5, help="threshold of discrete metrics")
     ap.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
-    from hlmrf.cli.infer import _ground_rule_limit
-    from hlmrf.grounding.ground import DEFAULT_MAX_GROUND_RULES
-
-    ap.add_argument("--max-ground-rules", type=_ground_rule_limit, default=DEFAULT_MAX_GROUND_RULES,
-                    metavar="N", help="refuse, before grounding, rules that would ground more than N "
-                                      f"rules in all (default {DEFAULT_MAX_GROUND_RULES}; `none`: no limit)")
+    add_max_ground_rules(ap)
     add_version(ap)
     return ap
 

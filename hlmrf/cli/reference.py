@@ -29,6 +29,28 @@ def version_text() -> str:
     return f"hlmrf {version}"
 
 
+def add_max_ground_rules(parser: argparse.ArgumentParser) -> None:
+    """``--max-ground-rules N|none``, shared by hlmrf-infer and hlmrf-learn."""
+    from hlmrf.grounding.ground import DEFAULT_MAX_GROUND_RULES
+
+    parser.add_argument("--max-ground-rules", type=_ground_rule_limit, default=DEFAULT_MAX_GROUND_RULES,
+                        metavar="N", help="refuse, before grounding, rules that would ground more than "
+                                          f"N rules in all (default {DEFAULT_MAX_GROUND_RULES}; `none`: "
+                                          "no limit)")
+
+
+def _ground_rule_limit(text: str):
+    if text.strip().lower() in ("none", "unlimited"):
+        return None
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of ground rules or `none`, not {text!r}")
+    return value
+
+
 def add_version(parser: argparse.ArgumentParser) -> None:
     """Add ``--version``, which prints ``hlmrf <version>`` and exits 0."""
     parser.add_argument("--version", action="version", version=version_text())
