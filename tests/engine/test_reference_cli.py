@@ -77,6 +77,29 @@ def test_mixing_two_ways_of_naming_inputs_is_refused(acq, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_garbage_behind_the_reference_spellings_is_a_located_error(acq, tmp_path, capsys):
+    """--config and --model/--data reach the same checked readers as the plain spelling: a folder,
+    bad bytes or wrongly typed JSON give one located line, exit 2, and no output folder."""
+    folder = tmp_path / "dir.json"
+    folder.mkdir()
+    bad_bytes = tmp_path / "bad.json"
+    bad_bytes.write_bytes(b'{"rules": ["1: A(X) -> B(X)"], \xff\xfe}')
+    wrong_type = tmp_path / "typed.json"
+    wrong_type.write_text(json.dumps({"rules": "1: A(X)", "predicates": ["A/1"]}))
+    bad_data = tmp_path / "bad.data"
+    bad_data.write_bytes(b"predicates:\n  Knows/2: \x00open\n")
+    cases = [["--config", str(folder)], ["--config", str(bad_bytes)], ["--config", str(wrong_type)],
+             ["--model", acq["rules"], "--data", str(bad_data)],
+             ["--model", acq["rules"], "--data", str(tmp_path / "missing.data")]]
+    for argv in cases:
+        out = tmp_path / "o"
+        rc, _, err = _infer(argv + ["-o", str(out)], capsys)
+        assert rc == 2, (argv, err)
+        line = err.strip().splitlines()[0]
+        assert line.startswith("hlmrf-infer: error: ") and str(tmp_path) in line, (argv, err)
+        assert "Traceback" not in err and not out.exists(), argv
+
+
 def test_eval_selects_the_reference_evaluators_metrics(acq, tmp_path, capsys):
     rc, text, _ = _infer([acq["rules"], acq["facts"], "-o", str(tmp_path / "o"), "--eval",
                           "DiscreteEvaluator", "org.linqs.psl.evaluation.statistics.RankingEvaluator"],
