@@ -17,6 +17,7 @@ invariant in ``w``, so steps are taken relative to the largest weight.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -153,28 +154,69 @@ def map_gradient(model: HLMRF, y: np.ndarray, g: np.ndarray, n_rules: int,
     """``dL/dw`` per rule, given ``g = dL/dy`` at the MAP state ``y`` of ``model``.
 
     Implicit differentiation of the KKT conditions on the active set read off ``y`` (see the
-    module docstring). ``reg`` regularises the KKT matrix (redundant constraints, variables no
-    squared term touches).
+    module docstring and :func:`map_adjoint`, which gives the derivative per row). ``reg``
+    regularises the KKT matrix (redundant constraints, variables no squared term touches).
     """
-    n = model.n
+    adj = map_adjoint(model, y, g, tol, reg)
+    return np.bincount(model.rule, weights=adj.w, minlength=n_rules)[:n_rules]
+
+
+@dataclass(frozen=True)
+class MapAdjoint:
+    """The derivative of a loss of the MAP state with respect to every row's numbers.
+
+    Attributes
+    ----------
+    c : (m,) ``dL/dc_i``, the derivative in row ``i``'s constant (``d_i = a_i . y - c_i``).
+    w : (m,) ``dL/dw_i``, the derivative in row ``i``'s weight (0 for hard rows, for rows off
+        their hinge and for linear hinges held at their kink).
+    """
+
+    c: np.ndarray
+    w: np.ndarray
+
+
+def map_adjoint(model: HLMRF, y: np.ndarray, g: np.ndarray, tol: float = 1e-5, reg: float = 1e-9,
+                squared_tol: float | None = None) -> MapAdjoint:
+    """``dL/dc`` and ``dL/dw`` per row, given ``g = dL/dy`` at the MAP state ``y`` of ``model``.
+
+    One adjoint solve of the KKT system on the active set read off ``y``: free variables are
+    those more than ``tol`` inside [0, 1] (a variable within ``tol`` of a bound stays there); a
+    linear hinge within ``tol`` of its kink, an ``EQ`` row and an ``LEQ`` row within ``tol`` of
+    holding with equality are held as equalities ``C dy = dc_C``; a squared hinge counts as
+    active (curvature ``2 w a a^T``) when ``d > squared_tol`` (default ``tol``). With the
+    adjoint ``[v; mu]`` of ``K = [[H, C^T], [C, 0]]`` at right-hand side ``[g_F; 0]``:
+    ``dL/dc_i = 2 w_i a_i . v`` on active squared rows, ``mu_i`` on rows held as equalities,
+    0 elsewhere; ``dL/dw_i = -phi'(d_i) a_i . v`` on active soft rows. ``reg`` (relative to the
+    largest curvature) regularises ``K`` (redundant constraints, flat directions).
+
+    Raises
+    ------
+    SolverError : the KKT matrix is singular even so.
+    """
+    m = model.m
     d = model.distance(y)
     kind, p, w = model.kind, model.p, model.w
     soft = kind <= Kind.HINGE
+    sq_tol = tol if squared_tol is None else squared_tol
     # Unweighted derivative of each soft row's energy with respect to its distance.
-    on = soft & ((kind == Kind.LINEAR) | (d > tol))
+    on = soft & ((kind == Kind.LINEAR) | np.where(p == 2, d > sq_tol, d > tol))
     dphi = np.where(on, np.where(p == 2, 2.0 * d, 1.0), 0.0)
     kink = soft & (kind == Kind.HINGE) & (p == 1) & (np.abs(d) <= tol)
     cons = ((kind == Kind.EQ) | ((kind == Kind.LEQ) & (d >= -tol)) | kink)
     free = (y > tol) & (y < 1.0 - tol)
     F = np.flatnonzero(free)
     if len(F) == 0:
-        return np.zeros(n_rules)
+        return MapAdjoint(np.zeros(m), np.zeros(m))
     A = model.A
     quad = np.flatnonzero(on & (p == 2))
     Aq = A[quad][:, F]
     H = (Aq.T @ sp.diags(2.0 * w[quad]) @ Aq).tocsc()
-    C = A[np.flatnonzero(cons)][:, F]
-    C = C[np.flatnonzero(np.diff(C.tocsr().indptr) > 0)] if C.shape[0] else C
+    crow = np.flatnonzero(cons)
+    C = A[crow][:, F]
+    if C.shape[0]:
+        nonempty = np.flatnonzero(np.diff(C.tocsr().indptr) > 0)
+        C, crow = C[nonempty], crow[nonempty]
     nf, nc = len(F), C.shape[0]
     scale = max(float(np.max(np.abs(H.diagonal()), initial=0.0)), 1.0)
     delta = reg * scale
@@ -182,11 +224,14 @@ def map_gradient(model: HLMRF, y: np.ndarray, g: np.ndarray, n_rules: int,
         if nc else (H + delta * sp.identity(nf)).tocsc()
     rhs = np.concatenate([g[F], np.zeros(nc)])
     try:
-        v = spla.splu(K).solve(rhs)[:nf] if K.shape[0] > 1 else rhs[:nf] / K.toarray()[0, 0]
+        sol = spla.splu(K).solve(rhs) if K.shape[0] > 1 else rhs / K.toarray()[0, 0]
     except RuntimeError as exc:  # scipy's "Factor is exactly singular"
         raise SolverError(f"the KKT system of the MAP state is singular ({exc}), so the gradient "
                           f"of the loss in the weights is undefined; negative weights make the MAP "
                           f"problem non-convex: fit with nonnegative=True") from None
-    # b_r = sum over rule r's rows of dphi_i a_i (restricted to F); dL/dw_r = -b_r . v
+    v, mu = sol[:nf], sol[nf:]
     Bv = A[:, F] @ v  # (m,) a_i . v
-    return -np.bincount(model.rule, weights=dphi * Bv, minlength=n_rules)[:n_rules]
+    dc = np.zeros(m)
+    dc[quad] = 2.0 * w[quad] * Bv[quad]
+    dc[crow] = mu
+    return MapAdjoint(dc, -dphi * Bv)
