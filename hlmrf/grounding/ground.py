@@ -20,7 +20,7 @@ substitution tables into potentials.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -232,13 +232,15 @@ class _Prepared:
                 self._relations[key] = t.args
         return self._relations[key]
 
-    def execute(self, plan) -> np.ndarray:
+    def execute(self, plan, part: tuple[int, int] = (0, 1)) -> np.ndarray:
+        """The plan's substitutions (``part``: :func:`~hlmrf.grounding.relational.execute`'s;
+        a union is deduplicated across its parts, so it runs whole)."""
         c = self.codes
         if isinstance(plan, UnionPlan):
             parts = [execute(p, self.relation, c.base, c.lookup, c.rank) for p in plan.parts]
             return np.unique(np.concatenate(parts), axis=0) if parts else \
                 np.zeros((0, len(plan.variables)), np.int64)
-        return execute(plan, self.relation, c.base, c.lookup, c.rank)
+        return execute(plan, self.relation, c.base, c.lookup, c.rank, part)
 
     def estimate(self, r: int) -> RuleEstimate:
         plan, rule, c = self.plans[r], self.program.rules[r], self.codes
@@ -321,12 +323,17 @@ def ground(program: Program, store: FactStore, keep_substitutions: bool = False,
     for r, rule in enumerate(program.rules):
         plan = prep.plans[r]
         try:
-            subs = prep.execute(plan)
             if isinstance(rule, ArithmeticRule):
+                subs = prep.execute(plan)
                 rule_blocks, variables, table = _rows_of_arithmetic(r, rule, plan, subs, ctx)
             else:
-                rule_blocks = _rows_of_logical(r, rule, plan, subs, ctx)
-                variables, table = plan.variables, subs
+                subs = None
+                rule_blocks, tables = _ground_logical(prep, r, rule, plan, estimates[r], ctx,
+                                                      keep_substitutions)
+                variables = plan.variables
+                table = (np.concatenate(tables) if len(tables) != 1 else tables[0]) \
+                    if keep_substitutions else None
+            del subs
         except MemoryError:
             e = estimates[r]
             raise GroundingError(
@@ -335,15 +342,16 @@ def ground(program: Program, store: FactStore, keep_substitutions: bool = False,
                 "rule's body (add an atom or a comparison that binds its variables more "
                 "tightly), or lower --max-ground-rules (max_ground_rules=) so that such a rule "
                 "is refused before grounding") from None
-        blocks.append(rule_blocks)
-        subs_kept.append((tuple(variables), table))
+        blocks.extend(rule_blocks if keep_substitutions else [b._replace(sel=None) for b in rule_blocks])
+        if keep_substitutions:  # otherwise the tables go now (they can be larger than the model)
+            subs_kept.append((tuple(variables), table))
 
     n = sum(len(a) for a in prep.var_args)
     texts = tuple(rule.text or str(rule) for rule in program.rules)
     names = codes.names if codes.absent else store.constants.names
     preds, offsets, var_args = tuple(prep.preds), tuple(prep.offsets), tuple(prep.var_args)
     if keep_substitutions:
-        row_sub = np.concatenate([b[6] for rb in blocks for b in rb]) if any(blocks) else np.zeros(0, np.int64)
+        row_sub = np.concatenate([b.sel for b in blocks]) if blocks else np.zeros(0, np.int64)
         index = SubstitutionIndex(preds, offsets, var_args, texts, names, tuple(subs_kept), row_sub)
     else:
         index = GroundIndex(preds, offsets, var_args, texts, names)
@@ -398,6 +406,37 @@ def _resolve_args(atom, args, ctx: _Context, rule, may_be_missing: bool = False)
     var = np.where(missing, -1, t.var[np.maximum(idx, 0)])
     val = np.where(missing | (var >= 0), 0.0, t.value[np.maximum(idx, 0)])
     return var, val, missing
+
+
+GROUND_PART_ROWS = 1 << 18
+"""A logical rule with more groundings than this is ground in parts of about this many (see
+:func:`hlmrf.grounding.relational.execute`'s ``part``): the substitutions and the temporaries that
+turn them into rows (some 250 bytes per grounding) are then held for one part at a time, not for
+the whole rule, and only the finished rows add up."""
+
+
+def _ground_logical(prep: _Prepared, r: int, rule, plan, estimate: "RuleEstimate", ctx: _Context,
+                    keep_substitutions: bool):
+    """A logical rule's blocks, ground part by part; and its substitution tables if kept."""
+    # At most 1,024 parts: each part re-reads the first scan's relation, and an estimate can be
+    # a loose upper bound.
+    parts = 1 if isinstance(plan, UnionPlan) else min(1024, max(1, -(-estimate.ground_rules // GROUND_PART_ROWS)))
+    blocks, tables, offset = [], [], 0
+    for k in range(parts):
+        subs = prep.execute(plan, (k, parts))
+        if len(subs) == 0 and (parts > 1 or k > 0):
+            continue
+        for b in _rows_of_logical(r, rule, plan, subs, ctx):
+            blocks.append(b._replace(sel=b.sel + offset) if offset else b)
+        offset += len(subs)
+        if keep_substitutions:
+            tables.append(subs)
+        del subs
+    if not tables:
+        tables.append(np.zeros((0, len(plan.variables)), np.int64))
+    if not blocks:  # no groundings at all: an empty block keeps the rule's shape
+        blocks = _rows_of_logical(r, rule, plan, tables[0][:0], ctx)
+    return blocks, tables
 
 
 def _rows_of_logical(r, rule, plan, subs, ctx: _Context):
@@ -663,22 +702,63 @@ def _block(r, rule, g, rows, var, coef, c, kind, weight, ctx: _Context, keep_g, 
         keep &= ~(single & (top <= 0))
     sel = np.flatnonzero(keep)
     A = A[sel]
-    m = A.shape[0]
     p = 2 if (rule.squared and kind <= Kind.HINGE) else 1
-    return (A, c[sel], np.full(m, float(weight)), np.full(m, p, np.int8), np.full(m, int(kind), np.int8),
-            np.full(m, r, np.int32), sel.astype(np.int64))
+    return _Block(A, c[sel], float(weight), p, int(kind), r, sel.astype(np.int64))
+
+
+class _Block(NamedTuple):
+    """Rows of one kind from one rule (or one part of a rule): what :func:`_assemble` stacks.
+
+    Per-row arrays only where rows differ; the weight, exponent, kind and rule are the block's.
+    ``sel`` maps each row to the grounding (the substitution's row) it came from."""
+
+    A: sp.csr_matrix
+    c: np.ndarray
+    weight: float
+    p: int
+    kind: int
+    rule: int
+    sel: np.ndarray
 
 
 def _nvars(tables) -> int:
     return sum(int((t.var >= 0).sum()) for t in tables.values())
 
 
-def _assemble(blocks, n: int, index: GroundIndex) -> HLMRF:
-    flat = [b for rule_blocks in blocks for b in rule_blocks]
-    if not flat:
-        return HLMRF(sp.csr_matrix((0, n)), np.zeros(0), np.zeros(0), np.zeros(0, np.int8),
-                     np.zeros(0, np.int8), np.zeros(0, np.int32), index)
-    A = sp.vstack([b[0] for b in flat], format="csr")
-    A.sort_indices()
-    cat = [np.concatenate([b[k] for b in flat]) for k in range(1, 6)]
-    return HLMRF(A, *cat, index=index)
+def _assemble(blocks: list, n: int, index: GroundIndex) -> HLMRF:
+    """Stack the blocks into one model, emptying ``blocks`` as it goes.
+
+    The model's arrays are allocated once and filled block by block, each block released once
+    copied, so assembling holds about one model's worth of rows at a time, not two (a
+    ``vstack`` and ``concatenate`` would hold every block and the result together).
+    """
+    m = sum(b.A.shape[0] for b in blocks)
+    nnz = sum(b.A.nnz for b in blocks)
+    itype = np.int32 if max(nnz, n) < 2**31 - 1 else np.int64
+    indptr = np.empty(m + 1, itype)
+    indices = np.empty(nnz, itype)
+    data = np.empty(nnz, np.float64)
+    c, w = np.empty(m), np.empty(m)
+    p, kind, rule = np.empty(m, np.int8), np.empty(m, np.int8), np.empty(m, np.int32)
+    indptr[0] = 0
+    row = at = 0
+    for i in range(len(blocks)):
+        b = blocks[i]
+        blocks[i] = None  # the caller's list: the block is freed once copied
+        A = b.A
+        A.sort_indices()
+        k, e = A.shape[0], A.nnz
+        indptr[row + 1:row + k + 1] = A.indptr[1:] + at
+        indices[at:at + e] = A.indices
+        data[at:at + e] = A.data
+        c[row:row + k] = b.c
+        w[row:row + k] = b.weight
+        p[row:row + k] = b.p
+        kind[row:row + k] = b.kind
+        rule[row:row + k] = b.rule
+        row, at = row + k, at + e
+        del A, b
+    blocks.clear()
+    A = sp.csr_matrix((data, indices, indptr), shape=(m, n), copy=False)
+    A.has_sorted_indices = True
+    return HLMRF(A, c, w, p, kind, rule, index=index)

@@ -119,15 +119,29 @@ def apply_filter(table: np.ndarray, cols: list[str], f: Filter, code_of, rank: C
 
 
 def execute(plan: JoinPlan, relation: Callable[[Scan], np.ndarray], base: int,
-            code_of: Callable[[str], int | None], rank: Callable[[], np.ndarray]) -> np.ndarray:
-    """Run a plan; return the ``(groundings, len(plan.variables))`` table of substitutions."""
+            code_of: Callable[[str], int | None], rank: Callable[[], np.ndarray],
+            part: tuple[int, int] = (0, 1)) -> np.ndarray:
+    """Run a plan; return the ``(groundings, len(plan.variables))`` table of substitutions.
+
+    ``part = (k, K)`` runs it on the ``k``-th of ``K`` even slices of the first scan's matching
+    rows: joins and filters keep the order of their left table, so the ``K`` parts, concatenated
+    in order, are exactly the whole result, while each holds about ``1/K`` of it in memory
+    (grounding runs a large rule part by part). A plan that does not start with a scan has one
+    part: ``(0, K)`` returns everything, ``(k > 0, K)`` nothing.
+    """
+    k, parts = part
+    sliced = parts > 1 and bool(plan.steps) and isinstance(plan.steps[0], Scan)
+    if parts > 1 and not sliced and k > 0:
+        return np.zeros((0, len(plan.variables)), dtype=np.int64)
     table = np.zeros((1, 0), dtype=np.int64)
     cols: list[str] = []
-    for step in plan.steps:
+    for i, step in enumerate(plan.steps):
         if isinstance(step, Filter):
             table = apply_filter(table, cols, step, code_of, rank)
             continue
         rows, variables = match_pattern(relation(step), step.pattern, code_of)
+        if i == 0 and sliced:
+            rows = rows[(len(rows) * k) // parts:(len(rows) * (k + 1)) // parts]
         shared = [v for v in variables if v in cols]
         if shared:
             lk, rk = pack_keys(table[:, [cols.index(v) for v in shared]],
