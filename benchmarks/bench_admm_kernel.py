@@ -10,8 +10,8 @@ iterations, checks every 5 included, set-up excluded) per iteration, best of ``-
 call's compile (or cache load) time is printed separately.
 
 The floor: the bytes the fused kernel's iteration must move (per copy: ``a``, ``var``, ``u`` read
-and written; per term: CSR pointer, ``c``, the prox numbers ``num, K1, D``, kind code, ``t`` read
-and written; per variable: ``z`` and the numerators; plus the completing pass on one iteration in
+and written; per term: CSR pointer, ``c``, ``w`` (the prox numbers are computed from it), kind
+code, ``t`` read and written; per variable: ``z`` and the numerators; plus the completing pass on one iteration in
 5), divided by this machine's DRAM copy bandwidth measured in the same run (``np.copyto`` between
 two 256 MiB arrays, read + write bytes counted, best of 5).
 """
@@ -98,7 +98,6 @@ def main(argv=None) -> None:
     from gen_acquaintances import write_model
     from hlmrf.api import load_facts, load_rules
     from hlmrf.grounding.ground import ground
-    from hlmrf.inference.admm import layout, solve_admm
     from hlmrf.inference.fused import FusedKernel
     from hlmrf.inference.settings import AdmmSettings
 
@@ -118,13 +117,12 @@ def main(argv=None) -> None:
             write_model(d, n, seed=args.seed)
         program = load_rules(d / "rules.psl")
         model = ground(program, load_facts(d / "facts", program)).normalized()
-        lay = layout(model)
-        k = FusedKernel(lay, model.n, base.alpha)
+        k = FusedKernel(model, base.alpha)
         floor_bytes = (4 * k.bytes_per_iteration(False) + k.bytes_per_iteration(True)) / 5
         floor_s = floor_bytes / bw
         load = load_line()
         t_np = per_iteration(model, replace(base, kernel="numpy"), args.iters, args.repeat)
-        row = [n, f"{model.m:,}", f"{len(lay.a):,}", f"{model.n:,}", fmt(floor_bytes / 1e6, ".0f"),
+        row = [n, f"{model.m:,}", f"{model.A.nnz:,}", f"{model.n:,}", fmt(floor_bytes / 1e6, ".0f"),
                fmt(floor_s * 1e3, ".1f"), fmt(t_np * 1e3, ".1f"), fmt(t_np / floor_s, ".1f")]
         for th in threads:
             numba.set_num_threads(min(th, numba.config.NUMBA_NUM_THREADS))

@@ -23,17 +23,20 @@ from hlmrf.errors import SolverError
 from hlmrf.inference.result import Result, Status
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.hlmrf import HLMRF
-from hlmrf.inference.polish import WORK_PER_COPY_ITERATION, WORK_PER_ITERATION, Certificate, improve, project_dual
+from hlmrf.inference.polish import WORK_PER_COPY_ITERATION, WORK_PER_ITERATION, Certificate, improve
 from hlmrf.model.terms import TABLE, Coefficients, Kind, coefficients, dual_bound, prox_bounds, prox_step
+from hlmrf.model.terms import project_dual as terms_project_dual
 
 
 @dataclass
 class _Layout:
-    """The model's rows reordered so each (kind, exponent) group is a contiguous slice."""
+    """What the numpy iteration needs beyond the model: per-copy rows and per-row coefficients.
 
-    perm: np.ndarray
-    A: object  # the permuted CSR matrix
-    p: np.ndarray
+    Rows keep the model's order (so duals, multipliers and warm-start state are in the model's
+    row and copy order for every kernel); ``groups`` lists each (kind, exponent) with its rows.
+    """
+
+    A: object  # the model's CSR matrix (sorted indices)
     a: np.ndarray  # (L,) coefficient of each local copy
     var: np.ndarray  # (L,) variable of each local copy
     starts: np.ndarray  # (m,) first copy of each term
@@ -42,30 +45,96 @@ class _Layout:
     w: np.ndarray
     aa: np.ndarray
     deg: np.ndarray  # (n,) copies per variable
-    groups: list  # (kind, p, row_start, row_end)
+    groups: list  # (kind, p, rows): rows a slice when contiguous, else an index array
     row: np.ndarray  # (L,) term of each local copy (segment sums by bincount, not reduceat)
     co: Coefficients  # each row's entry of the kind table
 
 
+def _sorted_csr(model: HLMRF):
+    A = model.A
+    if not A.has_sorted_indices:
+        A = A.copy()
+        A.sort_indices()
+    return A
+
+
 def layout(model: HLMRF) -> _Layout:
+    A = _sorted_csr(model)
     key = model.kind.astype(np.int64) * 4 + model.p.astype(np.int64)
-    perm = np.argsort(key, kind="stable")
-    A = model.A[perm]
-    A.sort_indices()
     counts = np.diff(A.indptr)
-    a = A.data.astype(np.float64)
+    a = A.data.astype(np.float64, copy=False)
     groups = []
-    sk = key[perm]
-    bounds = np.flatnonzero(np.diff(sk)) + 1
-    for s, e in zip(np.r_[0, bounds], np.r_[bounds, len(sk)]):
-        if e > s:
-            groups.append((int(model.kind[perm[s]]), int(model.p[perm[s]]), int(s), int(e)))
-    aa = np.add.reduceat(a * a, A.indptr[:-1]) if len(a) else np.zeros(0)
-    w = model.w[perm].astype(np.float64)
-    return _Layout(perm, A, model.p[perm], a, A.indices.astype(np.int64), A.indptr[:-1].astype(np.int64), counts,
-                   model.c[perm].astype(np.float64), w, aa,
+    for k in np.unique(key):
+        rows = np.flatnonzero(key == k)
+        if rows[-1] - rows[0] + 1 == len(rows):
+            rows = slice(int(rows[0]), int(rows[-1]) + 1)
+        first = rows.start if isinstance(rows, slice) else rows[0]
+        groups.append((int(model.kind[first]), int(model.p[first]), rows))
+    starts = A.indptr[:-1].astype(np.int64)
+    aa = np.add.reduceat(a * a, starts) if len(a) else np.zeros(0)
+    w = model.w.astype(np.float64, copy=False)
+    return _Layout(A, a, A.indices.astype(np.int64), starts, counts,
+                   model.c.astype(np.float64, copy=False), w, aa,
                    np.bincount(A.indices, minlength=model.n), groups,
-                   np.repeat(np.arange(len(counts)), counts), coefficients(model.kind[perm], model.p[perm], w, aa))
+                   np.repeat(np.arange(len(counts)), counts), coefficients(model.kind, model.p, w, aa))
+
+
+class _NumpyKernel:
+    """The reference iteration body: numpy passes over :func:`layout`'s arrays.
+
+    Same interface as :class:`hlmrf.inference.fused.FusedKernel`: :meth:`step` updates ``u`` and
+    ``t`` in place and returns the new ``z`` and (when ``complete``) the squared norms the
+    stopping rule needs; :meth:`certificate` returns ``(energy, violation, lower_bound)``.
+    """
+
+    def __init__(self, model: HLMRF, alpha: float):
+        lay = self.lay = layout(model)
+        self.L, self.m, self.n = len(lay.a), model.m, model.n
+        self.alpha = float(alpha)
+        self.has_copy = lay.deg > 0
+        self.inv_deg = np.where(self.has_copy, 1.0 / np.maximum(lay.deg, 1), 0.0)
+        self.hard = any(k >= Kind.LEQ for k, _, _ in lay.groups)
+        self.convex = not bool((lay.w < 0).any())
+        self._rho = None
+        self._zv = None  # z[var] of the z the next step starts from
+
+    def step(self, z, u, t, rho: float, complete: bool):
+        lay, alpha = self.lay, self.alpha
+        a, var, row = lay.a, lay.var, lay.row
+        if self._rho != rho:
+            self.K1, self.D = prox_bounds(lay.co, lay.w, rho)
+            self._rho = rho
+        zv = self._zv if self._zv is not None and len(self._zv) == len(var) else z[var]
+        v = zv - u
+        d = np.bincount(row, weights=a * v, minlength=self.m) - lay.c
+        prox_step(lay.co, d, self.K1, self.D, out=t)
+        x = v - np.take(t, row) * a
+        xh = alpha * x + (1.0 - alpha) * zv if alpha != 1.0 else x
+        z_new = np.bincount(var, weights=xh + u, minlength=self.n) * self.inv_deg
+        np.clip(z_new, 0.0, 1.0, out=z_new)
+        z_new = np.where(self.has_copy, z_new, z)
+        zv_new = z_new[var]
+        u += xh - zv_new
+        self._zv = zv_new
+        if not complete:
+            return z_new, None
+        dz = z_new - z
+        return z_new, (_sq(x - zv_new), float(np.einsum("i,i,i->", lay.deg, dz, dz)), _sq(x), _sq(zv_new), _sq(u))
+
+    def certificate(self, z, t=None, scale: float = 1.0, project: bool = False):
+        lay = self.lay
+        energy = _energy(lay, z)
+        violation = _violation(lay, z) if self.hard else 0.0
+        if t is None:
+            return energy, violation, float("nan")
+        theta = scale * t
+        if project:
+            theta = terms_project_dual(lay.co, theta)
+        return energy, violation, dual_bound(theta, lay.A, lay.c, lay.w, lay.co.sq)
+
+    def reset(self):
+        """Forget cached values of z (after the caller replaced z)."""
+        self._zv = None
 
 
 def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarray | None = None,
@@ -77,9 +146,10 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
     ----------
     settings : :class:`AdmmSettings`; the defaults follow the reference engine's tolerances.
     y0 : warm start of the values (defaults to zeros).
-    state : a full warm start, ``previous_result.extra["state"]`` (the scaled duals and rho) from
-        a model with the same rows and sparsity (e.g. the same ground model re-weighted during
-        learning); it is ignored when the shapes do not match. Pass ``y0`` with it.
+    state : a full warm start, ``previous_result.extra["state"]`` (the scaled duals, one per
+        local copy in the model's copy order, and rho) from a model with the same rows and
+        sparsity (e.g. the same ground model re-weighted during learning); it is ignored when the
+        shapes do not match. Pass ``y0`` with it.
     callback : called as ``callback(iteration, primal_residual, dual_residual)`` at every
         stopping-rule check (the CLI draws its progress display with it).
 
@@ -95,14 +165,10 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
     if m == 0:
         return Result(z, Status.CONVERGED, 0, 0.0, 0.0, 0.0, 0.0, time.perf_counter() - t0, "admm",
                       lower_bound=0.0)
-    lay = layout(model)
-    a, var, row = lay.a, lay.var, lay.row
-    L = len(a)
-    has_copy = lay.deg > 0
-    inv_deg = np.where(has_copy, 1.0 / np.maximum(lay.deg, 1), 0.0)
-    hard = any(k >= Kind.LEQ for k, _, _, _ in lay.groups)
-    rho = float(st.rho)
     alpha = float(st.alpha)
+    kern = _kernel(st, model, alpha)
+    L = kern.L
+    rho = float(st.rho)
     u = np.zeros(L)
     adapt_interval = st.adapt_every
     next_adapt = adapt_interval
@@ -111,43 +177,20 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
         rho = float(state["rho"])
     t = np.zeros(m)
     rho_t = rho
-    K1 = D = None  # the prox step's rho-dependent coefficients
     sqrtL = np.sqrt(L)
     status = Status.ITERATION_LIMIT
     r_norm = s_norm = float("inf")
     it = 0
-    fused = _fused_kernel(st, lay, n, alpha)
-    zv = z[var] if fused is None else None
     log: dict = {"polish_seconds": 0.0, "attempts": 0, "used": False, "next_projection": 0}
     for it in range(1, st.max_iter + 1):
         check = it % st.check_every == 0 or it == st.max_iter
         adapt = st.adaptive_rho and it >= next_adapt
-        if K1 is None:
-            K1, D = prox_bounds(lay.co, lay.w, rho)
         rho_t = rho  # theta = rho_t * t is dual-feasible; rho may adapt below
-        if fused is not None:  # the same iteration in one compiled pass (hlmrf.inference.fused)
-            z, norms = fused.step(z, u, t, K1, D, complete=check or adapt)
-            zv_new = None
-            if check or adapt:
-                r_norm, s_norm = math.sqrt(norms[0]), rho * math.sqrt(norms[1])
-                x_norm, zv_norm, u_norm = (math.sqrt(v) for v in norms[2:])
-        else:
-            v = zv - u
-            d = np.bincount(row, weights=a * v, minlength=m) - lay.c
-            prox_step(lay.co, d, K1, D, out=t)
-            x = v - np.take(t, row) * a
-            xh = alpha * x + (1.0 - alpha) * zv if alpha != 1.0 else x
-            z_old = z
-            z = np.bincount(var, weights=xh + u, minlength=n) * inv_deg
-            np.clip(z, 0.0, 1.0, out=z)
-            z = np.where(has_copy, z, z_old)
-            zv_new = z[var]
-            u += xh - zv_new
-            if check or adapt:
-                r_norm = _norm(x - zv_new)
-                dz = z - z_old
-                s_norm = rho * math.sqrt(float(np.einsum("i,i,i->", lay.deg, dz, dz)))
-                x_norm, zv_norm, u_norm = _norm(x), _norm(zv_new), _norm(u)
+        z, norms = kern.step(z, u, t, rho, complete=check or adapt)
+        if norms is not None:
+            r2, s2, x2, zv2, u2 = norms
+            r_norm, s_norm = math.sqrt(r2), rho * math.sqrt(s2)
+            x_norm, zv_norm, u_norm = math.sqrt(x2), math.sqrt(zv2), math.sqrt(u2)
         if check and not (math.isfinite(r_norm) and math.isfinite(s_norm)):
             raise _diverged(model, it)
         if check:
@@ -156,16 +199,14 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
             if callback is not None:
                 callback(it, r_norm, s_norm)
             if r_norm < eps_pri and s_norm < eps_dual:
-                cert = _certificate(lay, z, rho_t * t, hard)
+                cert = _certificate(kern, z, t, rho_t)
                 if cert.holds(st.gap_rel, st.gap_abs, st.constraint_tol):
                     status = Status.CONVERGED
-                    zv = zv_new
                     break
-                z_best, cert = _improve(model, lay, z, rho_t * t, cert, st, log, it)
+                z_best, cert = _improve(model, kern, z, t, rho_t, cert, st, log, it)
                 if cert.holds(st.gap_rel, st.gap_abs, st.constraint_tol):
                     status = Status.CONVERGED
                     z = z_best
-                    zv = zv_new
                     break
         if adapt:
             next_adapt = it + adapt_interval
@@ -174,25 +215,21 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
                 scale = float(np.clip(np.sqrt(ratio), 0.1, 10.0))
                 rho *= scale
                 u /= scale
-                K1 = None
                 # Back off geometrically: rho settles after finitely many changes, which keeps
                 # ADMM's convergence guarantee (a rho that keeps moving can stall it).
                 adapt_interval *= 2
                 next_adapt = it + adapt_interval
-        zv = zv_new
-    theta = rho_t * t
     if status != Status.CONVERGED:
-        cert = _certificate(lay, z, theta, hard)
+        cert = _certificate(kern, z, t, rho_t)
         if it > 0:
-            z, cert = _improve(model, lay, z, theta, cert, st, log, it, final=True)
+            z, cert = _improve(model, kern, z, t, rho_t, cert, st, log, it, final=True)
         if cert.holds(st.gap_rel, st.gap_abs, st.constraint_tol):
             status = Status.CONVERGED
-    energy = model.energy(z)
-    violation = model.violation(z)
+    energy, violation = cert.energy, cert.violation
     bound = cert.lower_bound
     extra = {"lower_bound": bound, "state": {"u": u, "rho": rho}, "polished": log["used"],
              "polish_attempts": log["attempts"], "polish_seconds": log["polish_seconds"],
-             "polish_skipped": log.get("skipped")}
+             "polish_skipped": log.get("skipped"), "kernel": type(kern).__name__}
     if not cert.convex:
         extra["certificate"] = "none: negative weights make the energy non-convex (a local solution)"
     return Result(z, status, it, r_norm, s_norm, energy, violation, time.perf_counter() - t0, "admm",
@@ -206,21 +243,21 @@ the ~4 ns it saves per copy and iteration (benchmarks/bench_admm_kernel.py) repa
 of about a million copies and up."""
 
 
-def _fused_kernel(st: AdmmSettings, lay: _Layout, n: int, alpha: float):
-    """The compiled iteration body for ``st.kernel``, or None for the numpy one."""
-    if st.kernel == "numpy" or (st.kernel == "auto" and len(lay.a) <= FUSED_MIN_COPIES):
-        return None
+def _kernel(st: AdmmSettings, model: HLMRF, alpha: float):
+    """The iteration body for ``st.kernel``: the compiled one or the numpy reference."""
+    if st.kernel == "numpy" or (st.kernel == "auto" and model.A.nnz <= FUSED_MIN_COPIES):
+        return _NumpyKernel(model, alpha)
     if st.kernel == "auto":
         import importlib.util
 
         if importlib.util.find_spec("numba") is None:
-            return None
+            return _NumpyKernel(model, alpha)
     from hlmrf.errors import require
 
     require("numba", "fast")  # kernel="numba" without numba: MissingDependencyError naming hlmrf[fast]
     from hlmrf.inference.fused import FusedKernel
 
-    return FusedKernel(lay, n, alpha)
+    return FusedKernel(model, alpha)
 
 
 def _diverged(model: HLMRF, it: int) -> SolverError:
@@ -237,26 +274,27 @@ def _diverged(model: HLMRF, it: int) -> SolverError:
                        "non-negative weights; this is a bug: please report it with the model")
 
 
-def _certificate(lay: _Layout, z: np.ndarray, theta: np.ndarray, hard: bool) -> Certificate:
-    """The certificate of ``z`` with ADMM's multipliers ``theta`` (layout row order)."""
-    if (lay.w < 0).any():  # negative weights: non-convex, no bound (see Certificate.convex)
-        return Certificate(_energy(lay, z), float("nan"), _violation(lay, z) if hard else 0.0, convex=False)
-    bound = dual_bound(theta, lay.A, lay.c, lay.w, lay.co.sq)
-    return Certificate(_energy(lay, z), bound, _violation(lay, z) if hard else 0.0)
+def _certificate(kern, z: np.ndarray, t: np.ndarray, scale: float) -> Certificate:
+    """The certificate of ``z`` with ADMM's multipliers ``theta = scale * t``."""
+    energy, violation, bound = kern.certificate(z, t if kern.convex else None, scale)
+    if not kern.convex:  # negative weights: non-convex, no bound (see Certificate.convex)
+        return Certificate(energy, float("nan"), violation, convex=False)
+    return Certificate(energy, bound, violation)
 
 
 def _energy(lay: _Layout, z: np.ndarray) -> float:
     d = lay.A @ z - lay.c
     energy = 0.0
-    for kind, p, s, e in lay.groups:  # summed per group, as the rows are laid out
+    for kind, p, rows in lay.groups:  # summed per group
         km = TABLE[kind, p]
         if km.power:
-            h = d[s:e] if km.lb == -np.inf else np.maximum(d[s:e], km.lb)
-            energy += _dot(lay.w[s:e], h if km.power == 1 else h * h)
+            dr = d[rows]
+            h = dr if km.lb == -np.inf else np.maximum(dr, km.lb)
+            energy += _dot(lay.w[rows], h if km.power == 1 else h * h)
     return energy
 
 
-def _improve(model: HLMRF, lay: _Layout, z: np.ndarray, theta: np.ndarray, cert: Certificate,
+def _improve(model: HLMRF, kern, z: np.ndarray, t: np.ndarray, scale: float, cert: Certificate,
              st: AdmmSettings, log: dict, it: int, final: bool = False):
     """:func:`hlmrf.inference.polish.improve`, paced.
 
@@ -267,8 +305,6 @@ def _improve(model: HLMRF, lay: _Layout, z: np.ndarray, theta: np.ndarray, cert:
     """
     if not st.polish or not cert.convex:  # polishing assumes a convex problem
         return z, cert
-    theta_m = np.empty_like(theta)
-    theta_m[lay.perm] = theta
     do_polish = final or it >= log.get("next_polish", 0)
     project = final or it >= log["next_projection"]
     if not (do_polish or project):
@@ -278,16 +314,14 @@ def _improve(model: HLMRF, lay: _Layout, z: np.ndarray, theta: np.ndarray, cert:
     if do_polish:
         log["next_polish"] = it + max(st.check_every, it // 4)
     start = time.perf_counter()
-    budget = (WORK_PER_ITERATION + WORK_PER_COPY_ITERATION * len(lay.a)) * it - log.get("work", 0.0) \
+    budget = (WORK_PER_ITERATION + WORK_PER_COPY_ITERATION * kern.L) * it - log.get("work", 0.0) \
         if do_polish else -1.0
-    hard = cert.violation > 0 or any(k >= Kind.LEQ for k, _, _, _ in lay.groups)
 
-    def certify(y, theta_model):  # the layout's certificate: no model-sized temporaries per kind
-        if theta_model is None:
-            return Certificate(_energy(lay, y), cert.lower_bound, _violation(lay, y) if hard else 0.0)
-        return _certificate(lay, y, project_dual(model, theta_model)[lay.perm], hard)
+    def certify(y, theta_model):  # the kernel's certificate: no model-sized temporaries per kind
+        energy, violation, bound = kern.certificate(y, theta_model, 1.0, project=True)
+        return Certificate(energy, cert.lower_bound if theta_model is None else bound, violation)
 
-    out = improve(model, z, theta_m, cert, st, budget=budget, project=project, log=log, certify=certify)
+    out = improve(model, z, scale * t, cert, st, budget=budget, project=project, log=log, certify=certify)
     log["polish_seconds"] += time.perf_counter() - start
     return out
 
@@ -302,13 +336,17 @@ def _dot(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.einsum("i,i->", x, y))
 
 
+def _sq(x: np.ndarray) -> float:
+    return float(np.einsum("i,i->", x, x))
+
+
 def _violation(lay: _Layout, z: np.ndarray) -> float:
     d = np.bincount(lay.row, weights=lay.a * z[lay.var], minlength=len(lay.c)) - lay.c
     worst = 0.0
-    for kind, p, s, e in lay.groups:
+    for kind, p, rows in lay.groups:
         km = TABLE[kind, p]
         if km.violation == 1:
-            worst = max(worst, float(np.max(d[s:e], initial=0.0)))
+            worst = max(worst, float(np.max(d[rows], initial=0.0)))
         elif km.violation == 2:
-            worst = max(worst, float(np.max(np.abs(d[s:e]), initial=0.0)))
+            worst = max(worst, float(np.max(np.abs(d[rows]), initial=0.0)))
     return worst

@@ -3,10 +3,18 @@
 The numpy loop makes some twenty passes over whole arrays per iteration; this module makes one
 pass over the terms (and their local copies, which are contiguous per term) and one small pass
 over the variables. Per term, the pass gathers ``z`` at its copies, forms ``d = a.v - c``, takes
-the prox step ``t = min(K1, K3 + num max(d, lb) / D)`` on the per-row numbers that
-:func:`hlmrf.model.terms.coefficients` and :func:`~hlmrf.model.terms.prox_bounds` read from the kind
-table (no formula is restated here), forms the over-relaxed copies and scatters them into the
-consensus numerators. The local copies ``x`` are never stored: the dual update ``u += xh - z[var]``
+the prox step ``t = min(K1, K3 + num max(d, lb) / D)`` and forms the over-relaxed copies, which it
+scatters into the consensus numerators. The step's numbers are those of
+:func:`hlmrf.model.terms.coefficients` and :func:`~hlmrf.model.terms.prox_bounds`, computed per
+term from its weight, ``|a|^2`` (summed in the same pass) and rho, with the per-(kind, exponent)
+constants read from :data:`hlmrf.model.terms.TABLE` into small arrays (:func:`kind_tables`): no
+formula is restated here, and no per-row coefficient array is stored or streamed.
+
+The kernel works on the model's own arrays (``A``'s CSR arrays, ``c``, ``w``, one byte of kind code
+per row): it holds only the scaled duals ``u`` (one per copy), ``t`` (one per row) and per-chunk
+numerators, so a solve needs about 21 bytes per row beyond the model (issue 14's memory target).
+:meth:`FusedKernel.certificate` computes the energy, the largest violation and the Lagrangian
+bound in one more pass, without model-sized temporaries. The local copies ``x`` are never stored: the dual update ``u += xh - z[var]``
 of an iteration needs the new ``z``, so it is done at the start of the *next* iteration's pass,
 which recomputes ``xh`` from the previous ``z`` and ``t`` (cheaper than streaming ``x`` out and
 back). On stopping-check iterations a separate pass completes ``u`` at once and returns the
@@ -28,6 +36,30 @@ from numba import njit, prange
 N_CHUNKS = 8
 """Fixed, so that the summation order (and so every iterate) is independent of the thread count."""
 
+# Columns of the per-(kind, exponent) table the kernels read (see kind_tables).
+LB, K3, NUM0, NUM1, DEN0, DEN1, DEN2, RHO_IN_DEN, CAP, POWER, VIOLATION, LO_W, LO, HI_W, HI = range(15)
+
+
+def kind_code(kind: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Each row's index into :func:`kind_tables`: ``2 kind + (p == 2)``."""
+    return (np.asarray(kind, np.int8) * 2 + (np.asarray(p) == 2)).astype(np.int8)
+
+
+def kind_tables() -> np.ndarray:
+    """:data:`hlmrf.model.terms.TABLE` as an ``(8, 15)`` float array, one row per :func:`kind_code`
+    (read at every kernel construction, so a changed table is followed)."""
+    from hlmrf.model.terms import TABLE, W, Kind
+
+    tab = np.zeros((8, 15))
+    for (k, e), km in TABLE.items():
+        r = 2 * int(k) + (e == 2)
+        lo, hi = km.dual
+        tab[r] = (km.lb, km.k3, km.num[0], km.num[1], km.den[0], km.den[1], km.den[2],
+                  float(km.rho_in_den), float(km.cap), km.power, km.violation,
+                  float(lo == W), 0.0 if lo == W else lo, float(hi == W), 0.0 if hi == W else hi)
+    assert len(Kind) * 2 == len(tab)
+    return tab
+
 
 @njit(cache=True, inline="always")
 def _copy_dual_update(k, tp, a, var, u, z_prev, z_cur, alpha, oma, relax):  # pragma: no cover
@@ -45,7 +77,7 @@ def _copy_dual_update(k, tp, a, var, u, z_prev, z_cur, alpha, oma, relax):  # pr
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def _term_pass(bounds, indptr, a, var, u, c, num, K1, D, code, lb_tab, k3_tab, t,
+def _term_pass(bounds, indptr, a, var, u, c, w, code, tab, rho, t,
                z_prev, z_cur, alpha, finish, partial):  # pragma: no cover - compiled
     oma = 1.0 - alpha
     relax = alpha != 1.0
@@ -55,21 +87,32 @@ def _term_pass(bounds, indptr, a, var, u, c, num, K1, D, code, lb_tab, k3_tab, t
         for i in range(bounds[ch], bounds[ch + 1]):
             s, e = indptr[i], indptr[i + 1]
             acc = 0.0
+            aa = 0.0
             if finish:  # the previous iteration's dual update, then d at the new prox centre
                 tp = t[i]
                 for k in range(s, e):
                     x, zc, un = _copy_dual_update(k, tp, a, var, u, z_prev, z_cur, alpha, oma, relax)
                     acc += a[k] * (zc - un)
+                    aa += a[k] * a[k]
             else:
                 for k in range(s, e):
                     acc += a[k] * (z_cur[var[k]] - u[k])
+                    aa += a[k] * a[k]
             d = acc - c[i]
             g = code[i]
-            lb = lb_tab[g]
+            wi = w[i]
+            # terms.coefficients and terms.prox_bounds, in their order of operations
+            num = tab[g, NUM0] * wi + tab[g, NUM1]
+            den = tab[g, DEN0] * wi * aa + tab[g, DEN1] * aa + tab[g, DEN2]
+            if tab[g, RHO_IN_DEN] != 0.0:
+                den = rho + den
+            lb = tab[g, LB]
             h = lb if d < lb else d  # np.maximum: a NaN d stays NaN
-            tt = num[i] * h / D[i] + k3_tab[g]
-            if tt > K1[i]:
-                tt = K1[i]
+            tt = num * h / den + tab[g, K3]
+            if tab[g, CAP] != 0.0:
+                k1 = wi / rho
+                if tt > k1:
+                    tt = k1
             t[i] = tt
             for k in range(s, e):  # the term's copies are still in cache
                 j = var[k]
@@ -123,48 +166,101 @@ def _finish_pass(bounds, indptr, a, var, u, t, z_prev, z_cur, alpha, sums):  # p
         sums[ch, 3] = u2
 
 
+@njit(cache=True, parallel=True, nogil=True)
+def _certificate_pass(bounds, indptr, a, var, c, w, code, tab, z, t, scale, bound, project,
+                      partial, sums):  # pragma: no cover - compiled
+    """Per chunk: energy, largest violation and (``bound``) the dual terms of ``theta = scale t``
+    (moved into each row's dual domain first when ``project``), scattering ``A^T theta`` into
+    ``partial``; :func:`hlmrf.model.terms.dual_bound` and ``project_dual`` in one pass."""
+    for ch in prange(len(bounds) - 1):
+        P = partial[ch]
+        if bound:
+            P[:] = 0.0
+        energy = viol = tc = quad = 0.0
+        for i in range(bounds[ch], bounds[ch + 1]):
+            s, e = indptr[i], indptr[i + 1]
+            acc = 0.0
+            for k in range(s, e):
+                acc += a[k] * z[var[k]]
+            d = acc - c[i]
+            g = code[i]
+            wi = w[i]
+            power = tab[g, POWER]
+            if power > 0.0:
+                lb = tab[g, LB]
+                h = lb if d < lb else d
+                energy += wi * (h if power == 1.0 else h * h)
+            vk = tab[g, VIOLATION]
+            if vk == 1.0:
+                if d > viol:
+                    viol = d
+            elif vk == 2.0:
+                if abs(d) > viol:
+                    viol = abs(d)
+            if bound:
+                th = scale * t[i]
+                if project:  # np.fmin(np.fmax(theta, lo), hi), non-finite to 0
+                    lo = wi if tab[g, LO_W] != 0.0 else tab[g, LO]
+                    hi = wi if tab[g, HI_W] != 0.0 else tab[g, HI]
+                    if th < lo or th != th:
+                        th = lo
+                    if th > hi:
+                        th = hi
+                    if not np.isfinite(th):
+                        th = 0.0
+                tc += th * c[i]
+                if power == 2.0 and wi > 0.0:
+                    quad += th * th / (4.0 * wi)
+                for k in range(s, e):
+                    P[var[k]] += th * a[k]
+        sums[ch, 0] = energy
+        sums[ch, 1] = viol
+        sums[ch, 2] = tc
+        sums[ch, 3] = quad
+
+
 class FusedKernel:
-    """The iteration body of ``solve_admm`` on a layout (:class:`hlmrf.inference.admm._Layout`).
+    """The iteration body of ``solve_admm`` on a model's own arrays.
 
     :meth:`step` maps ``(z, u, t)`` to the next iterate the way the numpy loop body does; ``u``
     and ``t`` are updated in place, ``z`` is returned as a new array. Between two steps without
     ``complete=True``, ``u`` lags one dual update behind (see the module docstring): read ``u``
-    only after a completed step.
+    only after a completed step. Nothing model-sized is copied: the kernel reads ``model.A``'s
+    CSR arrays, ``model.c`` and ``model.w`` in place.
     """
 
-    def __init__(self, lay, n: int, alpha: float):
-        L, m = len(lay.a), len(lay.c)
-        itype = np.int32 if max(L, n) < 2**31 - 1 else np.int64
-        self.indptr = np.r_[lay.starts, L].astype(itype)
-        self.var = lay.var.astype(itype)
-        self.a = np.ascontiguousarray(lay.a, dtype=np.float64)
-        self.c = lay.c
-        self.num = lay.co.num
-        code = np.zeros(m, np.int8)
-        lb_tab, k3_tab = np.zeros(max(1, len(lay.groups))), np.zeros(max(1, len(lay.groups)))
-        for g, (_, _, s, e) in enumerate(lay.groups):  # lb and K3 are constant per (kind, p)
-            code[s:e] = g
-            lb_tab[g], k3_tab[g] = lay.co.lb[s], lay.co.k3[s]
-        self.code, self.lb_tab, self.k3_tab = code, lb_tab, k3_tab
+    def __init__(self, model, alpha: float):
+        A = model.A
+        n, m, L = model.n, model.m, A.nnz
+        self.indptr, self.var = A.indptr, A.indices  # any integer type: numba compiles per type
+        self.a = A.data if A.data.dtype == np.float64 else A.data.astype(np.float64)
+        self.c = np.ascontiguousarray(model.c, dtype=np.float64)
+        self.w = np.ascontiguousarray(model.w, dtype=np.float64)
+        self.code = kind_code(model.kind, model.p)
+        self.tab = kind_tables()
+        self.L, self.m, self.n = L, m, n
         nch = max(1, min(N_CHUNKS, m))
-        work = lay.starts + np.arange(m)  # copies + terms before each term
+        work = A.indptr[:-1].astype(np.int64) + np.arange(m)  # copies + terms before each term
         cuts = np.searchsorted(work, np.linspace(0, L + m, nch + 1)[1:-1])
+        del work
         self.bounds = np.r_[0, cuts, m].astype(np.int64)
         self.partial = np.zeros((nch, n))
         self.sums = np.zeros((nch, 4))
-        self.deg = lay.deg.astype(np.float64)
-        self.has_copy = lay.deg > 0
-        self.inv_deg = np.where(self.has_copy, 1.0 / np.maximum(lay.deg, 1), 0.0)
+        deg = np.bincount(A.indices, minlength=n)
+        self.deg = deg.astype(np.float64)
+        self.has_copy = deg > 0
+        self.inv_deg = np.where(self.has_copy, 1.0 / np.maximum(deg, 1), 0.0)
+        self.hard = bool((self.code >= 4).any())
+        self.convex = not bool((self.w < 0).any())
         self.alpha = float(alpha)
         self.z_prev = None  # the z of the step whose dual update is pending
 
-    def step(self, z, u, t, K1, D, complete: bool):
+    def step(self, z, u, t, rho: float, complete: bool):
         """One iteration. Returns ``(z_new, norms)``; ``norms`` is None unless ``complete``, else
         ``(|x - z_new[var]|^2, sum deg (z_new - z)^2, |x|^2, |z_new[var]|^2, |u|^2)``."""
         pending = self.z_prev is not None
-        _term_pass(self.bounds, self.indptr, self.a, self.var, u, self.c, self.num, K1, D, self.code,
-                   self.lb_tab, self.k3_tab, t, self.z_prev if pending else z, z, self.alpha, pending,
-                   self.partial)
+        _term_pass(self.bounds, self.indptr, self.a, self.var, u, self.c, self.w, self.code, self.tab,
+                   float(rho), t, self.z_prev if pending else z, z, self.alpha, pending, self.partial)
         z_new = np.empty_like(z)
         s2 = _var_pass(self.partial, self.inv_deg, self.has_copy, self.deg, z, z_new)
         if not complete:
@@ -175,15 +271,30 @@ class FusedKernel:
         r2, x2, zv2, u2 = (float(v) for v in self.sums.sum(axis=0))
         return z_new, (r2, float(s2), x2, zv2, u2)
 
+    def certificate(self, z, t=None, scale: float = 1.0, project: bool = False):
+        """``(energy, violation, lower_bound)`` at ``z`` with ``theta = scale * t`` (moved into the
+        dual domain first when ``project``); ``lower_bound`` is nan when ``t`` is None."""
+        bound = t is not None
+        _certificate_pass(self.bounds, self.indptr, self.a, self.var, self.c, self.w, self.code,
+                          self.tab, np.ascontiguousarray(z, dtype=np.float64), self.c if t is None else t,
+                          float(scale), bound, bool(project), self.partial, self.sums)
+        energy = float(self.sums[:, 0].sum())
+        violation = max(0.0, float(self.sums[:, 1].max()))
+        if not bound:
+            return energy, violation, float("nan")
+        g = self.partial.sum(axis=0)
+        lower = -float(self.sums[:, 2].sum()) - float(self.sums[:, 3].sum()) + float(np.minimum(g, 0.0).sum())
+        return energy, violation, lower
+
     def bytes_per_iteration(self, complete: bool = False) -> int:
         """The bytes one step must read and write from memory: every per-copy and per-term
         array streamed once (twice with the completing pass), the per-variable arrays once."""
-        L, m, n = len(self.a), len(self.c), len(self.inv_deg)
-        ib = self.var.itemsize
+        L, m, n = self.L, self.m, self.n
+        ib, pb = self.var.itemsize, self.indptr.itemsize
         per_copy = 8 + ib + 8 + 8  # a, var, u read and written
-        per_term = ib + 8 + 8 + 8 + 8 + 1 + 8 + 8  # indptr, c, num, K1, D, code, t read and written
+        per_term = pb + 8 + 8 + 1 + 8 + 8  # indptr, c, w, code, t read and written
         per_var = 8 * 3 + 1 + 8 + 8 * self.partial.shape[0] * 2  # z twice, z_new, masks, numerators
         total = L * per_copy + m * per_term + n * per_var
         if complete:
-            total += L * per_copy + m * (ib + 8)
+            total += L * per_copy + m * (pb + 8)
         return int(total)

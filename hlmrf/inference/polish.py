@@ -233,16 +233,18 @@ def project_hard(model: HLMRF, y: np.ndarray, max_dim: int = 20_000, rounds: int
     """
     from scipy.sparse.linalg import splu
 
-    hard = model.kind >= Kind.LEQ
-    if not hard.any():
+    hard = np.flatnonzero(model.kind >= Kind.LEQ)
+    if len(hard) == 0:
         return None
+    # Only the hard rows are read: no model-sized temporaries (the soft rows can be millions).
+    A_h, c_h, is_eq = model.A[hard], model.c[hard], model.kind[hard] == Kind.EQ
     y = np.clip(np.asarray(y, dtype=np.float64), 0.0, 1.0)
     for _ in range(rounds):
-        d = model.distance(y)
-        rows = np.flatnonzero((model.kind == Kind.EQ) | ((model.kind == Kind.LEQ) & (d > -1e-12)))
+        d = A_h @ y - c_h
+        rows = np.flatnonzero(is_eq | (d > -1e-12))
         if len(rows) == 0:
             return None
-        AH = model.A[rows]
+        AH = A_h[rows]
         G = (AH @ AH.T).tocsc() + sp.identity(len(rows), format="csc") * 1e-12
         # Past max_dim rows, go on only when the active constraints are nearly disjoint (their
         # Gram matrix has a few entries per row, as symmetry and sum-to-one constraints do): its
