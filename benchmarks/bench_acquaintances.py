@@ -216,7 +216,7 @@ def main(argv=None) -> None:
     if why_not:
         print(f"Reference not run: {why_not}.\n")
     work = Path(args.workdir)
-    rows, detail = [], []
+    rows, detail, cli_rows = [], [], []
     for n in sizes:
         model_dir = write_model(work / f"acq{n}", n, seed=args.seed)
         rules, facts = str(model_dir / "rules.psl"), str(model_dir / "facts")
@@ -230,6 +230,15 @@ def main(argv=None) -> None:
         if ours.rc != 0:
             raise SystemExit(f"hlmrf failed at N={n}:\n{ours.stderr[-3000:]}")
         o = json.loads(ours.stdout.strip().splitlines()[-1])
+        cli_dir = work / f"out{n}" / "hlmrf-infer"
+        shutil.rmtree(cli_dir, ignore_errors=True)
+        cli = run_measured([python(), "-m", "hlmrf.cli.infer", rules, facts, "-o", str(cli_dir), "-q"]
+                           + [f"-D{s}" for s in args.settings], log_dir=work / f"out{n}" / "hlmrf-infer-log")
+        if cli.rc != 0:
+            raise SystemExit(f"hlmrf-infer failed at N={n}:\n{cli.stderr[-3000:]}")
+        cli_rows.append([n, f"{o['ground_rules']:,}", fmt(cli.wall, ".2f"), fmt(cli.maxrss_mb, ".0f"),
+                         fmt(cli.maxrss_mb * 2**20 / o["ground_rules"], ".0f"),
+                         fmt(ours.maxrss_mb * 2**20 / o["ground_rules"], ".0f"), load_before])
         ref, r = None, {}
         ref_dir = None
         if not why_not:
@@ -281,6 +290,10 @@ def main(argv=None) -> None:
     print(md_table(["N", "hlmrf import", "hlmrf load", "hlmrf ground", "hlmrf ADMM", "hlmrf write",
                     "ref load", "ref ground", "ref inference", "ref start", "max violation hlmrf / ref",
                     "load before the pair"], detail))
+    print("\nThe command-line run (`hlmrf-infer RULES FACTS -o DIR -q`, its own process, output "
+          "written), and peak resident memory per ground potential, for it and for the API run above:\n")
+    print(md_table(["N", "ground rules", "hlmrf-infer wall s", "hlmrf-infer peak RSS MiB",
+                    "hlmrf-infer bytes/potential", "API run bytes/potential", "load before"], cli_rows))
     print(f"\nEnergies: both states under hlmrf's grounded model with weights divided by the "
           f"largest; a negative gap means hlmrf's state is better. {load_line()} (at end)")
 

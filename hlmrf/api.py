@@ -24,6 +24,7 @@ from hlmrf.evaluation.metrics import evaluate
 from hlmrf.grounding.ground import DEFAULT_MAX_GROUND_RULES, RuleEstimate, ground
 from hlmrf.inference import solve
 from hlmrf.inference.feasibility import hard_constraints_feasible
+from hlmrf.infra.memory import release_free_memory
 from hlmrf.inference.result import Result, Status
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.language.ast import Program
@@ -130,6 +131,7 @@ def infer(program: Program, store: FactStore, settings: AdmmSettings | None = No
     t_ground = time.perf_counter() - t0
     if settings.normalize_weights:
         model = model.normalized()
+    release_free_memory()  # grounding's freed temporaries, before the solver allocates its own
     result = solve(model, solver, settings, device=device, dtype=dtype, callback=callback)
     if (result.status == Status.INFEASIBLE or result.violation > 10 * settings.constraint_tol) \
             and not hard_constraints_feasible(model):
