@@ -33,6 +33,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from hlmrf.model.hlmrf import column_counts
+
 N_CHUNKS = 8
 """Fixed, so that the summation order (and so every iterate) is independent of the thread count."""
 
@@ -246,7 +248,7 @@ class FusedKernel:
         self.bounds = np.r_[0, cuts, m].astype(np.int64)
         self.partial = np.zeros((nch, n))
         self.sums = np.zeros((nch, 4))
-        deg = np.bincount(A.indices, minlength=n)
+        deg = column_counts(A, n)
         self.deg = deg.astype(np.float64)
         self.has_copy = deg > 0
         self.inv_deg = np.where(self.has_copy, 1.0 / np.maximum(deg, 1), 0.0)

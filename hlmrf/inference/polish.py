@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from hlmrf.model.hlmrf import HLMRF
+from hlmrf.model.hlmrf import HLMRF, column_counts, select_rows
 from hlmrf.model import terms
 from hlmrf.model.terms import Kind, coefficients, dual_bound
 
@@ -112,18 +112,30 @@ def polish(model: HLMRF, y: np.ndarray, theta: np.ndarray, delta: float = 1e-7,
     if int(free.sum()) > max_dim:  # before any model-sized work
         log["skipped"] = f"more than polish_max_dim={max_dim:,} free variables"
         return None
-    theta = np.asarray(theta, dtype=np.float64)
     A, c, w, p, k = model.A, model.c, model.w, model.p, model.kind
+    free &= column_counts(A, model.n) > 0
+    n_eq = int(np.count_nonzero(k == Kind.EQ))
+    if int(free.sum()) + n_eq > max_dim:  # every equality row is in the KKT system
+        log["skipped"] = f"KKT system of at least {int(free.sum()) + n_eq:,} rows > polish_max_dim"
+        return None
+    theta = np.asarray(theta, dtype=np.float64)
     tiny = 1e-12
     # Row classes. A linear hinge is at its kink when its multiplier lies strictly inside [0, w]
-    # (ADMM's prox step projected its copy onto the hinge's boundary).
+    # (ADMM's prox step projected its copy onto the hinge's boundary). One float temporary,
+    # reused: the model can have millions of rows.
     h1 = (k == Kind.HINGE) & (p == 1)
-    h1_active = h1 & (theta >= w * (1 - 1e-9))
-    h1_kink = h1 & ~h1_active & (theta > tiny * np.maximum(w, 1.0))
+    bound = np.multiply(w, 1 - 1e-9)
+    h1_active = theta >= bound
+    h1_active &= h1
+    np.maximum(w, 1.0, out=bound)
+    bound *= tiny
+    h1_kink = theta > bound
+    del bound
+    h1_kink &= h1
+    h1_kink &= ~h1_active
     p1 = ((k == Kind.LINEAR) & (p == 1)) | h1_active  # fixed multiplier w
     q = (k == Kind.LINEAR) & (p == 2) | ((k == Kind.HINGE) & (p == 2) & (theta > tiny))
     eq = h1_kink | (k == Kind.EQ) | ((k == Kind.LEQ) & (theta > tiny))
-    free &= np.bincount(A.indices, minlength=model.n) > 0
     F = np.flatnonzero(free)
     if len(F) == 0:
         return y, _response_theta(model, y, theta, eq)
@@ -237,7 +249,7 @@ def project_hard(model: HLMRF, y: np.ndarray, max_dim: int = 20_000, rounds: int
     if len(hard) == 0:
         return None
     # Only the hard rows are read: no model-sized temporaries (the soft rows can be millions).
-    A_h, c_h, is_eq = model.A[hard], model.c[hard], model.kind[hard] == Kind.EQ
+    A_h, c_h, is_eq = select_rows(model.A, hard), model.c[hard], model.kind[hard] == Kind.EQ
     y = np.clip(np.asarray(y, dtype=np.float64), 0.0, 1.0)
     for _ in range(rounds):
         d = A_h @ y - c_h

@@ -18,6 +18,33 @@ import scipy.sparse as sp
 from hlmrf.model.terms import Kind, term_energy, term_violation
 
 
+_CHUNK = 1 << 20
+
+
+def column_counts(A: sp.csr_matrix, n: int | None = None) -> np.ndarray:
+    """Entries per column of a CSR matrix, counted a million at a time: ``np.bincount`` on the
+    whole int32 ``A.indices`` would first copy it to int64 (8 bytes per entry)."""
+    n = A.shape[1] if n is None else n
+    out = np.zeros(n, np.int64)
+    for s in range(0, A.nnz, _CHUNK):
+        out += np.bincount(A.indices[s:s + _CHUNK], minlength=n)
+    return out
+
+
+def select_rows(A: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
+    """``A[rows]`` for a few rows of a large CSR matrix, touching only those rows: scipy's
+    fancy indexing copies the whole index arrays to int64 first when ``rows`` is int64."""
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = A.indptr[rows].astype(np.int64)
+    counts = A.indptr[rows + 1].astype(np.int64) - starts
+    indptr = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    take = np.repeat(starts - indptr[:-1], counts) + np.arange(indptr[-1])
+    itype = A.indices.dtype
+    return sp.csr_matrix((A.data[take], A.indices[take], indptr.astype(itype)),
+                         shape=(len(rows), A.shape[1]))
+
+
 @dataclass(frozen=True)
 class GroundIndex:
     """What a model's rows and columns mean.

@@ -149,17 +149,39 @@ def prox_step(co: Coefficients, d: np.ndarray, K1: np.ndarray, D: np.ndarray, ou
     return np.minimum(t, K1, out=t)
 
 
+def _entries(kind: np.ndarray, p: np.ndarray):
+    """``(KindMath, rows)`` for each table entry present; rows as a boolean mask. One entry at a
+    time, so evaluating a model of millions of rows holds a mask, not :func:`coefficients`'
+    dozen per-row arrays."""
+    kind, p = np.asarray(kind), np.asarray(p)
+    for (k, e), km in TABLE.items():
+        rows = (kind == k) & (p == e)
+        if rows.any():
+            yield km, rows
+
+
 def term_energy(d: np.ndarray, w: np.ndarray, p: np.ndarray, kind: np.ndarray) -> np.ndarray:
     """Weighted energy ``w h^p`` of each soft row (0 for hard rows) given its distance ``d``."""
-    co = coefficients(kind, p, w)
-    h = np.maximum(d, co.lb)
-    return np.where(co.soft, w * np.where(co.sq, h * h, h), 0.0)
+    d, w = np.asarray(d, dtype=np.float64), np.asarray(w, dtype=np.float64)
+    out = np.zeros(len(d))
+    for km, rows in _entries(kind, p):
+        if km.power:
+            h = np.maximum(d[rows], km.lb)
+            out[rows] = w[rows] * (h * h if km.power == 2 else h)
+    return out
 
 
 def term_violation(d: np.ndarray, kind: np.ndarray) -> np.ndarray:
     """How far each hard row is from holding (0 for soft rows and for satisfied constraints)."""
-    co = coefficients(kind, np.ones_like(kind), np.zeros(len(kind)))
-    return np.where(co.leq, np.maximum(d, 0.0), np.where(co.eq, np.abs(d), 0.0))
+    d = np.asarray(d, dtype=np.float64)
+    out = np.zeros(len(d))
+    kind = np.asarray(kind)
+    for km, rows in _entries(kind, np.ones_like(kind)):
+        if km.violation == 1:
+            out[rows] = np.maximum(d[rows], 0.0)
+        elif km.violation == 2:
+            out[rows] = np.abs(d[rows])
+    return out
 
 
 def project_dual(co: Coefficients, theta: np.ndarray) -> np.ndarray:
