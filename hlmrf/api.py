@@ -19,7 +19,7 @@ from hlmrf.data.arities import rule_arities, rules_own_arities
 from hlmrf.data.loader import load_facts as _load_facts
 from hlmrf.data.store import FactStore
 from hlmrf.data.writer import write_results
-from hlmrf.errors import DataError, InfeasibleError
+from hlmrf.errors import InfeasibleError
 from hlmrf.evaluation.metrics import evaluate
 from hlmrf.grounding.ground import DEFAULT_MAX_GROUND_RULES, RuleEstimate, ground
 from hlmrf.inference import solve
@@ -107,7 +107,8 @@ def infer(program: Program, store: FactStore, settings: AdmmSettings | None = No
           callback: Callable[[int, float, float], None] | None = None,
           keep_substitutions: bool = False,
           max_ground_rules: int | None = DEFAULT_MAX_GROUND_RULES,
-          on_estimate: Callable[[RuleEstimate], None] | None = None) -> Inference:
+          on_estimate: Callable[[RuleEstimate], None] | None = None,
+          backend: str = "numpy", duckdb=None) -> Inference:
     """Ground ``program`` on ``store`` and find the MAP state.
 
     Weights are divided by the largest first when ``settings.normalize_weights`` (the reference
@@ -115,8 +116,10 @@ def infer(program: Program, store: FactStore, settings: AdmmSettings | None = No
 
     ``keep_substitutions`` keeps each row's substitution in ``model.index`` (for printing
     ground rules, :func:`hlmrf.model.printer.ground_rule_text`). ``max_ground_rules`` (None: no
-    limit) and ``on_estimate`` (called with each rule's
-    :class:`~hlmrf.grounding.ground.RuleEstimate` before grounding) are :func:`hlmrf.ground`'s.
+    limit), ``on_estimate`` (called with each rule's
+    :class:`~hlmrf.grounding.ground.RuleEstimate` before grounding), ``backend`` (``"numpy"`` or
+    ``"duckdb"``) and ``duckdb`` (its :class:`~hlmrf.grounding.duckdb_backend.DuckDBOptions`) are
+    :func:`hlmrf.ground`'s.
 
     Raises
     ------
@@ -127,7 +130,8 @@ def infer(program: Program, store: FactStore, settings: AdmmSettings | None = No
     settings = settings or AdmmSettings()
     t0 = time.perf_counter()
     model = ground(program, store, keep_substitutions=keep_substitutions,
-                   max_ground_rules=max_ground_rules, on_estimate=on_estimate)
+                   max_ground_rules=max_ground_rules, on_estimate=on_estimate, backend=backend,
+                   duckdb=duckdb)
     t_ground = time.perf_counter() - t0
     if settings.normalize_weights:
         model = model.normalized()

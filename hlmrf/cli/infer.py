@@ -24,8 +24,8 @@ import numpy as np
 import math
 import os
 
-from hlmrf.cli.reference import (ADMM_OPTIONS, add_input_arguments, add_max_ground_rules, add_version,
-                                 evaluator_metrics, ignored_message, input_paths, translate_options)
+from hlmrf.cli.reference import (ADMM_OPTIONS, add_grounding_backend, add_input_arguments, add_max_ground_rules,
+                                 add_version, evaluator_metrics, grounding_backend, ignored_message, input_paths, translate_options)
 from hlmrf.errors import SettingsError
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.infra.cli import run_cli
@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="also print each rule's estimated number of ground rules before grounding")
     add_max_ground_rules(ap)
+    add_grounding_backend(ap)
     add_version(ap)
     return ap
 
@@ -188,6 +189,11 @@ def run(args, out=None, err=None) -> int:
     th, cats = _command_settings(args, options.cli)
     chosen = evaluator_metrics(args.eval) if args.eval else None
     check_device(args.solver, args.device)
+    backend = grounding_backend(args)
+    if backend:
+        from hlmrf.errors import require
+
+        require("duckdb", "duckdb")  # before reading any input
     check_outputs(args)
     if options.ignored:
         print(ignored_message("hlmrf-infer", options.ignored), file=err)
@@ -209,7 +215,7 @@ def run(args, out=None, err=None) -> int:
 
     try:
         run_ = infer(program, store, settings, solver=args.solver, device=args.device,
-                     max_ground_rules=args.max_ground_rules, on_estimate=on_estimate,
+                     max_ground_rules=args.max_ground_rules, on_estimate=on_estimate, **backend,
                      dtype=args.dtype, callback=callback,
                      keep_substitutions=bool(args.ground_rules))
     finally:

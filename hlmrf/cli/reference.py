@@ -39,6 +39,50 @@ def add_max_ground_rules(parser: argparse.ArgumentParser) -> None:
                                           "no limit)")
 
 
+def add_grounding_backend(parser: argparse.ArgumentParser) -> None:
+    """``--backend numpy|duckdb`` and DuckDB's options (issue 15)."""
+    g = parser.add_argument_group("grounding backend")
+    g.add_argument("--backend", choices=["numpy", "duckdb"], default="numpy",
+                   help="run grounding's joins in memory with numpy (default), or in DuckDB, which "
+                        "spills joins larger than --memory-limit to disk (pip install 'hlmrf[duckdb]')")
+    g.add_argument("--database", metavar="PATH",
+                   help="DuckDB database file to create (its tables are replaced); default: in memory")
+    g.add_argument("--memory-limit", type=_memory_size, metavar="SIZE",
+                   help="DuckDB's memory limit, e.g. 4GB or 500MB (default: 80%% of the machine's memory)")
+    g.add_argument("--temp-directory", metavar="DIR",
+                   help="where DuckDB spills past its memory limit (default: DuckDB's, beside the database)")
+    g.add_argument("--duckdb-threads", type=int, metavar="N", help="DuckDB's threads (default: all cores)")
+
+
+def grounding_backend(args: argparse.Namespace) -> dict:
+    """The ``backend=``/``duckdb=`` keywords of :func:`hlmrf.ground` from the parsed options."""
+    from hlmrf.errors import SettingsError
+
+    db = {"database": args.database, "memory_limit": args.memory_limit,
+          "temp_directory": args.temp_directory, "threads": args.duckdb_threads}
+    given = [f"--{k.replace('_', '-')}" if k != "threads" else "--duckdb-threads"
+             for k, v in db.items() if v is not None]
+    if args.backend != "duckdb":
+        if given:
+            raise SettingsError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} only to "
+                                "--backend duckdb; add --backend duckdb or drop "
+                                f"{'it' if len(given) == 1 else 'them'}")
+        return {}
+    if args.duckdb_threads is not None and args.duckdb_threads < 1:
+        raise SettingsError(f"--duckdb-threads must be at least 1, not {args.duckdb_threads}")
+    from hlmrf.grounding.duckdb_backend import DuckDBOptions
+
+    return {"backend": "duckdb", "duckdb": DuckDBOptions(**db)}
+
+
+def _memory_size(text: str) -> str:
+    import re
+
+    if not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B|B)\s*", text, flags=re.IGNORECASE):
+        raise argparse.ArgumentTypeError(f"expected a size such as 4GB, 500MB or 2GiB, not {text[:40]!r}")
+    return text.strip()
+
+
 def _ground_rule_limit(text: str):
     if text.strip().lower() in ("none", "unlimited"):
         return None

@@ -19,8 +19,8 @@ substitution tables into potentials.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, is_dataclass
-from typing import Callable, NamedTuple
+from dataclasses import dataclass, fields, is_dataclass, replace
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -41,6 +41,9 @@ from hlmrf.language.ast import ArithmeticRule, BoolOp, Comparison, Constant, Pro
 from hlmrf.model.hlmrf import HLMRF, GroundIndex
 from hlmrf.model.printer import substituted_rule_text
 from hlmrf.model.terms import Kind
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hlmrf.grounding.duckdb_backend import DuckDBOptions
 
 #: Default of ``ground(..., max_ground_rules=)``: about 2-5 GB of grounding work at PSL's usual
 #: two or three atoms per ground rule.
@@ -178,10 +181,22 @@ class RuleEstimate:
     text: str
     ground_rules: int
     exact: bool
+    database: int | None = None
+    """The database's own estimate of the join's rows (its optimizer's cardinality), with
+    ``backend="duckdb"``; None otherwise."""
+
+    @property
+    def expected(self) -> int:
+        """What the size check uses: the count when it is exact, else the database's estimate
+        when there is one (the upper bound can be far too loose), else the upper bound."""
+        if self.exact or self.database is None:
+            return self.ground_rules
+        return self.database
 
     def __str__(self) -> str:
         count = f"{self.ground_rules:,}" if self.exact else f"at most {self.ground_rules:,}"
-        return f"rule {self.rule + 1} ({self.location}): {count} ground rule(s)   {self.text}"
+        db = "" if self.database is None else f" (DuckDB estimates ~{self.database:,})"
+        return f"rule {self.rule + 1} ({self.location}): {count} ground rule(s){db}   {self.text}"
 
 
 def _location(r: int, rule) -> str:
@@ -268,15 +283,16 @@ def estimate_grounding(program: Program, store: FactStore) -> tuple[RuleEstimate
 def _check_size(estimates, max_ground_rules: int | None) -> None:
     if max_ground_rules is None:
         return
-    total = sum(e.ground_rules for e in estimates)
+    total = sum(e.expected for e in estimates)
     if total <= max_ground_rules:
         return
-    worst = sorted(estimates, key=lambda e: -e.ground_rules)
+    worst = sorted(estimates, key=lambda e: -e.expected)
     top = worst[0]
-    about = "" if all(e.exact for e in estimates) else "up to "
-    if top.ground_rules > max_ground_rules:
+    about = "" if all(e.exact for e in estimates) else \
+        "about " if any(not e.exact and e.database is not None for e in estimates) else "up to "
+    if top.expected > max_ground_rules:
         head = (f"rule {top.rule + 1} ({top.location}) `{top.text}` would create {about}"
-                f"{top.ground_rules:,} ground rules, more than max_ground_rules = {max_ground_rules:,}")
+                f"{top.expected:,} ground rules, more than max_ground_rules = {max_ground_rules:,}")
     else:
         head = (f"the rules would create {about}{total:,} ground rules, more than "
                 f"max_ground_rules = {max_ground_rules:,}; the largest:\n" +
@@ -290,7 +306,8 @@ def _check_size(estimates, max_ground_rules: int | None) -> None:
 
 def ground(program: Program, store: FactStore, keep_substitutions: bool = False, *,
            max_ground_rules: int | None = DEFAULT_MAX_GROUND_RULES,
-           on_estimate: Callable[[RuleEstimate], None] | None = None) -> HLMRF:
+           on_estimate: Callable[[RuleEstimate], None] | None = None,
+           backend: str = "numpy", duckdb: "DuckDBOptions | None" = None) -> HLMRF:
     """Ground ``program`` on ``store``.
 
     Returns the model; ``model.index`` maps its columns to target atoms and its ``rule`` codes to
@@ -302,6 +319,11 @@ def ground(program: Program, store: FactStore, keep_substitutions: bool = False,
     over ``max_ground_rules`` (``None``: no limit) is an error instead of a grounding that will
     not fit in memory.
 
+    ``backend`` runs the joins: ``"numpy"`` (in memory, the default) or ``"duckdb"``
+    (:mod:`hlmrf.grounding.duckdb_backend`: out of core, with ``duckdb``'s
+    :class:`~hlmrf.grounding.duckdb_backend.DuckDBOptions`; the same potentials, each rule's rows in
+    the sorted order of their substitutions).
+
     Raises
     ------
     RuleError : unknown predicate, arity mismatch, a head variable no body atom binds, an open
@@ -310,41 +332,30 @@ def ground(program: Program, store: FactStore, keep_substitutions: bool = False,
         grounding a rule (both name the rule); an open atom reached by grounding that is neither
         a target nor observed; a fully observed hard constraint that the data violates.
     """
-    prep = _Prepared(program, store)
-    estimates = [prep.estimate(r) for r in range(len(program.rules))]
-    if on_estimate is not None:
-        for e in estimates:
-            on_estimate(e)
-    _check_size(estimates, max_ground_rules)
+    if backend not in BACKENDS:
+        from hlmrf.errors import SettingsError
 
+        raise SettingsError(f"unknown grounding backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    prep = _Prepared(program, store)
     codes = prep.codes
-    ctx = _Context(prep.tables, codes.base, codes, program, _nvars(prep.tables))
-    blocks, subs_kept = [], []
-    for r, rule in enumerate(program.rules):
-        plan = prep.plans[r]
-        try:
-            if isinstance(rule, ArithmeticRule):
-                subs = prep.execute(plan)
-                rule_blocks, variables, table = _rows_of_arithmetic(r, rule, plan, subs, ctx)
-            else:
-                subs = None
-                rule_blocks, tables = _ground_logical(prep, r, rule, plan, estimates[r], ctx,
-                                                      keep_substitutions)
-                variables = plan.variables
-                table = (np.concatenate(tables) if len(tables) != 1 else tables[0]) \
-                    if keep_substitutions else None
-            del subs
-        except MemoryError:
-            e = estimates[r]
-            raise GroundingError(
-                f"ran out of memory grounding rule {r + 1} ({e.location}) `{e.text}` "
-                f"({'' if e.exact else 'up to '}{e.ground_rules:,} ground rules); restrict the "
-                "rule's body (add an atom or a comparison that binds its variables more "
-                "tightly), or lower --max-ground-rules (max_ground_rules=) so that such a rule "
-                "is refused before grounding") from None
-        blocks.extend(rule_blocks if keep_substitutions else [b._replace(sel=None) for b in rule_blocks])
-        if keep_substitutions:  # otherwise the tables go now (they can be larger than the model)
-            subs_kept.append((tuple(variables), table))
+    estimates = [prep.estimate(r) for r in range(len(program.rules))]
+    executor = None
+    if backend == "duckdb":
+        from hlmrf.grounding.duckdb_backend import DuckDBExecutor, DuckDBOptions
+
+        executor = DuckDBExecutor(duckdb or DuckDBOptions(), prep.relation, codes.lookup, codes.rank)
+    try:
+        if executor is not None:
+            estimates = [replace(e, database=executor.estimate(prep.plans[e.rule])) for e in estimates]
+        if on_estimate is not None:
+            for e in estimates:
+                on_estimate(e)
+        _check_size(estimates, max_ground_rules)
+        ctx = _Context(prep.tables, codes.base, codes, program, _nvars(prep.tables))
+        blocks, subs_kept = _ground_rules(prep, program, estimates, ctx, keep_substitutions, executor)
+    finally:
+        if executor is not None:
+            executor.close()
 
     n = sum(len(a) for a in prep.var_args)
     texts = tuple(rule.text or str(rule) for rule in program.rules)
@@ -361,6 +372,50 @@ def ground(program: Program, store: FactStore, keep_substitutions: bool = False,
         raise GroundingError(
             f"ran out of memory assembling the model of {sum(e.ground_rules for e in estimates):,} "
             "ground rules; restrict the largest rules' bodies or lower --max-ground-rules") from None
+
+
+BACKENDS = ("numpy", "duckdb")
+
+
+def _ground_rules(prep: _Prepared, program: Program, estimates, ctx: _Context, keep_substitutions: bool,
+                  executor):
+    """Every rule's blocks (and substitution tables when kept), rule by rule."""
+    blocks, subs_kept = [], []
+    db_error = executor.duckdb.Error if executor is not None else ()
+    for r, rule in enumerate(program.rules):
+        plan = prep.plans[r]
+        try:
+            if isinstance(rule, ArithmeticRule):
+                subs = prep.execute(plan) if executor is None else executor.execute(plan, prep.execute)
+                rule_blocks, variables, table = _rows_of_arithmetic(r, rule, plan, subs, ctx)
+            else:
+                subs = None
+                rule_blocks, tables = _ground_logical(prep, r, rule, plan, estimates[r], ctx,
+                                                      keep_substitutions, executor)
+                variables = plan.variables
+                table = (np.concatenate(tables) if len(tables) != 1 else tables[0]) \
+                    if keep_substitutions else None
+            del subs
+        except db_error as exc:
+            e = estimates[r]
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            hint = ("raise --memory-limit, or point --temp-directory at a disk with more room"
+                    if "memory" in first.lower() or "space" in first.lower() or "disk" in first.lower()
+                    else "this is a bug if the in-memory backend grounds the rule: please report it")
+            raise GroundingError(f"DuckDB failed grounding rule {r + 1} ({e.location}) `{e.text}`: "
+                                 f"{first}; {hint}") from None
+        except MemoryError:
+            e = estimates[r]
+            raise GroundingError(
+                f"ran out of memory grounding rule {r + 1} ({e.location}) `{e.text}` "
+                f"({'' if e.exact else 'up to '}{e.ground_rules:,} ground rules); restrict the "
+                "rule's body (add an atom or a comparison that binds its variables more "
+                "tightly), or lower --max-ground-rules (max_ground_rules=) so that such a rule "
+                "is refused before grounding") from None
+        blocks.extend(rule_blocks if keep_substitutions else [b._replace(sel=None) for b in rule_blocks])
+        if keep_substitutions:  # otherwise the tables go now (they can be larger than the model)
+            subs_kept.append((tuple(variables), table))
+    return blocks, subs_kept
 
 
 @dataclass
@@ -415,23 +470,32 @@ turn them into rows (some 250 bytes per grounding) are then held for one part at
 the whole rule, and only the finished rows add up."""
 
 
-def _ground_logical(prep: _Prepared, r: int, rule, plan, estimate: "RuleEstimate", ctx: _Context,
-                    keep_substitutions: bool):
-    """A logical rule's blocks, ground part by part; and its substitution tables if kept."""
+def _numpy_parts(prep: _Prepared, plan, estimate: "RuleEstimate"):
     # At most 1,024 parts: each part re-reads the first scan's relation, and an estimate can be
     # a loose upper bound.
     parts = 1 if isinstance(plan, UnionPlan) else min(1024, max(1, -(-estimate.ground_rules // GROUND_PART_ROWS)))
-    blocks, tables, offset = [], [], 0
     for k in range(parts):
-        subs = prep.execute(plan, (k, parts))
-        if len(subs) == 0 and (parts > 1 or k > 0):
-            continue
-        for b in _rows_of_logical(r, rule, plan, subs, ctx):
-            blocks.append(b._replace(sel=b.sel + offset) if offset else b)
-        offset += len(subs)
-        if keep_substitutions:
-            tables.append(subs)
-        del subs
+        yield prep.execute(plan, (k, parts))
+
+
+def _ground_logical(prep: _Prepared, r: int, rule, plan, estimate: "RuleEstimate", ctx: _Context,
+                    keep_substitutions: bool, executor=None):
+    """A logical rule's blocks, ground part by part; and its substitution tables if kept."""
+    parts = _numpy_parts(prep, plan, estimate) if executor is None else \
+        executor.parts(plan, GROUND_PART_ROWS, prep.execute)
+    blocks, tables, offset = [], [], 0
+    try:
+        for subs in parts:
+            if len(subs) == 0:
+                continue
+            for b in _rows_of_logical(r, rule, plan, subs, ctx):
+                blocks.append(b._replace(sel=b.sel + offset) if offset else b)
+            offset += len(subs)
+            if keep_substitutions:
+                tables.append(subs)
+            del subs
+    finally:
+        parts.close()  # a part that raised: the executor's cleanup runs now, not at collection
     if not tables:
         tables.append(np.zeros((0, len(plan.variables)), np.int64))
     if not blocks:  # no groundings at all: an empty block keeps the rule's shape

@@ -14,16 +14,16 @@ the join produces whenever it says it is exact, and bounds it otherwise.
 """
 from __future__ import annotations
 
-import itertools
 import re
 
 import pytest
 from hypothesis import HealthCheck, event, example, given, settings
-from hypothesis import strategies as st
 
-from hlmrf import FactStore, GroundingError, RuleError, ground, parse_rules  # noqa: E402
+from hlmrf import GroundingError, RuleError, ground, parse_rules  # noqa: E402
 from hlmrf.grounding.ground import _Prepared  # noqa: E402
 from hlmrf.grounding.relational import count_rows, execute  # noqa: E402
+from hlmrf.testing.grounding_programs import ABSENT, programs
+from hlmrf.testing.grounding_programs import store_of_data as _store
 from hlmrf.testing.reference_grounder import (
     Data,
     ReferenceGroundingError,
@@ -32,95 +32,10 @@ from hlmrf.testing.reference_grounder import (
     model_rows,
 )
 
-PRESENT = ["a", "b", "c"]  # the data's constants
-ABSENT = ["zz", "q"]  # constants only the rules mention ('q' sorts between, for `%`)
-VARS = ["X", "Y", "Z"]
 EXAMPLES = 400
 
 settings.register_profile("grounding", max_examples=EXAMPLES, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-
-
-@st.composite
-def datasets(draw):
-    """Predicates P0..P3 of arity 1 or 2, each open (with targets) or closed."""
-    arity, observed, targets = {}, {}, {}
-    for k in range(4):
-        pred = f"P{k}"
-        arity[pred] = draw(st.sampled_from([1, 2]))
-        is_open = draw(st.booleans())
-        observed[pred], targets[pred] = {}, set()
-        domain = PRESENT[:draw(st.integers(2, 3))]
-        for args in itertools.product(domain, repeat=arity[pred]):
-            state = draw(st.sampled_from(["absent", "obs", "target", "target"] if is_open else
-                                         ["absent", "obs", "obs"]))
-            if state == "obs":
-                observed[pred][args] = draw(st.sampled_from([0.0, 0.25, 0.5, 1.0]))
-            elif state == "target":
-                targets[pred].add(args)
-    return Data(arity, observed, targets)
-
-
-def _term(draw, constant_share=0.15):
-    if draw(st.floats(0, 1)) < constant_share:
-        return "'" + draw(st.sampled_from(PRESENT + ABSENT)) + "'"
-    return draw(st.sampled_from(VARS + ["X", "Y"]))  # X and Y more often: rules share variables
-
-
-def _atom(draw, data: Data) -> str:
-    pred = draw(st.sampled_from(sorted(data.arity)))
-    return f"{pred}({', '.join(_term(draw) for _ in range(data.arity[pred]))})"
-
-
-def _literal(draw, data: Data) -> str:
-    return ("!" if draw(st.booleans()) else "") + _atom(draw, data)
-
-
-def _comparison(draw) -> str:
-    op = draw(st.sampled_from(["!=", "==", "%"]))
-    return f"({draw(st.sampled_from(VARS))} {op} {_term(draw, constant_share=0.4)})"
-
-
-@st.composite
-def rule_texts(draw, data: Data):
-    weight = draw(st.sampled_from([None, 0.5, 1.0, 2.0]))
-    tail = " ." if weight is None else (" ^2" if draw(st.booleans()) else " ^1")
-    lead = "" if weight is None else f"{weight}: "
-    if draw(st.floats(0, 1)) < 0.25:
-        terms = [(draw(st.sampled_from([1, 2, -1, 0.5])), _atom(draw, data))
-                 for _ in range(draw(st.integers(1, 3)))]
-        expr = " + ".join(f"{k} * {a}" for k, a in terms).replace("+ -", "- ")
-        op = draw(st.sampled_from(["<=", ">=", "="]))
-        return f"{lead}{expr} {op} {draw(st.sampled_from([0, 0.5, 1, 1.5]))}{tail}"
-    body = [_literal(draw, data) for _ in range(draw(st.integers(0, 3)))]
-    if body and draw(st.booleans()):
-        body[0] = body[0].lstrip("!")  # a positive body atom binds variables (safe rules, mostly)
-    head = [_literal(draw, data) for _ in range(draw(st.integers(0 if body else 1, 2)))]
-    if not head:
-        head = [_atom(draw, data)]
-    if body and draw(st.floats(0, 1)) < 0.3:
-        body.append(_comparison(draw))
-    core = f"{' & '.join(body)} -> {' | '.join(head)}" if body else " | ".join(head)
-    return f"{lead}{core}{tail}"
-
-
-@st.composite
-def programs(draw):
-    data = draw(datasets())
-    rules = [draw(rule_texts(data)) for _ in range(draw(st.integers(1, 3)))]
-    return data, "\n".join(rules)
-
-
-def _store(data: Data) -> FactStore:
-    s = FactStore()
-    for pred, arity in data.arity.items():
-        s.declare(pred, arity)
-        if data.targets[pred]:
-            s.add_targets(pred, sorted(data.targets[pred]))
-        if data.observed[pred]:
-            rows = sorted(data.observed[pred])
-            s.add_observations(pred, rows, values=[data.observed[pred][r] for r in rows])
-    return s
 
 
 def _case(arity, text, observed=(), targets=()):
