@@ -130,3 +130,16 @@ def test_bench_acquaintances_against_reference(capsys, tmp_path):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[1] == cells[2]  # the same number of ground rules as the reference
     assert abs(float(cells[5])) < 1e-2  # energies within 1% under the same objective
+
+
+def test_bench_scale_runs_both_backends(capsys, tmp_path):
+    pytest.importorskip("duckdb")
+    bench = _module("bench_scale")
+    bench.main(["--sizes", "10", "--workdir", str(tmp_path), "--memory-limit", "200MB"])
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| 10 |")]
+    assert [r.split("|")[2].strip() for r in rows] == ["numpy", "duckdb"]
+    for r in rows:
+        cells = [c.strip() for c in r.strip("|").split("|")]
+        assert cells[11] == "0" and "converged" in cells[6]  # exit status 0, certified
+    assert rows[0].split("|")[3] == rows[1].split("|")[3]  # the same number of ground rules
