@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Mapping, Union
 
 from hlmrf.errors import RuleError
-from hlmrf.language.ast import ArithmeticRule, Atom, Comparison, Constant, LogicalRule, Variable
+from hlmrf.language.ast import ArithmeticRule, Atom, Comparison, Constant, Variable
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ or potentials.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable, Mapping, Union
+from typing import Callable
 
 import numpy as np
 
