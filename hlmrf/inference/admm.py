@@ -9,12 +9,19 @@ adaptation of ``rho``, and a certified duality gap (:func:`hlmrf.model.terms.dua
 also be small before stopping: the reference's rule alone stops linear-hinge models up to ~0.5%
 above their optimum. Deterministic start (``z = 0`` unless warm-started). No torch here (see
 :mod:`hlmrf.inference.torch_admm`).
+
+The loop is also the distributed solver's (:mod:`hlmrf.distributed`): a kernel can own a
+contiguous range of the rows and combine, through a communicator's all-reduce, exactly what the
+iteration sums over rows (the consensus numerators, the copy counts once, the residual norms and
+the certificate's sums); see :class:`OneWorker` for the interface. Everything else (stopping rule,
+rho adaptation, certificate, polish pacing) is this one loop, run alike on every worker.
 """
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -26,6 +33,68 @@ from hlmrf.model.hlmrf import HLMRF
 from hlmrf.inference.polish import WORK_PER_COPY_ITERATION, WORK_PER_ITERATION, Certificate, improve
 from hlmrf.model.terms import TABLE, Coefficients, Kind, coefficients, dual_bound, prox_bounds, prox_step
 from hlmrf.model.terms import project_dual as terms_project_dual
+
+
+class OneWorker:
+    """The communicator of a single-process solve: this worker owns every row, and a reduction
+    across workers is the identity.
+
+    A distributed communicator (:class:`hlmrf.distributed.comm.TorchComm`) has the same four
+    members: ``size``, ``partition(model)`` (the contiguous slice of rows this worker owns; the
+    same model on every worker), and ``sum(x)``/``max(x)``, which return the elementwise sum or
+    maximum of the float64 array ``x`` over all workers (``x`` may be overwritten). Every worker
+    calls them in the same order with arrays of the same shape.
+    """
+
+    size = 1
+
+    def partition(self, model: HLMRF) -> slice:
+        return slice(0, model.m)
+
+    def sum(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+    def max(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+
+ONE_WORKER = OneWorker()
+
+COMMUNICATOR: ContextVar = ContextVar("hlmrf_admm_communicator", default=None)
+"""The communicator :func:`solve_admm` uses when its ``comm`` argument is None (then, if unset,
+:data:`ONE_WORKER`). :func:`hlmrf.distributed.session` sets it, so that callers which reach the
+solver through :func:`hlmrf.infer` (the CLI) run distributed without a new argument on every
+layer in between."""
+
+
+def local_rows(model: HLMRF, comm) -> tuple[HLMRF, slice]:
+    """The rows of ``model`` that ``comm``'s worker owns, as a model of their own (all ``n``
+    columns), and their slice; the model itself when it owns them all."""
+    rows = comm.partition(model)
+    if rows.start == 0 and rows.stop == model.m:
+        return model, rows
+    A = model.A[rows]
+    if model.A.has_sorted_indices:
+        A.has_sorted_indices = True
+    return replace(model, A=A, c=model.c[rows], w=model.w[rows], p=model.p[rows],
+                   kind=model.kind[rows], rule=model.rule[rows]), rows
+
+
+def global_counts(comm, deg: np.ndarray, L: int, hard: bool, negative: bool):
+    """Copies per variable, local copies in all, and whether any worker has hard rows or negative
+    weights: summed over the workers in one reduction (once per solve)."""
+    tot = comm.sum(np.r_[np.asarray(deg, dtype=np.float64), float(L), float(hard), float(negative)])
+    return tot[:-3].astype(np.int64), int(tot[-3]), bool(tot[-2] > 0), bool(tot[-1] > 0)
+
+
+def gather_rows(comm, rows: slice, t: np.ndarray, m: int) -> np.ndarray:
+    """The whole model's per-row array from each worker's slice ``rows`` of it (one all-reduce of
+    ``m`` floats; only polishing needs it)."""
+    if comm.size == 1:
+        return t
+    full = np.zeros(m)
+    full[rows] = t
+    return comm.sum(full)
 
 
 @dataclass
@@ -87,14 +156,22 @@ class _NumpyKernel:
     stopping rule needs; :meth:`certificate` returns ``(energy, violation, lower_bound)``.
     """
 
-    def __init__(self, model: HLMRF, alpha: float):
+    def __init__(self, model: HLMRF, alpha: float, comm=None):
+        self.comm = comm = comm or ONE_WORKER
+        self.m_all = model.m
+        model, self.rows = local_rows(model, comm)
         lay = self.lay = layout(model)
         self.L, self.m, self.n = len(lay.a), model.m, model.n
         self.alpha = float(alpha)
+        self.hard_here = any(k >= Kind.LEQ for k, _, _ in lay.groups)
+        if comm.size > 1:
+            lay.deg, self.L_all, self.hard, negative = global_counts(
+                comm, lay.deg, self.L, self.hard_here, bool((lay.w < 0).any()))
+            self.convex = not negative
+        else:
+            self.L_all, self.hard, self.convex = self.L, self.hard_here, not bool((lay.w < 0).any())
         self.has_copy = lay.deg > 0
         self.inv_deg = np.where(self.has_copy, 1.0 / np.maximum(lay.deg, 1), 0.0)
-        self.hard = any(k >= Kind.LEQ for k, _, _ in lay.groups)
-        self.convex = not bool((lay.w < 0).any())
         self._rho = None
         self._zv = None  # z[var] of the z the next step starts from
 
@@ -110,7 +187,7 @@ class _NumpyKernel:
         prox_step(lay.co, d, self.K1, self.D, out=t)
         x = v - np.take(t, row) * a
         xh = alpha * x + (1.0 - alpha) * zv if alpha != 1.0 else x
-        z_new = np.bincount(var, weights=xh + u, minlength=self.n) * self.inv_deg
+        z_new = self.comm.sum(np.bincount(var, weights=xh + u, minlength=self.n)) * self.inv_deg
         np.clip(z_new, 0.0, 1.0, out=z_new)
         z_new = np.where(self.has_copy, z_new, z)
         zv_new = z_new[var]
@@ -118,19 +195,33 @@ class _NumpyKernel:
         self._zv = zv_new
         if not complete:
             return z_new, None
-        dz = z_new - z
-        return z_new, (_sq(x - zv_new), float(np.einsum("i,i,i->", lay.deg, dz, dz)), _sq(x), _sq(zv_new), _sq(u))
+        dz = z_new - z  # z is the same on every worker: its norm needs no reduction
+        r2, x2, zv2, u2 = self.comm.sum(np.array([_sq(x - zv_new), _sq(x), _sq(zv_new), _sq(u)]))
+        return z_new, (float(r2), float(np.einsum("i,i,i->", lay.deg, dz, dz)), float(x2), float(zv2), float(u2))
 
     def certificate(self, z, t=None, scale: float = 1.0, project: bool = False):
-        lay = self.lay
+        """``(energy, violation, lower_bound)`` at ``z`` with ``theta = scale * t`` (``t`` this
+        worker's rows); ``lower_bound`` is nan when ``t`` is None."""
+        lay, comm = self.lay, self.comm
         energy = _energy(lay, z)
-        violation = _violation(lay, z) if self.hard else 0.0
+        violation = _violation(lay, z) if self.hard_here else 0.0
+        if comm.size > 1:
+            violation = float(comm.max(np.array([violation]))[0])
         if t is None:
-            return energy, violation, float("nan")
+            return float(comm.sum(np.array([energy]))[0]), violation, float("nan")
         theta = scale * t
         if project:
             theta = terms_project_dual(lay.co, theta)
-        return energy, violation, dual_bound(theta, lay.A, lay.c, lay.w, lay.co.sq)
+        if comm.size == 1:
+            return energy, violation, dual_bound(theta, lay.A, lay.c, lay.w, lay.co.sq)
+        # dual_bound's three sums, each over rows, reduced across workers in one call
+        quad = np.where(lay.co.sq & (lay.w > 0), theta * theta / (4.0 * np.where(lay.w > 0, lay.w, 1.0)), 0.0)
+        tot = comm.sum(np.r_[energy, _dot(theta, lay.c), quad.sum(), lay.A.T @ theta])
+        return float(tot[0]), violation, float(-tot[1] - tot[2] + np.minimum(tot[3:], 0.0).sum())
+
+    def gather(self, t: np.ndarray) -> np.ndarray:
+        """A per-row array of the whole model from each worker's rows (``t`` itself on one)."""
+        return gather_rows(self.comm, self.rows, t, self.m_all)
 
     def reset(self):
         """Forget cached values of z (after the caller replaced z)."""
@@ -139,7 +230,7 @@ class _NumpyKernel:
 
 def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarray | None = None,
                callback: Callable[[int, float, float], None] | None = None,
-               state: dict | None = None) -> Result:
+               state: dict | None = None, comm=None) -> Result:
     """Find the MAP state of ``model`` by consensus ADMM.
 
     Parameters
@@ -152,6 +243,11 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
         shapes do not match. Pass ``y0`` with it.
     callback : called as ``callback(iteration, primal_residual, dual_residual)`` at every
         stopping-rule check (the CLI draws its progress display with it).
+    comm : a communicator (see :class:`OneWorker`) to solve on several workers, each calling
+        this with the same model and settings; each iterates on its own rows and the result
+        (``y``, status, iterations, energy, certificate) is the same on all of them and equals
+        the single-process solve to rounding. ``extra["state"]["u"]`` holds this worker's
+        copies only. None: :data:`COMMUNICATOR` if set, else one worker.
 
     Notes
     -----
@@ -166,7 +262,8 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
         return Result(z, Status.CONVERGED, 0, 0.0, 0.0, 0.0, 0.0, time.perf_counter() - t0, "admm",
                       lower_bound=0.0)
     alpha = float(st.alpha)
-    kern = _kernel(st, model, alpha)
+    comm = comm if comm is not None else (COMMUNICATOR.get() or ONE_WORKER)
+    kern = _kernel(st, model, alpha, comm)
     L = kern.L
     rho = float(st.rho)
     u = np.zeros(L)
@@ -175,9 +272,9 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
     if state is not None and np.shape(state.get("u")) == (L,):
         u = np.array(state["u"], dtype=np.float64)
         rho = float(state["rho"])
-    t = np.zeros(m)
+    t = np.zeros(kern.m)  # this worker's rows
     rho_t = rho
-    sqrtL = np.sqrt(L)
+    sqrtL = np.sqrt(kern.L_all)
     status = Status.ITERATION_LIMIT
     r_norm = s_norm = float("inf")
     it = 0
@@ -229,7 +326,7 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
     bound = cert.lower_bound
     extra = {"lower_bound": bound, "state": {"u": u, "rho": rho}, "polished": log["used"],
              "polish_attempts": log["attempts"], "polish_seconds": log["polish_seconds"],
-             "polish_skipped": log.get("skipped"), "kernel": type(kern).__name__}
+             "polish_skipped": log.get("skipped"), "kernel": type(kern).__name__, "workers": comm.size}
     if not cert.convex:
         extra["certificate"] = "none: negative weights make the energy non-convex (a local solution)"
     return Result(z, status, it, r_norm, s_norm, energy, violation, time.perf_counter() - t0, "admm",
@@ -243,21 +340,22 @@ the ~4 ns it saves per copy and iteration (benchmarks/bench_admm_kernel.py) repa
 of about a million copies and up."""
 
 
-def _kernel(st: AdmmSettings, model: HLMRF, alpha: float):
-    """The iteration body for ``st.kernel``: the compiled one or the numpy reference."""
+def _kernel(st: AdmmSettings, model: HLMRF, alpha: float, comm=None):
+    """The iteration body for ``st.kernel``: the compiled one or the numpy reference (chosen by
+    the whole model's size, so every worker chooses alike)."""
     if st.kernel == "numpy" or (st.kernel == "auto" and model.A.nnz <= FUSED_MIN_COPIES):
-        return _NumpyKernel(model, alpha)
+        return _NumpyKernel(model, alpha, comm)
     if st.kernel == "auto":
         import importlib.util
 
         if importlib.util.find_spec("numba") is None:
-            return _NumpyKernel(model, alpha)
+            return _NumpyKernel(model, alpha, comm)
     from hlmrf.errors import require
 
     require("numba", "fast")  # kernel="numba" without numba: MissingDependencyError naming hlmrf[fast]
     from hlmrf.inference.fused import FusedKernel
 
-    return FusedKernel(model, alpha)
+    return FusedKernel(model, alpha, comm)
 
 
 def _diverged(model: HLMRF, it: int) -> SolverError:
@@ -314,14 +412,18 @@ def _improve(model: HLMRF, kern, z: np.ndarray, t: np.ndarray, scale: float, cer
     if do_polish:
         log["next_polish"] = it + max(st.check_every, it // 4)
     start = time.perf_counter()
-    budget = (WORK_PER_ITERATION + WORK_PER_COPY_ITERATION * kern.L) * it - log.get("work", 0.0) \
+    budget = (WORK_PER_ITERATION + WORK_PER_COPY_ITERATION * kern.L_all) * it - log.get("work", 0.0) \
         if do_polish else -1.0
 
     def certify(y, theta_model):  # the kernel's certificate: no model-sized temporaries per kind
-        energy, violation, bound = kern.certificate(y, theta_model, 1.0, project=True)
+        theta_here = None if theta_model is None else theta_model[kern.rows]
+        energy, violation, bound = kern.certificate(y, theta_here, 1.0, project=True)
         return Certificate(energy, cert.lower_bound if theta_model is None else bound, violation)
 
-    out = improve(model, z, scale * t, cert, st, budget=budget, project=project, log=log, certify=certify)
+    # On several workers every one polishes the whole model (each holds it) with the gathered
+    # multipliers: the same deterministic steps, so the same state and certificate calls on all.
+    out = improve(model, z, scale * kern.gather(t), cert, st, budget=budget, project=project, log=log,
+                  certify=certify)
     log["polish_seconds"] += time.perf_counter() - start
     return out
 

@@ -26,7 +26,9 @@ are taken in a different order than numpy's (per-chunk partial sums, residual no
 agree with the numpy kernel to rounding (~1e-15 relative), not bitwise. Importing this module
 imports numba; :mod:`hlmrf.inference.admm` imports it only when the ``numba`` kernel is chosen.
 It does not implement the stopping rule, rho adaptation or the certificate: those stay in
-``solve_admm``.
+``solve_admm``. On several workers (``comm``, see :class:`hlmrf.inference.admm.OneWorker`) the
+kernel iterates on its own rows and reduces the chunk-summed numerators, the norms and the
+certificate's sums across the workers; with one worker nothing changes.
 """
 from __future__ import annotations
 
@@ -231,7 +233,12 @@ class FusedKernel:
     CSR arrays, ``model.c`` and ``model.w`` in place.
     """
 
-    def __init__(self, model, alpha: float):
+    def __init__(self, model, alpha: float, comm=None):
+        from hlmrf.inference.admm import ONE_WORKER, global_counts, local_rows
+
+        self.comm = comm = comm or ONE_WORKER
+        self.m_all = model.m
+        model, self.rows = local_rows(model, comm)
         A = model.A
         n, m, L = model.n, model.m, A.nnz
         self.indptr, self.var = A.indptr, A.indices  # any integer type: numba compiles per type
@@ -249,11 +256,15 @@ class FusedKernel:
         self.partial = np.zeros((nch, n))
         self.sums = np.zeros((nch, 4))
         deg = column_counts(A, n)
+        self.hard = bool((self.code >= 4).any())
+        self.convex = not bool((self.w < 0).any())
+        self.L_all = L
+        if comm.size > 1:
+            deg, self.L_all, self.hard, negative = global_counts(comm, deg, L, self.hard, not self.convex)
+            self.convex = not negative
         self.deg = deg.astype(np.float64)
         self.has_copy = deg > 0
         self.inv_deg = np.where(self.has_copy, 1.0 / np.maximum(deg, 1), 0.0)
-        self.hard = bool((self.code >= 4).any())
-        self.convex = not bool((self.w < 0).any())
         self.alpha = float(alpha)
         self.z_prev = None  # the z of the step whose dual update is pending
 
@@ -264,13 +275,16 @@ class FusedKernel:
         _term_pass(self.bounds, self.indptr, self.a, self.var, u, self.c, self.w, self.code, self.tab,
                    float(rho), t, self.z_prev if pending else z, z, self.alpha, pending, self.partial)
         z_new = np.empty_like(z)
-        s2 = _var_pass(self.partial, self.inv_deg, self.has_copy, self.deg, z, z_new)
+        num = self.partial
+        if self.comm.size > 1:  # the numerators summed over chunks, then over workers
+            num = self.comm.sum(num.sum(axis=0)).reshape(1, -1)
+        s2 = _var_pass(num, self.inv_deg, self.has_copy, self.deg, z, z_new)
         if not complete:
             self.z_prev = z
             return z_new, None
         self.z_prev = None
         _finish_pass(self.bounds, self.indptr, self.a, self.var, u, t, z, z_new, self.alpha, self.sums)
-        r2, x2, zv2, u2 = (float(v) for v in self.sums.sum(axis=0))
+        r2, x2, zv2, u2 = (float(v) for v in self.comm.sum(self.sums.sum(axis=0)))
         return z_new, (r2, float(s2), x2, zv2, u2)
 
     def certificate(self, z, t=None, scale: float = 1.0, project: bool = False):
@@ -280,13 +294,20 @@ class FusedKernel:
         _certificate_pass(self.bounds, self.indptr, self.a, self.var, self.c, self.w, self.code,
                           self.tab, np.ascontiguousarray(z, dtype=np.float64), self.c if t is None else t,
                           float(scale), bound, bool(project), self.partial, self.sums)
-        energy = float(self.sums[:, 0].sum())
-        violation = max(0.0, float(self.sums[:, 1].max()))
+        comm = self.comm
+        violation = max(0.0, float(comm.max(self.sums[:, 1].max(initial=0.0, keepdims=True))[0]))
         if not bound:
-            return energy, violation, float("nan")
-        g = self.partial.sum(axis=0)
-        lower = -float(self.sums[:, 2].sum()) - float(self.sums[:, 3].sum()) + float(np.minimum(g, 0.0).sum())
-        return energy, violation, lower
+            return float(comm.sum(np.array([self.sums[:, 0].sum()]))[0]), violation, float("nan")
+        tot = comm.sum(np.r_[self.sums[:, 0].sum(), self.sums[:, 2].sum(), self.sums[:, 3].sum(),
+                             self.partial.sum(axis=0)])  # energy, the dual terms and A^T theta
+        lower = -float(tot[1]) - float(tot[2]) + float(np.minimum(tot[3:], 0.0).sum())
+        return float(tot[0]), violation, lower
+
+    def gather(self, t: np.ndarray) -> np.ndarray:
+        """A per-row array of the whole model from each worker's rows (``t`` itself on one)."""
+        from hlmrf.inference.admm import gather_rows
+
+        return gather_rows(self.comm, self.rows, t, self.m_all)
 
     def bytes_per_iteration(self, complete: bool = False) -> int:
         """The bytes one step must read and write from memory: every per-copy and per-term

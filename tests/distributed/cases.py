@@ -1,0 +1,40 @@
+"""The models and settings the 2-process equivalence test solves (imported by the test and by
+its worker processes, so both build the same ones)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from hlmrf.inference.settings import AdmmSettings
+from hlmrf.model.hlmrf import HLMRF
+from hlmrf.model.terms import Kind
+from hlmrf.testing.psl_corpus import corpus_model
+from hlmrf.testing.random_models import random_model
+
+NO_STOP = AdmmSettings(eps_abs=0.0, eps_rel=0.0, polish=False)  # exactly max_iter iterations
+
+
+def _random(seed, **kw):
+    return random_model(np.random.default_rng(seed), 40, 160, **kw)
+
+
+MODELS = {
+    "hinge-linear": lambda: _random(0),
+    "squared-constrained": lambda: _random(3, constraints=6, squared_share=1.0),
+    "linear-hinge-lp": lambda: _random(5, kinds=("hinge",), squared_share=0.0, constraints=4),
+    "corpus-citeseer": lambda: corpus_model("citeseer"),
+    "corpus-simple-acquaintances": lambda: corpus_model("simple-acquaintances"),
+    # one row: the second worker owns none
+    "one-row": lambda: HLMRF.from_rows([({0: 1.0, 1: -1.0}, 0.2, 1.0, 1, int(Kind.HINGE), 0)], 2),
+}
+
+SETTINGS = {
+    "default": AdmmSettings(kernel="numpy"),
+    "default-numba": AdmmSettings(kernel="numba"),
+    "no-polish": AdmmSettings(kernel="numpy", polish=False, max_iter=1500),  # citeseer: the limit
+    "37-iterations": replace(NO_STOP, max_iter=37, kernel="numpy"),
+    "37-iterations-numba": replace(NO_STOP, max_iter=37, kernel="numba"),
+}
+
+CASES = [(m, s) for m in MODELS for s in SETTINGS]
