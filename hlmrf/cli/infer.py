@@ -68,10 +68,25 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="also print each rule's estimated number of ground rules before grounding")
+    ap.add_argument("--workers", type=workers, default=1, metavar="N",
+                    help="solve on N local worker processes (distributed ADMM over torch.distributed, "
+                         "gloo; needs torch); same answer as one process. Under torchrun, omit it: "
+                         "torchrun --nproc-per-node N -m hlmrf.cli.infer ... (docs/solvers.md)")
     add_max_ground_rules(ap)
     add_grounding_backend(ap)
     add_version(ap)
     return ap
+
+
+def workers(text: str) -> int:
+    """An argparse type: a whole number of workers >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of workers >= 1, not {text[:80]!r}")
+    return value
 
 
 def threshold(text: str) -> float:
@@ -189,6 +204,9 @@ def run(args, out=None, err=None) -> int:
     th, cats = _command_settings(args, options.cli)
     chosen = evaluator_metrics(args.eval) if args.eval else None
     check_device(args.solver, args.device)
+    from hlmrf.distributed.launch import check_solver, join, leave
+
+    check_solver(args.solver)
     backend = grounding_backend(args)
     if backend:
         from hlmrf.errors import require
@@ -204,7 +222,10 @@ def run(args, out=None, err=None) -> int:
         text = f"ignoring config option(s) with no hlmrf equivalent: {', '.join(sorted(ignored))}"
         say(text) if not args.quiet else print(f"hlmrf-infer: {text}", file=err)
 
-    bar = Progress(settings.max_iter, "admm", stream=err, enabled=not args.quiet)
+    comm, root = join()  # several workers: each grounds the whole model and solves its rows
+    if not root:
+        say = lambda *a: None  # noqa: E731 - worker 0 prints and writes
+    bar = Progress(settings.max_iter, "admm", stream=err, enabled=root and not args.quiet)
 
     def callback(it, r, s):
         bar.set(it, postfix=f"primal {r:.2e} dual {s:.2e}")
@@ -214,12 +235,16 @@ def run(args, out=None, err=None) -> int:
             say(f"estimate: {e}")
 
     try:
-        run_ = infer(program, store, settings, solver=args.solver, device=args.device,
-                     max_ground_rules=args.max_ground_rules, on_estimate=on_estimate, **backend,
-                     dtype=args.dtype, callback=callback,
-                     keep_substitutions=bool(args.ground_rules))
+        with _solving_on(comm):
+            run_ = infer(program, store, settings, solver=args.solver, device=args.device,
+                         max_ground_rules=args.max_ground_rules, on_estimate=on_estimate, **backend,
+                         dtype=args.dtype, callback=callback,
+                         keep_substitutions=bool(args.ground_rules))
     finally:
         bar.close()
+        leave(comm)
+    if not root:
+        return 0
     model, res = run_.model, run_.result
     n_obs = sum(len(p.obs_args) for p in store.predicates.values())
     say(f"rules: {len(program.rules)}   target atoms: {model.n} "
@@ -231,7 +256,8 @@ def run(args, out=None, err=None) -> int:
     for i, rule in enumerate(program.rules):
         text = rule.text or str(rule)
         say(f"  rule {i + 1:>2}: {counts[i]:>{width},} ground, energy {energies[i]:10.4f}   {text}")
-    say(f"inference: {res.solver} {res.status.value} after {res.iterations} iterations in "
+    on = f" on {res.extra['workers']} workers" if res.extra.get("workers", 1) > 1 else ""
+    say(f"inference: {res.solver}{on} {res.status.value} after {res.iterations} iterations in "
         f"{res.seconds:.3f} s; energy {res.energy:.6f}, {_gap_text(res)}; "
         f"max hard-constraint violation {res.violation:.1e}; primal residual "
         f"{res.primal_residual:.2e}, dual residual {res.dual_residual:.2e}")
@@ -285,6 +311,17 @@ def run(args, out=None, err=None) -> int:
     return 0
 
 
+def _solving_on(comm):
+    """:func:`hlmrf.distributed.session` on ``comm``, or nothing for one process."""
+    if comm is None:
+        import contextlib
+
+        return contextlib.nullcontext()
+    from hlmrf.distributed.comm import session
+
+    return session(comm)
+
+
 def _gap_text(res) -> str:
     """``certified gap <= G (R relative)``: how far the energy can be above the optimum."""
     gap = res.gap
@@ -296,7 +333,19 @@ def _gap_text(res) -> str:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return run_cli("hlmrf-infer", lambda: run(args))
+
+    def go() -> int:
+        from hlmrf.distributed.launch import launch_local, should_launch
+
+        if should_launch(args.workers):  # start N workers running this same command
+            check_device(args.solver, args.device)
+            from hlmrf.distributed.launch import check_solver
+
+            check_solver(args.solver, args.workers)
+            return launch_local("hlmrf.cli.infer", list(sys.argv[1:] if argv is None else argv), args.workers)
+        return run(args)
+
+    return run_cli("hlmrf-infer", go)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,9 +19,9 @@ import pytest
 from hlmrf.distributed import row_ranges
 from hlmrf.inference.admm import solve_admm
 
+from .cases import CASES, MODELS, SETTINGS
+
 pytest.importorskip("torch", reason="the distributed solver needs torch")
-sys.path.insert(0, str(Path(__file__).parent))
-from cases import CASES, MODELS, SETTINGS  # noqa: E402
 
 HERE = Path(__file__).parent
 CASE_IDS = [f"{m}|{s}" for m, s in CASES]

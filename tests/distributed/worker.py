@@ -5,16 +5,19 @@ saves each result (y, u of its rows, status, iterations, energy, bound, residual
 """
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch.distributed as dist
 
-sys.path.insert(0, str(Path(__file__).parent))
-from cases import CASES, MODELS, SETTINGS  # noqa: E402
+from hlmrf.distributed import TorchComm, solve_admm_distributed
 
-from hlmrf.distributed import TorchComm, solve_admm_distributed  # noqa: E402
+_spec = importlib.util.spec_from_file_location("cases", Path(__file__).with_name("cases.py"))
+cases = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cases)
+CASES, MODELS, SETTINGS = cases.CASES, cases.MODELS, cases.SETTINGS
 
 
 def main(rank: int, world: int, init_file: str, out: str) -> None:

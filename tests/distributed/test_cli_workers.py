@@ -1,0 +1,62 @@
+"""``hlmrf-infer --workers 2`` (local worker processes) writes what the single-process run writes.
+
+Both runs solve the bundled simple-acquaintances example; the reference is the one-process run of
+the same command (its values match the reference engine's, tests/engine/test_cli_infer.py).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="--workers needs torch")
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "simple-acquaintances"
+
+
+def _infer(*args):
+    return subprocess.run([sys.executable, "-m", "hlmrf.cli.infer", str(EXAMPLE / "rules.psl"),
+                           str(EXAMPLE / "facts"), *args], capture_output=True, text=True, timeout=120)
+
+
+def _values(folder: Path) -> tuple[list, np.ndarray]:
+    rows = [line.split("\t") for line in (folder / "KNOWS.txt").read_text().splitlines()]
+    return [r[:2] for r in rows], np.array([float(r[2]) for r in rows])
+
+
+def test_two_workers_write_the_single_process_answer(tmp_path):
+    one, two = _infer("-o", str(tmp_path / "one")), _infer("-o", str(tmp_path / "two"), "--workers", "2")
+    assert one.returncode == 0 and two.returncode == 0, two.stderr
+    keys1, v1 = _values(tmp_path / "one")
+    keys2, v2 = _values(tmp_path / "two")
+    assert keys1 == keys2
+    np.testing.assert_allclose(v2, v1, rtol=0, atol=1e-9)
+    assert two.stdout.count("wrote 1 file(s)") == 1  # worker 0 alone prints and writes
+    assert "on 2 workers" in two.stdout
+    lines = lambda out: [ln for ln in out.splitlines() if "accuracy" in ln or "iterations" in ln]  # noqa: E731
+    assert [ln.split(" in ")[0] for ln in lines(two.stdout)] == \
+        [ln.replace("admm ", "admm on 2 workers ").split(" in ")[0] for ln in lines(one.stdout)]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--workers", "2", "--solver", "cvxpy"], "--solver cvxpy does not run on several workers"),
+    (["--workers", "0"], "expected a number of workers >= 1"),
+    (["--workers", "two"], "expected a number of workers >= 1"),
+])
+def test_bad_worker_options_write_nothing(tmp_path, args, message):
+    res = _infer("-o", str(tmp_path / "out"), *args)
+    assert res.returncode == 2
+    assert message in res.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_input_is_reported_once(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "hlmrf.cli.infer", str(EXAMPLE / "rules.psl"),
+                          str(tmp_path / "missing"), "-o", str(tmp_path / "out"), "--workers", "2"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert res.stderr.count("is neither a facts directory nor a .data file") == 1
+    assert not (tmp_path / "out").exists()
