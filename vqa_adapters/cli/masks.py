@@ -5,6 +5,8 @@
               [--images DIR] [--previews 8] [--solver auto|numpy-batch|torch|numpy] [--weighted]
               [--max-mask-gib 4] [--quiet]
     vqa-masks --sort-of-clevr DIR --split test [--out REPORT_DIR] [...]
+    vqa-masks --scenes S.json --questions Q.json --shard K/N --out DIR_K [--force] [...]
+    vqa-masks merge DIR_0 ... DIR_N-1 --out DIR
 
 CLEVR writes ``DIR/masks.npz`` (uint8 masks and every question's scores and choices),
 ``DIR/choices.json``, ``DIR/report.md`` and ``DIR/report.json``, and with ``--images`` PNG
@@ -17,7 +19,11 @@ checked before any work, and a mask array that would not fit ``--max-mask-gib`` 
 codes are :func:`hlmrf.infra.run_cli`'s: 2 for bad input (data or options; one line naming the
 file, question or option), 3 when a solve fails, 1 for a system error (writing, memory), 130 on
 Ctrl-C. Questions the parser cannot read are counted in the report, not fatal.
-This module parses arguments and reports; the work is in :mod:`vqa_adapters.psl`.
+``--shard K/N`` (CLEVR) processes the K-th contiguous 1/N of the questions and writes its own
+complete output plus ``shard.json``; a folder that already holds that finished shard is skipped
+unless ``--force``. ``merge`` writes the unsharded run's output from the N shard folders
+(:mod:`vqa_adapters.shards`). This module parses arguments and reports; the work is in
+:mod:`vqa_adapters.psl`.
 """
 from __future__ import annotations
 
@@ -68,9 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-mask-gib", type=float, default=MAX_MASK_GIB,
                    help=f"refuse masks needing more memory than this (default {MAX_MASK_GIB:g} GiB)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--shard", metavar="K/N", help="CLEVR: process only the K-th of N contiguous parts "
+                   "of the questions (K from 0) and write them with a shard.json; a finished shard in "
+                   "--out is skipped (merge the N folders with: vqa-masks merge DIR... --out DIR)")
+    p.add_argument("--force", action="store_true", help="with --shard: redo a shard that --out already holds")
     from hlmrf.cli.reference import add_version
 
     add_version(p)
+    return p
+
+
+def build_merge_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=f"{PROG} merge", description="Combine the folders of vqa-masks --shard K/N runs "
+                "(all N shards of one run) into the output of the unsharded run.")
+    p.add_argument("shards", nargs="+", metavar="DIR", help="the --out folders of the shard runs")
+    p.add_argument("--out", required=True, help="output folder of the merged run")
     return p
 
 
@@ -101,6 +119,19 @@ def _check_options(args) -> None:
         raise SettingsError(f"--previews must be >= 0, got {args.previews}")
     if not (math.isfinite(args.max_mask_gib) and args.max_mask_gib > 0):
         raise SettingsError(f"--max-mask-gib must be a positive number, got {args.max_mask_gib}")
+    if args.shard is not None:
+        from vqa_adapters.shards import parse_shard
+
+        parse_shard(args.shard)
+        if args.soc is not None:
+            raise SettingsError("--shard applies to CLEVR (--scenes/--questions); a Sort-of-CLEVR "
+                                "split is one mask array: run it whole")
+        if _solver(args) == "numpy":
+            raise SettingsError("--shard with --solver numpy: its solve of a chunk's union depends "
+                                "on which questions share the chunk, so shards would not merge into "
+                                "the unsharded result; use --solver numpy-batch (the CPU default) or torch")
+    elif args.force:
+        raise SettingsError("--force applies only with --shard K/N")
     if args.images is not None and not Path(args.images).is_dir():
         raise SettingsError(f"--images {args.images}: not a folder (give the folder of the CLEVR images)")
     if args.rules not in ("default", "paper"):
@@ -145,17 +176,25 @@ def _run_clevr(args, bar_enabled: bool) -> str:
     size = parse_size(args.size if args.size is not None else "128x128")
     settings = _settings(args)
     check_run_folder(args.out)
+    config = _config(args, "clevr", size)
+    shard = _shard_of(args, config)
+    if shard is not None and shard["done"]:
+        return (f"{args.out} already holds shard {args.shard} of this run: skipped (--force redoes it)")
     fs = FileSet(args.out)  # checks --out (OutputError, exit 1) before any work
     with _collector_paused():
         _load_libraries(_solver(args))
         scenes = load_scenes(args.scenes)
         questions = load_questions(args.questions, scenes)
+    if shard is not None:
+        from vqa_adapters.shards import shard_range
+
+        total = len(questions)
+        questions = questions[slice(*shard_range(total, *shard["k_n"]))]
     _check_mask_memory(len(questions), size, "uint8", args.max_mask_gib)
     with Progress(len(questions), "psl masks", enabled=bar_enabled) as bar:
         result = clevr_pipeline(questions, scenes, settings, on_chunk=bar.update)
     masks = render_question_masks(result, clevr_facts_lookup(scenes), size, "uint8")
     report = result.report()
-    config = _config(args, "clevr", size)
     with fs:
         fs.add("masks.npz", masks_npz_bytes(result, masks))
         fs.add("choices.json", choices_json(result))
@@ -163,10 +202,50 @@ def _run_clevr(args, bar_enabled: bool) -> str:
         fs.add("report.md", report_markdown(result, report, config))
         if args.images:
             _previews(fs, args, result, scenes, masks)
+        if shard is not None:  # published with the files it describes: present means finished
+            from vqa_adapters.shards import SHARD_FILE, shard_manifest
+
+            fs.add(SHARD_FILE, shard_manifest(*shard["k_n"], total, shard["inputs"], config,
+                                              shard["previews"], result))
     o = report.overall
     return (f"wrote {args.out}: {len(result.results)} questions ({len(result.failures)} not parsed), masks "
             f"{size[0]}x{size[1]}; chosen vs referred objects: micro P {o.micro_precision:.3f} "
             f"R {o.micro_recall:.3f}")
+
+
+def _shard_of(args, config) -> dict | None:
+    """``--shard``: which shard, the inputs' identity, and whether ``--out`` already holds it."""
+    if args.shard is None:
+        return None
+    from vqa_adapters.shards import finished, input_digests, parse_shard
+
+    k, n = parse_shard(args.shard)
+    for opt, path in (("--scenes", args.scenes), ("--questions", args.questions)):
+        if not Path(path).is_file():
+            raise DataError(f"{opt}: no such file", path)
+    inputs = input_digests(scenes=args.scenes, questions=args.questions)
+    previews = args.previews if args.images else 0
+    done = not args.force and finished(args.out, k, n, inputs, config, previews)
+    return {"k_n": (k, n), "inputs": inputs, "previews": previews, "done": done}
+
+
+def _merge(args) -> int:
+    start = time.perf_counter()
+    from vqa_adapters.shards import merge_files
+
+    out = check_run_folder(args.out)
+    for d in args.shards:
+        here = Path(d).resolve()
+        if out == here or out in here.parents or here in out.parents:
+            raise SettingsError(f"--out {args.out} is or overlaps the shard folder {d}; merge into "
+                                "a folder of its own")
+    fs = FileSet(args.out)
+    files, _ = merge_files(args.shards)  # every check before anything is written
+    with fs:
+        for name, data in files.items():
+            fs.add(name, data)
+    print(f"wrote {args.out}: merged {len(args.shards)} shards ({time.perf_counter() - start:.1f}s)")
+    return 0
 
 
 def _run_sort_of_clevr(args, bar_enabled: bool) -> str:
@@ -286,6 +365,10 @@ _OWNS_PROCESS = False
 def main(argv: list[str] | None = None) -> int:
     global _OWNS_PROCESS
     _OWNS_PROCESS = argv is None
+    rest = sys.argv[1:] if argv is None else list(argv)
+    if rest[:1] == ["merge"]:
+        margs = build_merge_parser().parse_args(rest[1:])
+        return run_cli(PROG, lambda: _merge(margs))
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.soc is None:
