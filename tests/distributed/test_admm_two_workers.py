@@ -69,6 +69,8 @@ def test_two_workers_equal_one_process(two_workers, case):
         assert s_norm == pytest.approx(ref.dual_residual, rel=1e-7, abs=1e-12)
         assert rho == pytest.approx(ref.rho, rel=1e-12)
         assert bool(polished) == ref.extra["polished"]
+    # the reduced numerators are the same bits on both workers, so is every iterate
+    np.testing.assert_array_equal(r0[case + "|y"], r1[case + "|y"])
     # each worker's duals are its rows' copies, in order: together the single solve's
     np.testing.assert_allclose(np.r_[r0[case + "|u"], r1[case + "|u"]], ref.extra["state"]["u"],
                                rtol=0, atol=1e-9)
