@@ -130,20 +130,7 @@ class DuckDBExecutor:
         """The plan's query, selecting ``variables`` (default: the plan's) as ``v0, v1, ...``;
         None for a plan without scans (the numpy executor runs those: one empty substitution)."""
         variables = plan.variables if variables is None else variables
-        froms, where, col = [], [], {}
-        for step in plan.steps:
-            if not isinstance(step, Scan):
-                continue
-            alias = f"t{len(froms)}"
-            froms.append(f"{self._table(step)} AS {alias}")
-            for k, item in enumerate(step.pattern):
-                ref = f"{alias}.a{k}"
-                if isinstance(item, Constant):
-                    where.append(f"{ref} = {self._code(item)}")
-                elif item in col:
-                    where.append(f"{ref} = {col[item]}")
-                else:
-                    col[item] = ref
+        froms, where, col = plan.sql_scans(self._table, lambda c: str(self._code(c)))
         if not froms:
             return None
         for step in plan.steps:

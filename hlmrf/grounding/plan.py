@@ -62,24 +62,35 @@ class JoinPlan:
     lookups: tuple[Lookup, ...]
     project: tuple[str, ...] | None = None  # SELECT DISTINCT these (summation rules)
 
-    def to_sql(self) -> str:
-        """The plan as one SQL query over tables ``<predicate>_<relation>(a0, a1, ...)``.
+    def sql_scans(self, table, constant) -> tuple[list[str], list[str], dict[str, str]]:
+        """The scans as SQL: ``(FROM items, WHERE conditions, first column of each variable)``.
 
-        Documentation of the separation, and the starting point of an SQL grounding backend.
+        ``table(scan)`` names a scan's table (columns ``a0, a1, ...``), ``constant(c)`` writes a
+        constant as an SQL literal. Shared by :meth:`to_sql` and the DuckDB backend.
         """
         froms, where, first_col = [], [], {}
         for step in self.steps:
             if isinstance(step, Scan):
                 alias = f"t{len(froms)}"
-                froms.append(f"{step.predicate.lower()}_{step.relation} AS {alias}")
+                froms.append(f"{table(step)} AS {alias}")
                 for k, item in enumerate(step.pattern):
                     col = f"{alias}.a{k}"
                     if isinstance(item, Constant):
-                        where.append(f"{col} = '{item.value}'")
+                        where.append(f"{col} = {constant(item)}")
                     elif item in first_col:
                         where.append(f"{col} = {first_col[item]}")
                     else:
                         first_col[item] = col
+        return froms, where, first_col
+
+    def to_sql(self) -> str:
+        """The plan as one SQL query over tables ``<predicate>_<relation>(a0, a1, ...)``.
+
+        Documentation of the separation; :mod:`hlmrf.grounding.duckdb_backend` runs the same
+        translation on integer-coded tables.
+        """
+        froms, where, first_col = self.sql_scans(lambda s: f"{s.predicate.lower()}_{s.relation}",
+                                                 lambda c: f"'{c.value}'")
         for step in self.steps:
             if isinstance(step, Filter):
                 l, r = (f"'{x.value}'" if isinstance(x, Constant) else first_col[x]
