@@ -143,3 +143,12 @@ def test_bench_scale_runs_both_backends(capsys, tmp_path):
         cells = [c.strip() for c in r.strip("|").split("|")]
         assert cells[11] == "0" and "converged" in cells[6]  # exit status 0, certified
     assert rows[0].split("|")[3] == rows[1].split("|")[3]  # the same number of ground rules
+
+
+def test_bench_scale_ground_only(capsys, tmp_path):
+    pytest.importorskip("duckdb")
+    bench = _module("bench_scale")
+    bench.main(["--sizes", "10", "--workdir", str(tmp_path), "--ground-only", "--memory-limit", "200MB"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 10 |")]
+    assert len(rows) == 2 and len({r.split("|")[3] for r in rows}) == 1  # same ground rules
+    assert all(r.split("|")[9].strip() == "0" for r in rows)  # exit status 0
