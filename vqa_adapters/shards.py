@@ -8,7 +8,7 @@ iterations and convergence, the timings). The manifest is published in the same
 :class:`hlmrf.infra.FileSet` as the other files, so a folder holding it is a finished shard, and a
 rerun (a resubmitted Slurm array, a retried Ray task) leaves it alone (:func:`finished`).
 
-:func:`merge` checks that the folders are the N shards of one run (same inputs, same settings,
+:func:`merge_files` checks that the folders are the N shards of one run (same inputs, same settings,
 each shard once) and writes what the unsharded run writes: ``masks.npz`` with the same arrays,
 ``choices.json`` byte for byte, ``report.json``/``report.md`` the same except the timings (summed
 over the shards; two unsharded runs differ there too), and the first previews. The merge is exact

@@ -312,7 +312,7 @@ def run(args, out=None, err=None) -> int:
 
 
 def _solving_on(comm):
-    """:func:`hlmrf.distributed.session` on ``comm``, or nothing for one process."""
+    """:func:`hlmrf.distributed.comm.session` on ``comm``, or nothing for one process."""
     if comm is None:
         import contextlib
 

@@ -62,7 +62,7 @@ ONE_WORKER = OneWorker()
 
 COMMUNICATOR: ContextVar = ContextVar("hlmrf_admm_communicator", default=None)
 """The communicator :func:`solve_admm` uses when its ``comm`` argument is None (then, if unset,
-:data:`ONE_WORKER`). :func:`hlmrf.distributed.session` sets it, so that callers which reach the
+:data:`ONE_WORKER`). :func:`hlmrf.distributed.comm.session` sets it, so that callers which reach the
 solver through :func:`hlmrf.infer` (the CLI) run distributed without a new argument on every
 layer in between."""
 
