@@ -1,6 +1,7 @@
 """Distributed consensus ADMM: one worker against two, on the acquaintances model (issue 16, item 3).
 
-    python benchmarks/bench_distributed.py [--size 300] [--iters 40] [--repeat 3] [--workdir /tmp/hlmrf-bench-acq]
+    python benchmarks/bench_distributed.py [--size 300] [--iters 40] [--repeat 3] [--kernels numpy,numba]
+                                           [--workdir /tmp/hlmrf-bench-acq]
 
 The model (``gen_acquaintances.py``, reused when present under ``--workdir``) is grounded and
 normalised once here and saved as arrays (``acqN-model.npz``); every worker process loads it, as a
@@ -160,6 +161,7 @@ def main(argv=None) -> None:
     ap.add_argument("--size", type=int, default=300)
     ap.add_argument("--iters", type=int, default=40, help="iterations timed")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--kernels", default="numpy,numba", help="kernels to time (default numpy,numba)")
     ap.add_argument("--workdir", default="/tmp/hlmrf-bench-acq")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     for name in ("--rank", "--world"):
@@ -176,7 +178,8 @@ def main(argv=None) -> None:
     print(f"model arrays: {path} (ready in {time.perf_counter() - t0:.1f} s)\n")
     rows, ref, comm_times = [], None, None
     with tempfile.TemporaryDirectory(prefix="hlmrf-bench-dist-") as tmp:
-        for label, kernel, workers, threads in CONFIGS:
+        kernels = [k.strip() for k in args.kernels.split(",")]
+        for label, kernel, workers, threads in [c for c in CONFIGS if c[1] in kernels]:
             load = load_line().split(" on ")[0].replace("load average ", "")
             r = run_config(path, kernel, workers, threads, args, Path(tmp))
             ref = r if ref is None else ref
