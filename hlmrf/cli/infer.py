@@ -206,7 +206,7 @@ def run(args, out=None, err=None) -> int:
     check_device(args.solver, args.device)
     from hlmrf.distributed.launch import check_solver, join, leave
 
-    check_solver(args.solver)
+    check_solver(args.solver, database=args.database)
     backend = grounding_backend(args)
     if backend:
         from hlmrf.errors import require
@@ -341,7 +341,7 @@ def main(argv=None) -> int:
             check_device(args.solver, args.device)
             from hlmrf.distributed.launch import check_solver
 
-            check_solver(args.solver, args.workers)
+            check_solver(args.solver, args.workers, args.database)
             return launch_local("hlmrf.cli.infer", list(sys.argv[1:] if argv is None else argv), args.workers)
         return run(args)
 

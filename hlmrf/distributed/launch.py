@@ -40,12 +40,19 @@ def should_launch(workers: int) -> bool:
     return workers > 1
 
 
-def check_solver(solver: str, workers: int | None = None) -> None:
-    """Only the numpy/numba ADMM solver runs distributed (``workers``: as asked on the command
-    line; default: as the environment says)."""
-    if (workers or world_size()) > 1 and solver != "admm":
+def check_solver(solver: str, workers: int | None = None, database: str | None = None) -> None:
+    """Only the numpy/numba ADMM solver runs distributed, and the workers, which each ground the
+    whole model, cannot share one DuckDB file (``workers``: as asked on the command line;
+    default: as the environment says)."""
+    if (workers or world_size()) <= 1:
+        return
+    if solver != "admm":
         raise SettingsError(f"--solver {solver} does not run on several workers; use --solver admm "
                             "(the default) with --workers or torchrun, or run on one worker")
+    if database is not None:
+        raise SettingsError(f"--database {database[:80]}: every worker grounds the model in its own "
+                            "DuckDB, and they cannot share one file; drop --database (in memory, "
+                            "spilling to --temp-directory) or run on one worker")
 
 
 def join():

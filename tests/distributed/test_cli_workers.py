@@ -17,9 +17,9 @@ pytest.importorskip("torch", reason="--workers needs torch")
 EXAMPLE = Path(__file__).parents[2] / "examples" / "simple-acquaintances"
 
 
-def _infer(*args):
+def _infer(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "hlmrf.cli.infer", str(EXAMPLE / "rules.psl"),
-                           str(EXAMPLE / "facts"), *args], capture_output=True, text=True, timeout=120)
+                           str(EXAMPLE / "facts"), *args], capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
 def _values(folder: Path) -> tuple[list, np.ndarray]:
@@ -43,14 +43,15 @@ def test_two_workers_write_the_single_process_answer(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--workers", "2", "--solver", "cvxpy"], "--solver cvxpy does not run on several workers"),
+    (["--workers", "2", "--backend", "duckdb", "--database", "g.db"], "cannot share one file"),
     (["--workers", "0"], "expected a number of workers >= 1"),
     (["--workers", "two"], "expected a number of workers >= 1"),
 ])
 def test_bad_worker_options_write_nothing(tmp_path, args, message):
-    res = _infer("-o", str(tmp_path / "out"), *args)
+    res = _infer("-o", str(tmp_path / "out"), *args, cwd=tmp_path)
     assert res.returncode == 2
     assert message in res.stderr
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists() and not (tmp_path / "g.db").exists()
 
 
 def test_a_bad_input_is_reported_once(tmp_path):
