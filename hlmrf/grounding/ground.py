@@ -29,6 +29,7 @@ from hlmrf.data.arities import rule_atoms
 from hlmrf.data.store import ConstantTable, FactStore
 from hlmrf.errors import GroundingError, RuleError
 from hlmrf.grounding.plan import Scan, UnionPlan, plan_rule
+from hlmrf.infra.memory import release_free_memory
 from hlmrf.grounding.relational import (
     count_rows,
     execute,
@@ -789,6 +790,12 @@ def _nvars(tables) -> int:
     return sum(int((t.var >= 0).sum()) for t in tables.values())
 
 
+_TRIM_EVERY = 256 << 20
+"""Bytes of blocks freed between two :func:`~hlmrf.infra.memory.release_free_memory` calls in
+:func:`_assemble` (each block is a few MB, below glibc's mmap threshold, so its freed pages would
+otherwise stay resident beside the model's new arrays)."""
+
+
 def _assemble(blocks: list, n: int, index: GroundIndex) -> HLMRF:
     """Stack the blocks into one model, emptying ``blocks`` as it goes.
 
@@ -805,10 +812,14 @@ def _assemble(blocks: list, n: int, index: GroundIndex) -> HLMRF:
     c, w = np.empty(m), np.empty(m)
     p, kind, rule = np.empty(m, np.int8), np.empty(m, np.int8), np.empty(m, np.int32)
     indptr[0] = 0
-    row = at = 0
+    row = at = freed = 0
     for i in range(len(blocks)):
         b = blocks[i]
         blocks[i] = None  # the caller's list: the block is freed once copied
+        freed += b.A.nnz * 12 + b.A.shape[0] * 12
+        if freed > _TRIM_EVERY:  # blocks are heap-sized: hand their pages back as we go
+            release_free_memory()
+            freed = 0
         A = b.A
         A.sort_indices()
         k, e = A.shape[0], A.nnz
