@@ -168,7 +168,10 @@ def solve_chunk(rules: RuleSet, chunk: FactChunk, settings: AdmmSettings | None 
     st = settings or DEFAULT_SETTINGS
     t0 = time.perf_counter()
     model = hlmrf.ground(rules.program, chunk.store)
-    args, cols = model.index.atoms("candidate")
+    if "candidate" in model.index.predicates:
+        args, cols = model.index.atoms("candidate")
+    else:  # no question of the chunk has a candidate object (nothing in its scene can match)
+        args, cols = np.asarray(chunk.target_codes)[:0], slice(0, 0)
     if cols.start != 0 or cols.stop != model.n or not np.array_equal(args, chunk.target_codes):
         raise RuntimeError("the ground model's candidate atoms are not the chunk's targets in order")
     t1 = time.perf_counter()

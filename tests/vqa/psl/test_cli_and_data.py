@@ -75,3 +75,24 @@ def test_teacher_dataset_items(scenes, shared_questions):
     assert it["question"].dtype == torch.int64 and len(it["question"]) == len(qv.encode(qs[0].text))
     b = collate([ds[0], ds[1], ds[2]])
     assert b["question"].shape[0] == 3 and b["image"].shape == (3, 3, 32, 48)
+
+
+@pytest.mark.parametrize("solver", ["numpy-batch", "numpy"])
+def test_a_chunk_whose_questions_have_no_candidate_object(tmp_path, solver):
+    """Generated question 47 ("Is there a small red block?" on a scene without one) alone in a
+    chunk: no candidate atom is grounded at all. Its mask is empty and nothing is chosen (this
+    was a ValueError traceback from the ground model's index)."""
+    from .conftest import GENERATED
+
+    doc = json.loads(GENERATED.read_text())
+    q47 = [q for q in doc["questions"] if q["question_index"] == 47]
+    assert q47 and q47[0]["question"] == "Is there a small red block?"
+    qfile = tmp_path / "q47.json"
+    qfile.write_text(json.dumps({"info": doc.get("info", {}), "questions": q47}))
+    out = tmp_path / "out"
+    assert main(["--scenes", str(SCENES), "--questions", str(qfile), "--out", str(out), "--size", "16x16",
+                 "--solver", solver, "--quiet"]) == 0
+    choice = json.loads((out / "choices.json").read_text())["questions"][0]
+    assert choice["chosen"] == [] and choice["referred"] == [] and choice["failure"] is None
+    with np.load(out / "masks.npz") as z:
+        assert z["masks"].shape == (1, 16, 16) and not z["masks"].any()
