@@ -78,8 +78,8 @@ def test_merged_shards_are_the_unsharded_run(tmp_path, questions, unsharded, n):
 
 def test_more_shards_than_questions(tmp_path, capsys):
     """10 shards of the 7 official questions: three shards are empty, and merge still gives the
-    unsharded run. (Not 57 one-question shards: a chunk whose only question has no candidate
-    object, generated question 47, fails in vqa_adapters.psl.solve, sharded or not.)"""
+    unsharded run. (One-question shards of a question without candidate objects, such as
+    generated question 47, are covered by tests/vqa/psl/test_cli_and_data.py.)"""
     questions = DATA / "CLEVR_val_questions_img000000_7q.json"
     assert _masks(questions, tmp_path / "one") == 0
     for k in range(10):
