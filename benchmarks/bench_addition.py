@@ -76,6 +76,23 @@ def mlp(n_in: int, n_out: int, hidden: int = 128):
     return torch.nn.Sequential(torch.nn.Linear(n_in, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, n_out))
 
 
+def _epochs(opt, n_pairs: int, epochs: int, batch: int, seed: int, loss_of) -> list[float]:
+    """``epochs`` passes over the pairs in a seeded random order, one optimiser step per batch of
+    ``batch`` pair indices (``loss_of(idx)`` is the batch's loss); the seconds of each epoch."""
+    rng = np.random.default_rng(seed)
+    times = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        order = rng.permutation(n_pairs)
+        for s in range(0, n_pairs, batch):
+            loss = loss_of(order[s:s + batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def train_psl(Xtr, ytr_pairs, P, epochs: int, seed: int, batch: int = 32, lr: float = 3e-3, dtype=None,
               device: str = "cpu"):
     """Train a digit classifier through the PSL layer on pairs ``P`` with sums ``ytr_pairs``;
@@ -90,22 +107,12 @@ def train_psl(Xtr, ytr_pairs, P, epochs: int, seed: int, batch: int = 32, lr: fl
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     Xt = torch.as_tensor(Xtr, dtype=dtype, device=device)
     onehot = torch.eye(19, dtype=dtype, device=device)
-    rng = np.random.default_rng(seed)
-    times = []
-    for _ in range(epochs):
-        t0 = time.perf_counter()
-        order = rng.permutation(len(P))
-        for s in range(0, len(P), batch):
-            idx = order[s:s + batch]
-            feats = {"a": Xt[P[idx, 0]], "b": Xt[P[idx, 1]]}
-            x = model.inputs(feats, {"SumIs": onehot[ytr_pairs[idx]]})
-            y = model.layer(x)
-            loss = model.layer.energy(y, x).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        times.append(time.perf_counter() - t0)
-    return net, times
+
+    def loss_of(idx):
+        x = model.inputs({"a": Xt[P[idx, 0]], "b": Xt[P[idx, 1]]}, {"SumIs": onehot[ytr_pairs[idx]]})
+        return model.layer.energy(model.layer(x), x).mean()
+
+    return net, _epochs(opt, len(P), epochs, batch, seed, loss_of)
 
 
 def train_baseline(Xtr, ytr_pairs, P, epochs: int, seed: int, batch: int = 32, lr: float = 3e-3):
@@ -117,20 +124,12 @@ def train_baseline(Xtr, ytr_pairs, P, epochs: int, seed: int, batch: int = 32, l
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     Xt = torch.as_tensor(Xtr)
     target = torch.as_tensor(ytr_pairs)
-    rng = np.random.default_rng(seed)
-    times = []
-    for _ in range(epochs):
-        t0 = time.perf_counter()
-        order = rng.permutation(len(P))
-        for s in range(0, len(P), batch):
-            idx = order[s:s + batch]
-            logits = net(torch.cat([Xt[P[idx, 0]], Xt[P[idx, 1]]], 1))
-            loss = torch.nn.functional.cross_entropy(logits, target[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        times.append(time.perf_counter() - t0)
-    return net, times
+
+    def loss_of(idx):
+        logits = net(torch.cat([Xt[P[idx, 0]], Xt[P[idx, 1]]], 1))
+        return torch.nn.functional.cross_entropy(logits, target[idx])
+
+    return net, _epochs(opt, len(P), epochs, batch, seed, loss_of)
 
 
 def evaluate_psl(net, Xte, yte, Pte) -> tuple[float, float]:
