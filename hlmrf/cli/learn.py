@@ -27,7 +27,8 @@ import numpy as np
 import math
 import os
 
-from hlmrf.cli.reference import (EVALUATORS, add_input_arguments, add_max_ground_rules, add_version, ignored_message,
+from hlmrf.cli.reference import (EVALUATORS, add_grounding_backend, add_input_arguments, add_max_ground_rules,
+                                 add_version, grounding_backend, ignored_message,
                                  input_paths, translate_options)
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.infra.cli import run_cli
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--threshold", type=float, default=0.5, help="threshold of discrete metrics")
     ap.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     add_max_ground_rules(ap)
+    add_grounding_backend(ap)
     add_version(ap)
     return ap
 
@@ -180,6 +182,11 @@ def run(args, out=None, err=None) -> int:
     learner = _learner(args, learn_options=options.learn)
     threshold, _ = _command_settings(args, options.cli)
     _eval_path(args)
+    backend = grounding_backend(args)
+    if backend:
+        from hlmrf.errors import require
+
+        require("duckdb", "duckdb")  # before reading any input
     check_output_file(output)  # a folder or unwritable place writes nothing
     if options.ignored:
         print(ignored_message("hlmrf-learn", options.ignored), file=err)
@@ -204,7 +211,7 @@ def run(args, out=None, err=None) -> int:
     with warnings.catch_warnings(record=True) as caught:  # shown below, one line each
         warnings.simplefilter("always")
         try:
-            learner.fit(program, store, callback=on_epoch, max_ground_rules=args.max_ground_rules)
+            learner.fit(program, store, callback=on_epoch, max_ground_rules=args.max_ground_rules, **backend)
         finally:
             bar.close()
     model = learner.model_
@@ -226,7 +233,7 @@ def run(args, out=None, err=None) -> int:
             start = np.where([r.hard for r in program.rules], 0.0, 1.0)
         for label, w in (("initial", start), ("learned", learner.weights_)):
             run_ = infer(program_with_weights(program, w), eval_store, learner.settings_,
-                         max_ground_rules=args.max_ground_rules)
+                         max_ground_rules=args.max_ground_rules, **backend)
             say(f"  {label:>7}: {_metric_row(run_.metrics(threshold))}")
     return 0
 

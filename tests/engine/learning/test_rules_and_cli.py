@@ -127,3 +127,24 @@ def test_cli_max_ground_rules_refuses_before_grounding_and_writes_nothing(tmp_pa
     rc = main([str(tmp_path / "rules.psl"), str(tmp_path / "train"), "--out", str(out),
                "--epochs", "2", "--max-ground-rules", "none", "-q"])
     assert rc == 0 and out.exists()
+
+
+def test_cli_learns_the_same_weights_with_the_duckdb_backend(tmp_path, capsys):
+    """hlmrf-learn --backend duckdb grounds the training and held-out models in DuckDB: the same
+    potentials (in another row order), so the learned weights agree to the solver's tolerance."""
+    pytest.importorskip("duckdb")
+    (tmp_path / "rules.psl").write_text(S.RULES)
+    _write_facts(tmp_path / "train", S.facts(0))
+    _write_facts(tmp_path / "test", S.facts(1))
+    common = [str(tmp_path / "rules.psl"), str(tmp_path / "train"), "--method", "perceptron", "--epochs", "6",
+              "--init", "uniform", "--eval", str(tmp_path / "test"), "-q"]
+    assert main(common + ["--out", str(tmp_path / "a.psl")]) == 0
+    assert main(common + ["--out", str(tmp_path / "b.psl"), "--backend", "duckdb", "--duckdb-threads", "1",
+                          "--memory-limit", "200MB"]) == 0
+    wa = [r.weight for r in hlmrf.load_rules(tmp_path / "a.psl").rules]
+    wb = [r.weight for r in hlmrf.load_rules(tmp_path / "b.psl").rules]
+    np.testing.assert_allclose(wb, wa, rtol=1e-3, atol=1e-4)
+    capsys.readouterr()
+    assert main(common + ["--out", str(tmp_path / "c.psl"), "--database", "x.duckdb"]) == 2
+    assert "--database applies only to --backend duckdb" in capsys.readouterr().err
+    assert not (tmp_path / "c.psl").exists()
