@@ -58,11 +58,28 @@ def join_indices(left_keys: np.ndarray, right_keys: np.ndarray) -> tuple[np.ndar
     return li, ri
 
 
+_DENSE_FACTOR = 8
+_DENSE_MAX = 1 << 25
+"""lookup_rows indexes a direct table when the reference's keys span at most 8 times its rows
+(and at most 32M keys, 256 MB); otherwise it sorts and binary-searches."""
+
+
 def lookup_rows(reference: np.ndarray, query: np.ndarray, base: int) -> np.ndarray:
     """Index of each query row in ``reference`` (rows unique), or -1 when absent."""
     if len(reference) == 0 or len(query) == 0:
         return np.full(len(query), -1, dtype=np.int64)
     rk, qk = pack_keys(reference, query, base)
+    lo, hi = int(rk.min()), int(rk.max())
+    span = hi - lo + 1
+    if span <= max(_DENSE_FACTOR * len(rk), 1 << 16) and span <= _DENSE_MAX:
+        # Keys in a narrow range (codes of a predicate's arguments usually are): a direct table
+        # instead of a binary search per query, which is slow on millions of unordered queries.
+        table = np.full(span, -1, dtype=np.int64)
+        table[rk - lo] = np.arange(len(rk))
+        out = np.full(len(qk), -1, dtype=np.int64)
+        inside = (qk >= lo) & (qk <= hi)
+        out[inside] = table[qk[inside] - lo]
+        return out
     order = np.argsort(rk, kind="stable")
     srt = rk[order]
     pos = np.searchsorted(srt, qk)

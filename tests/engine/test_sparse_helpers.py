@@ -25,3 +25,28 @@ def test_column_counts_over_several_chunks(monkeypatch):
     monkeypatch.setattr(H, "_CHUNK", 7)
     A = sp.random(30, 12, density=0.5, format="csr", random_state=3)
     np.testing.assert_array_equal(H.column_counts(A, 12), np.bincount(A.indices, minlength=12))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 3), st.integers(0, 60), st.integers(0, 200), st.integers(1, 50), st.integers(0, 2**31 - 1))
+def test_lookup_rows_direct_table_equals_the_binary_search(arity, n_ref, n_query, base, seed):
+    """relational.lookup_rows' direct-table path (narrow key ranges) against its sort-and-search
+    path: the same index, or -1, for every query row."""
+    import importlib
+
+    R = importlib.import_module("hlmrf.grounding.relational")
+    rng = np.random.default_rng(seed)
+    ref = np.unique(rng.integers(0, base, size=(n_ref, arity)), axis=0)
+    ref = ref[rng.permutation(len(ref))]
+    query = rng.integers(0, base + 2, size=(n_query, arity))
+    dense = R.lookup_rows(ref, query, base + 2)
+    saved = R._DENSE_MAX
+    try:
+        R._DENSE_MAX = 0  # force the binary search
+        searched = R.lookup_rows(ref, query, base + 2)
+    finally:
+        R._DENSE_MAX = saved
+    np.testing.assert_array_equal(dense, searched)
+    hit = dense >= 0
+    if len(ref):
+        np.testing.assert_array_equal(ref[dense[hit]], query[hit])
