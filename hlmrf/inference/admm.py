@@ -29,7 +29,7 @@ import numpy as np
 from hlmrf.errors import SolverError
 from hlmrf.inference.result import Result, Status
 from hlmrf.inference.settings import AdmmSettings
-from hlmrf.model.hlmrf import HLMRF
+from hlmrf.model.hlmrf import HLMRF, column_counts
 from hlmrf.inference.polish import WORK_PER_COPY_ITERATION, WORK_PER_ITERATION, Certificate, improve
 from hlmrf.model.terms import TABLE, Coefficients, Kind, coefficients, dual_bound, prox_bounds, prox_step
 from hlmrf.model.terms import project_dual as terms_project_dual
@@ -144,7 +144,7 @@ def layout(model: HLMRF) -> _Layout:
     w = model.w.astype(np.float64, copy=False)
     return _Layout(A, a, A.indices.astype(np.int64), starts, counts,
                    model.c.astype(np.float64, copy=False), w, aa,
-                   np.bincount(A.indices, minlength=model.n), groups,
+                   column_counts(A, model.n), groups,
                    np.repeat(np.arange(len(counts)), counts), coefficients(model.kind, model.p, w, aa))
 
 
@@ -222,10 +222,6 @@ class _NumpyKernel:
     def gather(self, t: np.ndarray) -> np.ndarray:
         """A per-row array of the whole model from each worker's rows (``t`` itself on one)."""
         return gather_rows(self.comm, self.rows, t, self.m_all)
-
-    def reset(self):
-        """Forget cached values of z (after the caller replaced z)."""
-        self._zv = None
 
 
 def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarray | None = None,

@@ -111,6 +111,13 @@ class HLMRF:
     def hard(self) -> np.ndarray:
         return self.kind >= Kind.LEQ
 
+    def row_atoms(self, i: int) -> dict[str, float]:
+        """Row ``i``'s coefficients by atom name (``{"Knows(a, b)": -1.0, ...}``), for tests and
+        messages that compare potentials with hand derivations."""
+        lo, hi = self.A.indptr[i], self.A.indptr[i + 1]
+        return {self.index.atom_name(int(j)): float(a)
+                for j, a in zip(self.A.indices[lo:hi], self.A.data[lo:hi])}
+
     def distance(self, y: np.ndarray) -> np.ndarray:
         return self.A @ np.asarray(y, dtype=np.float64) - self.c
 

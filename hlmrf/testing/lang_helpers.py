@@ -27,9 +27,7 @@ def rows(model):
     """Each row as ``({atom name: coefficient}, c, kind, weight)`` for hand comparison."""
     out = []
     for i in range(model.m):
-        lo, hi = model.A.indptr[i], model.A.indptr[i + 1]
-        coefs = {model.index.atom_name(int(j)): float(a)
-                 for j, a in zip(model.A.indices[lo:hi], model.A.data[lo:hi])}
+        coefs = model.row_atoms(i)
         out.append((coefs, float(model.c[i]), int(model.kind[i]), float(model.w[i])))
     return out
 

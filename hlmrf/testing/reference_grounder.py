@@ -252,8 +252,6 @@ def model_rows(model) -> Counter:
     """The same canonical rows, read off an hlmrf model."""
     out: Counter = Counter()
     for i in range(model.m):
-        lo, hi = model.A.indptr[i], model.A.indptr[i + 1]
-        coefs = {model.index.atom_name(int(j)): float(a)
-                 for j, a in zip(model.A.indices[lo:hi], model.A.data[lo:hi])}
+        coefs = model.row_atoms(i)
         out[_row(int(model.rule[i]), model.kind[i], model.w[i], model.p[i], coefs, model.c[i])] += 1
     return out

@@ -15,9 +15,7 @@ def rows(model):
     """Each potential as ({atom: coef}, c, kind), sorted, for comparison with hand derivations."""
     out = []
     for i in range(model.m):
-        lo, hi = model.A.indptr[i], model.A.indptr[i + 1]
-        coefs = {model.index.atom_name(int(j)): float(a)
-                 for j, a in zip(model.A.indices[lo:hi], model.A.data[lo:hi])}
+        coefs = model.row_atoms(i)
         out.append((coefs, round(float(model.c[i]), 9), int(model.kind[i])))
     return sorted(out, key=str)
 
