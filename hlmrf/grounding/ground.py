@@ -391,12 +391,12 @@ def _ground_rules(prep: _Prepared, program: Program, estimates, ctx: _Context, k
                 rule_blocks, variables, table = _rows_of_arithmetic(r, rule, plan, subs, ctx)
             else:
                 subs = None
-                rule_blocks, tables = _ground_logical(prep, r, rule, plan, estimates[r], ctx,
-                                                      keep_substitutions, executor)
+                rule_blocks, table = _ground_logical(prep, r, rule, plan, estimates[r], ctx,
+                                                     keep_substitutions, executor)
                 variables = plan.variables
-                table = (np.concatenate(tables) if len(tables) != 1 else tables[0]) \
-                    if keep_substitutions else None
             del subs
+        except _BrokenHard as broken:
+            raise _broken_hard_error(r, rule, broken) from None
         except db_error as exc:
             e = estimates[r]
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
@@ -481,15 +481,20 @@ def _numpy_parts(prep: _Prepared, plan, estimate: "RuleEstimate"):
 
 def _ground_logical(prep: _Prepared, r: int, rule, plan, estimate: "RuleEstimate", ctx: _Context,
                     keep_substitutions: bool, executor=None):
-    """A logical rule's blocks, ground part by part; and its substitution tables if kept."""
+    """A logical rule's blocks, ground part by part; and its substitution table if kept (else None)."""
     parts = _numpy_parts(prep, plan, estimate) if executor is None else \
         executor.parts(plan, GROUND_PART_ROWS, prep.execute)
-    blocks, tables, offset = [], [], 0
+    blocks, tables, offset, broken = [], [], 0, None
     try:
         for subs in parts:
             if len(subs) == 0:
                 continue
-            for b in _rows_of_logical(r, rule, plan, subs, ctx):
+            try:
+                part_blocks = _rows_of_logical(r, rule, plan, subs, ctx)
+            except _BrokenHard as b:  # counted over every part, then reported once
+                broken = b if broken is None else broken + b
+                continue
+            for b in part_blocks:
                 blocks.append(b._replace(sel=b.sel + offset) if offset else b)
             offset += len(subs)
             if keep_substitutions:
@@ -497,11 +502,14 @@ def _ground_logical(prep: _Prepared, r: int, rule, plan, estimate: "RuleEstimate
             del subs
     finally:
         parts.close()  # a part that raised: the executor's cleanup runs now, not at collection
-    if not tables:
-        tables.append(np.zeros((0, len(plan.variables)), np.int64))
+    if broken is not None:
+        raise broken
+    empty = np.zeros((0, len(plan.variables)), np.int64)
     if not blocks:  # no groundings at all: an empty block keeps the rule's shape
-        blocks = _rows_of_logical(r, rule, plan, tables[0][:0], ctx)
-    return blocks, tables
+        blocks = _rows_of_logical(r, rule, plan, empty, ctx)
+    if not keep_substitutions:
+        return blocks, None
+    return blocks, (tables[0] if len(tables) == 1 else np.concatenate(tables) if tables else empty)
 
 
 def _rows_of_logical(r, rule, plan, subs, ctx: _Context):
@@ -542,7 +550,7 @@ def _rows_of_logical(r, rule, plan, subs, ctx: _Context):
     out = []
     for kind, flip, weight in kinds:
         out.append(_block(r, rule, g, rows, var.ravel(), flip * coef.ravel(), flip * c, kind, weight,
-                          ctx, ~sat, None, describe))
+                          ctx, ~sat, None, describe, subs))
     return out
 
 
@@ -650,7 +658,7 @@ def _rows_of_arithmetic(r, rule: ArithmeticRule, plan, subs, ctx: _Context):
         return _describe_grounding(rule, binding, atoms, ctx)
 
     out = [_block(r, rule, g, rows, var, flip * coef, flip * c, kind, weight, ctx, keep, single,
-                  describe) for kind, flip, weight in kinds]
+                  describe, G) for kind, flip, weight in kinds]
     return out, variables, G
 
 
@@ -735,12 +743,35 @@ def _eval_filter(f, e, atom, rows, args, G, variables, ctx: _Context, rule) -> n
     return ~truth if e.negated else truth
 
 
-def _block(r, rule, g, rows, var, coef, c, kind, weight, ctx: _Context, keep_g, single, describe):
+class _BrokenHard(Exception):
+    """Groundings of a hard rule that observed atoms alone violate: how many, and the first three
+    by substitution as ``(codes, text)`` (one block's, or a whole rule's when its parts are added
+    up; :func:`_broken_hard_error` makes the message)."""
+
+    def __init__(self, count: int, examples: list):
+        super().__init__(count)
+        self.count, self.examples = count, examples
+
+    def __add__(self, other: "_BrokenHard") -> "_BrokenHard":
+        return _BrokenHard(self.count + other.count, sorted(self.examples + other.examples)[:3])
+
+
+def _broken_hard_error(r: int, rule, broken: _BrokenHard) -> GroundingError:
+    shown = "\n".join(f"  {text}" for _, text in broken.examples)
+    more = f"\n  ... and {broken.count - 3} more" if broken.count > 3 else ""
+    return GroundingError(
+        f"hard rule `{rule.text or rule}` ({_location(r, rule)}) is violated by observed "
+        f"atoms alone in {broken.count} grounding(s):\n{shown}{more}\nFix the observations, "
+        "or make the rule soft by giving it a weight")
+
+
+def _block(r, rule, g, rows, var, coef, c, kind, weight, ctx: _Context, keep_g, single, describe, keys):
     """One kind of potential for ``g`` groundings given as COO entries ``(rows, var, coef)``.
 
     ``keep_g`` marks the groundings to keep (not trivially satisfied); ``single`` marks those with
     exactly one atom, dropped when no value in [0, 1] can violate them (as the reference does);
-    ``describe(i)`` is grounding ``i`` with its atoms' values, for messages.
+    ``describe(i)`` is grounding ``i`` with its atoms' values, for messages; ``keys`` the
+    ``(g, k)`` substitution codes that order them. Raises :class:`_BrokenHard`.
     """
     present = var >= 0
     A = sp.csr_matrix((coef[present], (rows[present], var[present])), shape=(g, ctx.n))
@@ -754,12 +785,9 @@ def _block(r, rule, g, rows, var, coef, c, kind, weight, ctx: _Context, keep_g, 
         broken = (nnz == 0) & keep_g & ((lo > 1e-6) | ((kind == Kind.EQ) & (hi < -1e-6)))
         if broken.any():
             which = np.flatnonzero(broken)
-            shown = "\n".join(f"  {describe(int(i))}" for i in which[:3])
-            more = f"\n  ... and {len(which) - 3} more" if len(which) > 3 else ""
-            raise GroundingError(
-                f"hard rule `{rule.text or rule}` ({_location(r, rule)}) is violated by observed "
-                f"atoms alone in {len(which)} grounding(s):\n{shown}{more}\nFix the observations, "
-                "or make the rule soft by giving it a weight")
+            if keys.shape[1]:  # the first by substitution, whatever order the rows came in
+                which = which[np.lexsort(keys[which].T[::-1])]
+            raise _BrokenHard(int(broken.sum()), [(tuple(keys[i].tolist()), describe(int(i))) for i in which[:3]])
     keep = (nnz > 0) & keep_g
     if single is not None and kind in (Kind.HINGE, Kind.LEQ):
         # One atom, a*y - c <= 0 for every y in [0, 1]: never violated.
