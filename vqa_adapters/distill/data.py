@@ -24,7 +24,7 @@ from hlmrf.errors import DataError, SettingsError
 from vqa_adapters.distill.oracle import oracle_mask
 
 __all__ = ["QADataset", "synthetic_dataset", "sort_of_clevr_generated", "LOADERS",
-           "load_split", "SYNTHETIC_ANSWERS", "WithOracleMasks"]
+           "load_split", "SYNTHETIC_ANSWERS", "WithOracleMasks", "WithTokens", "question_texts"]
 
 MaskFn = Callable[[int, int], np.ndarray]
 
@@ -34,7 +34,8 @@ class QADataset(Dataset):
     ``answers (N,Q)``, ``qtypes (N,Q)``; ``mask_fn(i, j) -> (H, W)`` gives masks when set."""
 
     def __init__(self, images: np.ndarray, questions: np.ndarray, answers: np.ndarray,
-                 qtypes: np.ndarray, mask_fn: MaskFn | None = None):
+                 qtypes: np.ndarray, mask_fn: MaskFn | None = None,
+                 texts: list | None = None):
         n, q = answers.shape
         if images.shape[0] != n or questions.shape[:2] != (n, q) or qtypes.shape != (n, q):
             raise DataError("images, questions, answers and qtypes disagree on (N, Q): "
@@ -42,10 +43,29 @@ class QADataset(Dataset):
         self.images, self.questions, self.answers, self.qtypes = images, questions, answers, qtypes
         self.mask_fn = mask_fn
         self.q = q
+        self.texts = texts
+        """Question texts per image (``texts[i][j]``), when the source has them."""
 
     @property
     def has_masks(self) -> bool:
         return self.mask_fn is not None
+
+    def get_batch(self, indices: np.ndarray) -> dict:
+        """The collated batch of items ``indices`` (what a DataLoader would stack), gathered at
+        once."""
+        i, j = np.divmod(np.asarray(indices, dtype=np.int64), self.q)
+        batch = {
+            "image": torch.from_numpy(self.images[i]).permute(0, 3, 1, 2).float().div_(255.0),
+            "question": torch.from_numpy(np.asarray(self.questions[i, j], dtype=np.float32)),
+            "answer": torch.from_numpy(self.answers[i, j].astype(np.int64)),
+            "qtype": torch.from_numpy(self.qtypes[i, j].astype(np.int64)),
+            "image_index": torch.from_numpy(i),
+            "question_index": torch.from_numpy(j),
+        }
+        if self.mask_fn is not None:
+            batch["mask"] = torch.from_numpy(np.stack(
+                [np.asarray(self.mask_fn(a, b), np.float32) for a, b in zip(i, j)]))[:, None]
+        return batch
 
     def __len__(self) -> int:
         return self.answers.size
@@ -135,7 +155,8 @@ def sort_of_clevr_generated(generator: dict, split: str, *, masks: str = "oracle
     elif masks != "none":
         raise SettingsError(f"in-memory Sort-of-CLEVR supports masks 'oracle' or 'none', got "
                             f"{masks!r}")
-    return QADataset(data.images, data.questions, data.answers, data.question_types, mask_fn)
+    return QADataset(data.images, data.questions, data.answers, data.question_types, mask_fn,
+                     texts=[[q.text for q in qs] for qs in data.records])
 
 
 def _load_synthetic(data, split: str) -> QADataset:
@@ -167,6 +188,60 @@ class WithOracleMasks(Dataset):
         i, j = divmod(int(k), self.q)
         item["mask"] = torch.from_numpy(self.mask_fn(i, j))[None]
         return item
+
+    def get_batch(self, indices: np.ndarray) -> dict:
+        batch = self.base.get_batch(indices)
+        i, j = np.divmod(np.asarray(indices, dtype=np.int64), self.q)
+        batch["mask"] = torch.from_numpy(np.stack([self.mask_fn(a, b) for a, b in zip(i, j)]))[:, None]
+        return batch
+
+
+def question_texts(dataset) -> list[list[str]]:
+    """``texts[i][j]``: the natural-language question ``j`` of image ``i`` of a Sort-of-CLEVR
+    dataset (generated in memory or read from disk, with or without a mask wrapper)."""
+    seen = dataset
+    while seen is not None:
+        texts = getattr(seen, "texts", None)
+        if texts is not None:
+            return texts
+        data = getattr(seen, "data", None)
+        if data is not None and hasattr(data, "records"):
+            return [[q.text for q in qs] for qs in data.records]
+        seen = getattr(seen, "base", None)
+    raise SettingsError("data.question: text needs question texts, and this dataset has none "
+                        "(only Sort-of-CLEVR splits carry them); use data.question: onehot")
+
+
+class WithTokens(Dataset):
+    """A question dataset whose ``question`` is replaced by token ids ``tokens[i, j]`` (int64,
+    right-padded with 0) of its natural-language text; everything else is the base's."""
+
+    def __init__(self, base, tokens: np.ndarray):
+        self.base = base
+        self.q = tokens.shape[1]
+        self.tokens = torch.from_numpy(np.ascontiguousarray(tokens, dtype=np.int64))
+        if tokens.shape[0] * self.q != len(base):
+            raise DataError(f"{tokens.shape[0]} x {self.q} token rows for {len(base)} questions")
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getattr__(self, name):  # masks, data, has_masks ... of the base
+        if name == "base":
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    def __getitem__(self, k: int) -> dict:
+        item = dict(self.base[k])
+        i, j = divmod(int(k), self.q)
+        item["question"] = self.tokens[i, j]
+        return item
+
+    def get_batch(self, indices: np.ndarray) -> dict:
+        batch = self.base.get_batch(indices)
+        i, j = np.divmod(np.asarray(indices, dtype=np.int64), self.q)
+        batch["question"] = self.tokens[torch.from_numpy(i), torch.from_numpy(j)]
+        return batch
 
 
 def _load_sort_of_clevr(data, split: str):

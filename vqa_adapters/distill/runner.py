@@ -22,7 +22,7 @@ import io
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -32,11 +32,11 @@ from torch import nn
 from hlmrf.errors import SettingsError
 from hlmrf.infra import check_output_dir
 from vqa_adapters.distill.checkpoint import checkpoint_bytes, load_checkpoint
-from vqa_adapters.distill.data import load_split
+from vqa_adapters.distill.data import WithTokens, load_split, question_texts
 from vqa_adapters.distill.plot import accuracy_png
 from vqa_adapters.distill.settings import Settings
-from vqa_adapters.distill.trainer import (EvalResult, epoch_seed, evaluate, make_loader, set_lr,
-                                          train_epoch)
+from vqa_adapters.distill.trainer import (TYPE_NAMES, EvalResult, epoch_seed, evaluate,
+                                          make_loader, set_lr, train_epoch)
 from vqa_adapters.models.factory import build_model
 from vqa_adapters.outputs import check_run_folder, publish
 
@@ -79,10 +79,23 @@ class _NullBar:
         return None
 
 
-def _comparable(settings: Settings) -> dict:
+#: Settings a stage's weights do not depend on: a finished baseline or teacher stage can be reused
+#: (copied into a new ``--out`` and resumed) by runs that differ only in these, e.g. a pi sweep.
+_IRRELEVANT = {"baseline": ("distill", "teacher_model", "label"),
+               "teacher": ("distill", "label"),
+               "student": ("label",)}
+
+
+def _comparable(settings: Settings, stage: str | None = None) -> dict:
     d = settings.to_dict()
     d["train"] = {k: v for k, v in d["train"].items() if k not in ("epochs", "teacher_epochs")}
+    for key in _IRRELEVANT.get(stage, ()):
+        d.pop(key, None)
     return d
+
+
+def _clone_state(model: nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 class Runner:
@@ -106,12 +119,35 @@ class Runner:
         self.log = log or (lambda message: None)
         self.results: dict[str, StageResult] = {}
         self._data: dict[str, object] = {}
+        self._raw: dict[str, object] = {}
+        self._vocab = None
 
     # ---- data -------------------------------------------------------------------------------
+    def _raw_split(self, split: str):
+        if split not in self._raw:
+            self._raw[split] = load_split(self.settings.data, split)
+        return self._raw[split]
+
     def dataset(self, split: str):
         if split not in self._data:
-            self._data[split] = load_split(self.settings.data, split)
+            ds = self._raw_split(split)
+            if self.settings.data.question == "text":
+                texts = question_texts(ds)
+                ids = self.vocabulary.encode_batch([t for row in texts for t in row])
+                ds = WithTokens(ds, ids.reshape(len(texts), -1, ids.shape[1]))
+            self._data[split] = ds
         return self._data[split]
+
+    @property
+    def vocabulary(self):
+        """The question vocabulary, built from the training split's texts (``question: text``)."""
+        if self._vocab is None:
+            from vqa_adapters.text import Vocabulary
+
+            texts = question_texts(self._raw_split("train"))
+            self._vocab = Vocabulary.build((t for row in texts for t in row),
+                                           min_count=self.settings.data.vocab_min_count)
+        return self._vocab
 
     # ---- stages -----------------------------------------------------------------------------
     def stages(self) -> list[str]:
@@ -128,6 +164,10 @@ class Runner:
             torch.use_deterministic_algorithms(True)
         check_run_folder(self.out)
         self.out = check_output_dir(self.out)  # OutputError before any training
+        run = {"settings": s.to_dict(), "label": s.label}
+        if s.data.question == "text":
+            run["vocabulary"] = self.vocabulary.to_dict()["words"]
+        self._publish({"run.json": json.dumps(run, indent=2)})
         teacher: nn.Module | None = None
         teacher_trained = False  # the student's checkpoint is stale if its teacher trained on
         for stage in self.stages():
@@ -150,10 +190,35 @@ class Runner:
             self._write_summary()
         return self.results
 
+    def _model_config(self, role: str):
+        cfg = self.settings.teacher if role == "teacher" else self.settings.model
+        if self.settings.data.question == "text":
+            cfg = replace(cfg, question=replace(cfg.question, vocab_size=len(self.vocabulary)))
+        return cfg
+
     def _new_model(self, role: str, seed_key: str) -> nn.Module:
         torch.manual_seed(epoch_seed(self.settings.seed, f"init/{seed_key}", 0))
-        cfg = self.settings.teacher if role == "teacher" else self.settings.model
-        return build_model(cfg, role)
+        cfg = self._model_config(role)
+        model = build_model(cfg, role)
+        if cfg.question.glove is not None:
+            self._load_glove(model, cfg)
+        return model
+
+    def _load_glove(self, model: nn.Module, cfg) -> None:
+        from vqa_adapters.models.encoders import QuestionEncoder
+        from vqa_adapters.text import load_glove
+
+        if self.settings.data.question != "text":
+            raise SettingsError("question.glove needs data.question: text")
+        matrix, stats = load_glove(cfg.question.glove, self.vocabulary,
+                                   dim=cfg.question.embed_dim,
+                                   seed=epoch_seed(self.settings.seed, "glove", 0))
+        for module in model.modules():
+            if isinstance(module, QuestionEncoder):
+                with torch.no_grad():
+                    module.embedding.weight.copy_(torch.from_numpy(matrix))
+        self.log(f"GloVe {cfg.question.glove}: {stats.found} of {len(self.vocabulary) - 2} words "
+                 f"found, {len(stats.missing)} random ({', '.join(stats.missing[:5])})")
 
     def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         t = self.settings.train
@@ -199,19 +264,21 @@ class Runner:
         s = self.settings
         path = self.out / stage / "checkpoint.pt"
         history: list[dict] = []
+        best: dict[str, dict] = {}
         start = 0
         if path.exists():
             if not self.resume:
                 raise SettingsError(f"{path} exists; pass --resume to continue it or choose "
                                     "another --out")
             ckpt = load_checkpoint(path, _KEYS)
-            if ckpt["settings"] != _comparable(s):
+            if ckpt["settings"] != _comparable(s, stage):
                 raise SettingsError(f"{path} was written with different settings (only "
                                     "train.epochs may change on --resume)")
             for p in players:
                 p.model.load_state_dict(ckpt["models"][p.name])
                 p.optimizer.load_state_dict(ckpt["optimizers"][p.name])
             start, history = ckpt["epoch"], list(ckpt["history"])
+            best = dict(ckpt.get("best") or {})
             self.log(f"{stage}: resuming after epoch {start}")
         epochs = self._epochs(stage)
         train_ds = self.dataset("train")
@@ -231,6 +298,8 @@ class Runner:
                     losses[p.name] = train_epoch(
                         p.model, p.optimizer, loader, partner=p.partner, pi=pi,
                         soft=s.distill.soft_loss, temperature=s.distill.temperature,
+                        attention_weight=(s.distill.attention_supervision
+                                          if p.name == "student" else 0.0),
                         on_batch=lambda n, loss, bar=bar: bar.update(n, postfix=f"loss {loss:.3f}"))
             seconds = time.perf_counter() - t0
             for p in players:
@@ -238,22 +307,41 @@ class Runner:
                 pi = pi_of(epoch) if p.partner is not None else 0.0
                 history.append(self._row(stage, p.name, epoch, lr, pi, losses[p.name], res,
                                          seconds))
+                if p.name not in best or res.accuracy > best[p.name]["accuracy"]:
+                    best[p.name] = {"epoch": epoch, "accuracy": res.accuracy,
+                                    "state": _clone_state(p.model)}
                 self.log(f"{stage}/{p.name} epoch {epoch}: loss {losses[p.name]:.4f} "
                          f"{s.data.eval_split} acc {res.accuracy:.4f}")
             self.results[stage] = StageResult(stage, history, {})
             # The epoch's checkpoint, metrics and plot appear together (one folder snapshot).
             self._publish({f"{stage}/checkpoint.pt": checkpoint_bytes(
-                self._payload(stage, players, epoch, history, None)), **self._metrics_files()})
+                self._payload(stage, players, epoch, history, None, best)),
+                **self._metrics_files()})
         ckpt = load_checkpoint(path, _KEYS) if path.exists() else {}
+        last = {p.name: _clone_state(p.model) for p in players}
+        selected = {}
+        for p in players:  # model selection on the eval split; test is read once, after it
+            if s.train.select == "best_val" and p.name in best:
+                p.model.load_state_dict(best[p.name]["state"])
+                selected[p.name] = (best[p.name]["epoch"], best[p.name]["accuracy"])
+            else:
+                rows = [r for r in history if r["network"] == p.name]
+                selected[p.name] = (rows[-1]["epoch"], rows[-1]["accuracy"]) if rows \
+                    else (epochs, float("nan"))
         if ckpt.get("test") is not None and ckpt.get("epoch") == epochs:
             test = ckpt["test"]
         else:
             test_ds = self.dataset("test")
-            test = {p.name: asdict(self._evaluate(p.model, test_ds, f"{stage}/{p.name} test"))
-                    for p in players}
+            test = {}
+            for p in players:
+                res = asdict(self._evaluate(p.model, test_ds, f"{stage}/{p.name} test"))
+                res["epoch"], res["val_accuracy"] = selected[p.name]
+                test[p.name] = res
             self.results[stage] = StageResult(stage, history, test)
-            self._publish({f"{stage}/checkpoint.pt": checkpoint_bytes(
-                self._payload(stage, players, epochs, history, test)), **self._metrics_files()})
+            payload = self._payload(stage, players, epochs, history, test, best)
+            payload["models"] = last  # resuming continues from the last epoch, not the best
+            self._publish({f"{stage}/checkpoint.pt": checkpoint_bytes(payload),
+                           **self._metrics_files()})
         return StageResult(stage, history, test)
 
     def _evaluate(self, model: nn.Module, dataset, desc: str) -> EvalResult:
@@ -262,11 +350,12 @@ class Runner:
         with self.progress(len(dataset), desc) as bar:
             return evaluate(model, loader, on_batch=lambda n, _l: bar.update(n))
 
-    def _payload(self, stage, players, epoch, history, test) -> dict:
+    def _payload(self, stage, players, epoch, history, test, best=None) -> dict:
         return {"stage": stage, "epoch": epoch, "history": history, "test": test,
-                "settings": _comparable(self.settings),
+                "settings": _comparable(self.settings, stage),
                 "models": {p.name: p.model.state_dict() for p in players},
-                "optimizers": {p.name: p.optimizer.state_dict() for p in players}}
+                "optimizers": {p.name: p.optimizer.state_dict() for p in players},
+                "best": best or {}}
 
     @staticmethod
     def _row(stage, network, epoch, lr, pi, loss, res: EvalResult, seconds) -> dict:
@@ -303,25 +392,33 @@ class Runner:
                     network = "teacher (after iterative)"
                 elif stage != network and stage != "student":
                     continue
+                per_type = {name: t["per_type"].get(k, t["per_type"].get(str(k), float("nan")))
+                            for k, name in enumerate(TYPE_NAMES)}
                 rows.append({"model": network, "accuracy": t["accuracy"],
                              "relational": t["relational"], "non_relational": t["non_relational"],
-                             "n": t["n"]})
+                             "n": t["n"], "per_type": per_type, "epoch": t.get("epoch"),
+                             "val_accuracy": t.get("val_accuracy")})
         return rows
 
     def _write_summary(self) -> None:
         rows = self.summary_rows()
         pct = lambda v: "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) \
             else f"{100 * v:.1f}"  # noqa: E731
-        lines = ["| model | test accuracy (%) | relational (%) | non-relational (%) | questions |",
-                 "|---|---|---|---|---|"]
+        names = " | ".join(f"{n} (%)" for n in TYPE_NAMES)
+        lines = [f"| model | test accuracy (%) | relational (%) | non-relational (%) | {names} "
+                 "| questions | epoch (selected on " + self.settings.data.eval_split + ") |",
+                 "|---|---|---|---|" + "---|" * len(TYPE_NAMES) + "---|---|"]
         lines += [f"| {r['model']} | {pct(r['accuracy'])} | {pct(r['relational'])} | "
-                  f"{pct(r['non_relational'])} | {r['n']} |" for r in rows]
+                  f"{pct(r['non_relational'])} | "
+                  + " | ".join(pct(r["per_type"][n]) for n in TYPE_NAMES)
+                  + f" | {r['n']} | {r['epoch']} |" for r in rows]
         text = "\n".join(lines) + "\n"
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=["model", "accuracy", "relational", "non_relational",
-                                            "n"])
+                                            *TYPE_NAMES, "n", "epoch", "val_accuracy"])
         w.writeheader()
-        w.writerows(rows)
+        w.writerows([{**{k: v for k, v in r.items() if k != "per_type"}, **r["per_type"]}
+                     for r in rows])
         self._publish({"summary.md": text, "summary.csv": buf.getvalue(),
                        "summary.json": json.dumps(rows, indent=2)})
 

@@ -42,6 +42,11 @@ class DataSettings:
     """Oracle blob sigma in pixels (default: the generator's object size)."""
     eval_split: str = "val"
     """Split evaluated after every epoch (the curves); the final numbers use ``test``."""
+    question: str = "onehot"
+    """``onehot`` (the 11-dim question vector) or ``text`` (the natural-language question,
+    tokenised with a vocabulary built from the training split; needs ``question.kind: tokens``)."""
+    vocab_min_count: int = 1
+    """``question: text``: words seen fewer times in the training split become ``<unk>``."""
     seed: int = 0
     """Seed of the synthetic task."""
     synthetic_train: int = 256
@@ -59,6 +64,10 @@ class DataSettings:
                                 f"{self.kind!r}")
         if self.masks not in ("oracle", "file", "none"):
             raise SettingsError(f"data.masks must be oracle, file or none, got {self.masks!r}")
+        if self.question not in ("onehot", "text"):
+            raise SettingsError(f"data.question must be onehot or text, got {self.question!r}")
+        if self.vocab_min_count < 1:
+            raise SettingsError("data.vocab_min_count must be >= 1")
         if self.eval_split not in ("val", "test"):
             raise SettingsError(f"data.eval_split must be val or test, got {self.eval_split!r}")
         if self.mask_sigma is not None and self.mask_sigma <= 0:
@@ -90,12 +99,17 @@ class TrainSettings:
     """``{start, max, every}``: start lr doubled every ``every`` epochs up to ``max``."""
     weight_decay: float = 0.0
     """Adam weight decay."""
+    select: str = "best_val"
+    """``best_val``: test (and hand to the student) the weights of the epoch with the best
+    ``data.eval_split`` accuracy; ``last``: the last epoch's weights."""
 
     def __post_init__(self):
         if self.epochs < 1 or (self.teacher_epochs is not None and self.teacher_epochs < 1):
             raise SettingsError("train.epochs and train.teacher_epochs must be >= 1")
         if self.batch_size < 1 or self.eval_batch_size < 1:
             raise SettingsError("train.batch_size and train.eval_batch_size must be >= 1")
+        if self.select not in ("best_val", "last"):
+            raise SettingsError(f"train.select must be best_val or last, got {self.select!r}")
         if self.lr <= 0 or self.weight_decay < 0:
             raise SettingsError("train.lr must be > 0 and train.weight_decay >= 0")
         if self.warmup is not None:
@@ -133,6 +147,10 @@ class DistillSettings:
     """Softmax temperature of the soft targets."""
     teacher_checkpoint: str | None = None
     """``experiment: single`` with ``role: student``: the teacher's checkpoint file."""
+    attention_supervision: float = 0.0
+    """Student only: weight of ``KL(mask || the student's own attention)``, a "where to look"
+    term beside eq. 5 (needs a student with attention: ``rn_attention`` or ``san``). The
+    student's input stays unmasked; the mask is used in training only."""
 
     def __post_init__(self):
         if self.mode not in ("sequential", "iterative"):
@@ -143,6 +161,8 @@ class DistillSettings:
             raise SettingsError(f"distill.soft_loss must be one of {SOFT_LOSSES}")
         if self.temperature <= 0:
             raise SettingsError("distill.temperature must be > 0")
+        if self.attention_supervision < 0:
+            raise SettingsError("distill.attention_supervision must be >= 0")
         self.pi_schedule()
 
     def pi_schedule(self) -> PiSchedule:
@@ -155,6 +175,8 @@ class Settings:
 
     experiment: str = "single"
     """``single`` (one role) or ``baseline+teacher+student`` (three stages and a summary)."""
+    label: str | None = None
+    """A name for this setting in reports (``vqa-report`` groups seeds by it)."""
     role: str = "baseline"
     """``single`` only: which network to train."""
     seed: int = 0
@@ -187,6 +209,20 @@ class Settings:
                                 "experiment: baseline+teacher+student)")
         if self.needs_masks and self.data.masks == "none":
             raise SettingsError("a teacher needs masks: set data.masks to oracle or file")
+        for where, cfg in (("model", self.model), ("teacher_model", self.teacher_model)):
+            if cfg is None:
+                continue
+            if self.data.question == "text" and cfg.question.kind != "tokens":
+                raise SettingsError(f"data.question: text needs {where}.question.kind: tokens "
+                                    "(an LSTM over word ids)")
+            if self.data.question == "onehot" and cfg.question.kind == "tokens" \
+                    and self.data.kind == "sort_of_clevr":
+                raise SettingsError(f"{where}.question.kind: tokens reads words: set "
+                                    "data.question: text")
+        if self.distill.attention_supervision > 0 and self.model.kind not in ("rn_attention",
+                                                                              "san"):
+            raise SettingsError("distill.attention_supervision needs a student with attention: "
+                                f"model.kind rn_attention or san, not {self.model.kind!r}")
 
     @property
     def needs_masks(self) -> bool:

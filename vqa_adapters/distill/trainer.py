@@ -19,12 +19,15 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from vqa_adapters.distill.losses import distillation_loss
+from vqa_adapters.models.rn import attention_kl
 
 __all__ = ["forward", "train_epoch", "evaluate", "EvalResult", "epoch_seed", "make_loader",
-           "set_lr", "RELATIONAL_FROM"]
+           "set_lr", "RELATIONAL_FROM", "BatchLoader", "TYPE_NAMES"]
 
 #: Sort-of-CLEVR question types from this code on are relational (3-5: nearest, farthest, count).
 RELATIONAL_FROM = 3
+#: Names of the Sort-of-CLEVR question types 0..5, as summaries report them.
+TYPE_NAMES = ("shape", "horizontal", "vertical", "nearest", "farthest", "count")
 
 OnBatch = Callable[[int, float], None]
 
@@ -35,8 +38,35 @@ def epoch_seed(seed: int, stage: str, epoch: int) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-def make_loader(dataset, *, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
-    """A single-process DataLoader whose shuffling is fixed by ``seed``."""
+class BatchLoader:
+    """Batches of a dataset that can gather many items at once (``dataset.get_batch(indices)``),
+    in the order a shuffling ``DataLoader`` with the same seeded generator would give: about twice
+    as fast on CPU as collating 64 single items, same batches."""
+
+    def __init__(self, dataset, *, batch_size: int, shuffle: bool, seed: int = 0):
+        self.dataset, self.batch_size, self.shuffle, self.seed = dataset, batch_size, shuffle, seed
+
+    def __len__(self) -> int:
+        return -(-len(self.dataset) // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.dataset)
+        if self.shuffle:
+            g = torch.Generator()
+            g.manual_seed(self.seed)
+            torch.empty((), dtype=torch.int64).random_(generator=g)  # DataLoader's base seed draw
+            order = torch.randperm(n, generator=g)
+        else:
+            order = torch.arange(n)
+        for start in range(0, n, self.batch_size):
+            yield self.dataset.get_batch(order[start:start + self.batch_size].numpy())
+
+
+def make_loader(dataset, *, batch_size: int, shuffle: bool, seed: int = 0):
+    """Batches in an order fixed by ``seed``: a :class:`BatchLoader` when the dataset gathers
+    batches itself, else a single-process ``DataLoader``."""
+    if hasattr(dataset, "get_batch"):
+        return BatchLoader(dataset, batch_size=batch_size, shuffle=shuffle, seed=seed)
     g = torch.Generator()
     g.manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=g,
@@ -60,8 +90,14 @@ def forward(model: nn.Module, batch: dict) -> torch.Tensor:
 
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader, *,
                 partner: nn.Module | None = None, pi: float = 0.0, soft: str = "cross_entropy",
-                temperature: float = 1.0, on_batch: OnBatch | None = None) -> float:
-    """One pass over ``loader``; returns the mean loss per question."""
+                temperature: float = 1.0, attention_weight: float = 0.0,
+                on_batch: OnBatch | None = None) -> float:
+    """One pass over ``loader``; returns the mean loss per question.
+
+    ``attention_weight > 0`` adds ``attention_weight * KL(mask || attention)``
+    (:func:`~vqa_adapters.models.rn.attention_kl`): the "where to look" term that pulls a
+    network's own attention toward the batch's mask while its input stays unmasked.
+    """
     model.train()
     if partner is not None:
         partner.eval()
@@ -77,6 +113,11 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader, *,
                                  temperature=temperature)
         if getattr(model, "uses_mask", False) and hasattr(model, "attention_loss"):
             loss = loss + model.attention_loss(batch["mask"])
+        if attention_weight > 0:
+            if "mask" not in batch:
+                raise KeyError("the attention loss needs masks but the batch has none; check "
+                               "data.masks")
+            loss = loss + attention_weight * attention_kl(model, batch["mask"])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -11,13 +11,17 @@ from dataclasses import dataclass, field, fields, replace
 
 from hlmrf.errors import SettingsError
 
-__all__ = ["QuestionConfig", "ModelConfig", "MODEL_KINDS", "QUESTION_KINDS", "config_from_dict"]
+__all__ = ["QuestionConfig", "ModelConfig", "MODEL_KINDS", "QUESTION_KINDS", "ATTENTION_FORMS",
+           "config_from_dict"]
 
 #: ``rn`` pixels Relation Network; ``rn_state`` reads object tensors; ``san`` Stacked Attention
 #: Network; ``rn_attention`` the in-network attention teacher (an RN with region attention).
 MODEL_KINDS = ("rn", "rn_state", "san", "rn_attention")
 #: ``onehot``: a fixed-size vector (Sort-of-CLEVR's 11 dims); ``tokens``: token ids (CLEVR).
 QUESTION_KINDS = ("onehot", "tokens")
+#: In-network attention: ``eq6`` (the seed paper's eq. 6: ``W_I`` maps the whole flattened feature
+#: map to one logit per region) or ``per_region`` (one shared scorer applied to every region).
+ATTENTION_FORMS = ("eq6", "per_region")
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,9 @@ class QuestionConfig:
     """Size of the question vector (the LSTM hidden size for ``tokens``)."""
     reverse: bool = False
     """Feed the tokens last-to-first (padding stays at the end); ``tokens`` only."""
+    glove: str | None = None
+    """``tokens``: a GloVe text file (``glove.6B.50d.txt`` format) whose vectors initialise the
+    word embeddings (``embed_dim`` must equal its dimension); unset: random embeddings."""
 
     def __post_init__(self):
         if self.kind not in QUESTION_KINDS:
@@ -49,6 +56,8 @@ class QuestionConfig:
             raise SettingsError(f"question.hidden sizes must be >= 1, got {self.hidden}")
         if self.reverse and self.kind != "tokens":
             raise SettingsError("question.reverse only applies to kind='tokens'")
+        if self.glove is not None and self.kind != "tokens":
+            raise SettingsError("question.glove only applies to kind='tokens'")
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,10 @@ class ModelConfig:
     """SAN: attention hops."""
     attention_supervision: float = 0.0
     """Attention teacher: weight of KL(mask || attention), the only use of the mask (0: none)."""
+    attention_form: str = "eq6"
+    """``rn_attention``: ``eq6`` (the paper's eq. 6) or ``per_region`` (see ATTENTION_FORMS)."""
+    image_size: int = 75
+    """Side of the (square) input image; ``eq6`` needs it to size ``W_I``."""
     question: QuestionConfig = field(default_factory=QuestionConfig)
     """The question encoder."""
 
@@ -97,10 +110,13 @@ class ModelConfig:
             raise SettingsError("model.g_units needs at least one layer for a Relation Network")
         if not 0.0 <= self.dropout < 1.0:
             raise SettingsError(f"model.dropout must be in [0, 1), got {self.dropout}")
+        if self.attention_form not in ATTENTION_FORMS:
+            raise SettingsError(f"model.attention_form must be one of {ATTENTION_FORMS}, got "
+                                f"{self.attention_form!r}")
         if self.attention_supervision < 0:
             raise SettingsError("model.attention_supervision must be >= 0")
         for name in ("n_answers", "in_channels", "object_dim", "attention_dim", "san_dim",
-                     "san_hops"):
+                     "san_hops", "image_size"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"model.{name} must be >= 1, got {getattr(self, name)}")
 

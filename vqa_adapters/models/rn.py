@@ -3,9 +3,10 @@
 ``RN(o, q) = f( sum_{i,j} g([o_i, o_j, q]) )`` over all ordered pairs of regions (i = j included),
 each region carrying its (x, y) coordinates. The first g layer is linear in the concatenation, so it
 is computed per region and broadcast over pairs (same function, O(R) instead of O(R^2) work).
-The in-network attention teacher is the pixel RN with region attention
-``v = tanh(W_I r_I + W_q q + b)``, ``a = softmax_r(w^T v)`` multiplied into the regions (times R, so
-uniform attention leaves them unchanged). These modules return answer logits; losses, masks fed as
+The in-network attention teacher is the pixel RN with region attention (the paper's eq. 6,
+``a = softmax(W_I vec(F) + W_q q + b)``, or a per-region scorer) multiplied into the regions
+(times R, so uniform attention leaves them unchanged); :func:`attention_kl` is the loss that pulls
+any network's attention toward a mask. These modules return answer logits; losses, masks fed as
 images (:mod:`vqa_adapters.models.teachers`) and training live elsewhere.
 """
 from __future__ import annotations
@@ -17,7 +18,8 @@ from torch.nn import functional as F
 from vqa_adapters.models.config import ModelConfig
 from vqa_adapters.models.encoders import QuestionEncoder, image_encoder, mlp, regions
 
-__all__ = ["PairwiseG", "RelationNetwork", "StateRelationNetwork", "AttentionRelationNetwork"]
+__all__ = ["PairwiseG", "RelationNetwork", "StateRelationNetwork", "AttentionRelationNetwork",
+           "attention_kl", "mask_regions", "grid_side"]
 
 
 class PairwiseG(nn.Module):
@@ -91,8 +93,22 @@ class StateRelationNetwork(nn.Module):
         return self.head(objects.float(), question)
 
 
+def grid_side(image_size: int, layers: int) -> int:
+    """Side of the feature map after ``layers`` 3x3 stride-2 convs with padding 1."""
+    side = image_size
+    for _ in range(layers):
+        side = (side - 1) // 2 + 1
+    return side
+
+
 class AttentionRelationNetwork(RelationNetwork):
     """In-network attention teacher: regions re-weighted by question-guided attention.
+
+    ``attention_form='eq6'`` (the seed paper's eq. 6): ``a = softmax(W_I vec(F) + W_q q + b)``,
+    ``W_I`` mapping the whole flattened conv feature map ``F`` (C x h x w) to one logit per region,
+    so it needs ``config.image_size``. ``attention_form='per_region'``: one scorer shared by all
+    regions, ``a_r = softmax_r(w^T tanh(W_I r + W_q q + b))``. Either way the regions are multiplied
+    by ``a * R`` (uniform attention leaves them unchanged) before the RN's g.
 
     With ``config.attention_supervision > 0`` the mask (when given) supervises the attention via
     :meth:`attention_loss`; that is the teacher's only use of privileged information.
@@ -101,15 +117,31 @@ class AttentionRelationNetwork(RelationNetwork):
     def __init__(self, config: ModelConfig):
         super().__init__(config)
         c = self.encoder.out_channels + 2
-        self.w_image = nn.Linear(c, config.attention_dim)           # W_I and b
-        self.w_question = nn.Linear(self.head.question.out_dim, config.attention_dim, bias=False)
-        self.w_score = nn.Linear(config.attention_dim, 1, bias=False)
+        q_dim = self.head.question.out_dim
+        self.form = config.attention_form
+        if self.form == "eq6":
+            side = grid_side(config.image_size, len(config.conv_channels))
+            r = side * side
+            self.w_image = nn.Linear(self.encoder.out_channels * r, r)   # W_I and b
+            self.w_question = nn.Linear(q_dim, r, bias=False)             # W_q
+            self.w_score = None
+            self._expected_grid = (side, side)
+        else:
+            self.w_image = nn.Linear(c, config.attention_dim)             # W_I and b
+            self.w_question = nn.Linear(q_dim, config.attention_dim, bias=False)
+            self.w_score = nn.Linear(config.attention_dim, 1, bias=False)
+            self._expected_grid = None
         self.uses_mask = config.attention_supervision > 0
         self.last_attention: torch.Tensor | None = None
         self._grid: tuple[int, int] | None = None
 
-    def attention(self, objects: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        """(B, R) attention over regions, softmax(w^T tanh(W_I r + W_q q + b))."""
+    def attention(self, objects: torch.Tensor, q: torch.Tensor,
+                  features: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, R) attention over regions (``features``: the (B, C, h, w) map, for ``eq6``)."""
+        if self.form == "eq6":
+            if features is None:
+                raise ValueError("eq. 6 attention needs the feature map")
+            return torch.softmax(self.w_image(features.flatten(1)) + self.w_question(q), dim=1)
         v = torch.tanh(self.w_image(objects) + self.w_question(q).unsqueeze(1))
         return torch.softmax(self.w_score(v).squeeze(-1), dim=1)
 
@@ -117,19 +149,40 @@ class AttentionRelationNetwork(RelationNetwork):
                 mask: torch.Tensor | None = None) -> torch.Tensor:
         feats = self.encoder(image)
         self._grid = tuple(feats.shape[-2:])
+        if self._expected_grid is not None and self._grid != self._expected_grid:
+            raise ValueError(f"eq. 6 attention was sized for {self.config.image_size}-pixel images "
+                             f"(a {self._expected_grid} feature map) but got a {self._grid} map; "
+                             "set model.image_size to the images' side")
         objects = regions(feats)
         q = self.head.question(question)
-        a = self.attention(objects, q)
+        a = self.attention(objects, q, feats)
         self.last_attention = a
         attended = objects * (a * a.shape[1]).unsqueeze(-1)
         return self.head.answer(self.head.dropout(self.head.f(self.head.g(attended, q))))
 
     def attention_loss(self, mask: torch.Tensor) -> torch.Tensor:
         """``weight * KL(mask_regions || attention)`` for the last forward pass; mask (B,1,H,W)."""
-        if self.last_attention is None or self._grid is None:
-            raise RuntimeError("attention_loss needs a forward pass first")
-        target = F.adaptive_avg_pool2d(mask.float(), self._grid).flatten(1)
-        target = (target + 1e-6) / (target + 1e-6).sum(1, keepdim=True)
-        log_a = torch.log(self.last_attention.clamp_min(1e-12))
-        kl = (target * (torch.log(target) - log_a)).sum(1).mean()
-        return self.config.attention_supervision * kl
+        return self.config.attention_supervision * attention_kl(self, mask)
+
+
+def mask_regions(mask: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """(B, 1, H, W) mask -> (B, h*w) distribution over regions (average-pooled, normalised)."""
+    target = F.adaptive_avg_pool2d(mask.float(), grid).flatten(1)
+    target = target + 1e-6
+    return target / target.sum(1, keepdim=True)
+
+
+def attention_kl(model: nn.Module, mask: torch.Tensor) -> torch.Tensor:
+    """``KL(mask_regions || attention)`` of ``model``'s last forward pass, averaged over the batch
+    (and over hops for a SAN). Any network with ``last_attention`` and ``_grid`` works: the
+    attention RN (one map) or the SAN (one map per hop). The "where to look" loss a student
+    gets from the PSL mask."""
+    maps = model.last_attention
+    grid = getattr(model, "_grid", None)
+    if maps is None or grid is None or (isinstance(maps, list) and not maps):
+        raise RuntimeError("attention_kl needs a forward pass of a network with attention first")
+    maps = maps if isinstance(maps, list) else [maps]
+    target = mask_regions(mask, grid)
+    kl = [(target * (torch.log(target) - torch.log(a.clamp_min(1e-12)))).sum(1).mean()
+          for a in maps]
+    return sum(kl) / len(kl)

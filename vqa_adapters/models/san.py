@@ -48,9 +48,12 @@ class StackedAttentionNetwork(nn.Module):
                                         nn.Linear(config.f_units[-1] if config.f_units else d,
                                                   config.n_answers))
         self.last_attention: list[torch.Tensor] = []
+        self._grid: tuple[int, int] | None = None
 
     def forward(self, image: torch.Tensor, question: torch.Tensor) -> torch.Tensor:
-        v = torch.tanh(self.project_v(regions(self.encoder(image))))
+        feats = self.encoder(image)
+        self._grid = tuple(feats.shape[-2:])
+        v = torch.tanh(self.project_v(regions(feats)))
         u = torch.tanh(self.project_u(self.question(question)))
         self.last_attention = []
         for hop in self.hops:

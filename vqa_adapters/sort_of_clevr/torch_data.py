@@ -79,6 +79,23 @@ class SortOfClevrDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.n_images * self.questions_per_image
 
+    def get_batch(self, indices) -> dict[str, Any]:
+        """The collated batch of items ``indices`` (what a DataLoader would stack), at once."""
+        i, j = np.divmod(np.asarray(indices, dtype=np.int64), self.questions_per_image)
+        ti, tj = torch.from_numpy(i), torch.from_numpy(j)
+        batch = {
+            "image": torch.from_numpy(self.data.images[i]).permute(0, 3, 1, 2).to(torch.float32)
+            / 255.0,
+            "question": self._questions[ti, tj],
+            "answer": self._answers[ti, tj],
+            "qtype": self._qtypes[ti, tj],
+            "image_index": ti,
+            "question_index": tj,
+        }
+        if self.masks is not None:
+            batch["mask"] = torch.from_numpy(self.masks[i, j]).unsqueeze(1)
+        return batch
+
     def __getitem__(self, k: int) -> dict[str, Any]:
         if not -len(self) <= k < len(self):
             raise IndexError(f"question {k} out of range for {len(self)} questions")

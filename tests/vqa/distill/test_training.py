@@ -200,7 +200,8 @@ def test_experiment_with_attention_teacher_san_student_and_options(tmp_path):
     settings = load_settings(_config(
         tmp_path,
         model={**TINY_MODEL, "kind": "san", "san_dim": 8, "attention_dim": 4},
-        teacher_model={**TINY_MODEL, "kind": "rn_attention", "attention_supervision": 1.0},
+        teacher_model={**TINY_MODEL, "kind": "rn_attention", "attention_supervision": 1.0,
+                       "image_size": 16},
         train={"epochs": 2, "warmup": {"start": 0.001, "max": 0.004, "every": 1}},
         distill={"mode": "iterative", "schedule": "min", "pi": 0.9, "soft_loss": "euclidean"}))
     runner = Runner(settings, tmp_path / "out")

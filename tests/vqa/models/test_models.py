@@ -17,7 +17,7 @@ from vqa_adapters.models.encoders import regions, reverse_tokens  # noqa: E402
 from vqa_adapters.models.rn import PairwiseG  # noqa: E402
 
 TINY = dict(conv_channels=(4, 4), g_units=(8, 8), f_units=(8,), n_answers=5, attention_dim=6,
-            san_dim=8)
+            san_dim=8, image_size=16)
 ONEHOT = QuestionConfig(kind="onehot", out_dim=6)
 TOKENS = QuestionConfig(kind="tokens", vocab_size=12, embed_dim=5, out_dim=7, reverse=True)
 
@@ -130,7 +130,8 @@ def test_mask_is_broadcast_over_channels_and_resized():
 
 def test_attention_teacher_formula_and_supervision():
     torch.manual_seed(0)
-    cfg = ModelConfig(kind="rn_attention", attention_supervision=1.0, **TINY)
+    cfg = ModelConfig(kind="rn_attention", attention_supervision=1.0,
+                      attention_form="per_region", **TINY)
     net = AttentionRelationNetwork(cfg)
     assert net.uses_mask
     img, q = torch.rand(2, 3, 16, 16), torch.eye(11)[:2]
@@ -147,6 +148,48 @@ def test_attention_teacher_formula_and_supervision():
     loss.backward()
     assert net.w_score.weight.grad.abs().sum() > 0
     assert not AttentionRelationNetwork(ModelConfig(kind="rn_attention", **TINY)).uses_mask
+
+
+def test_eq6_attention_follows_the_formula():
+    """Eq. 6: one logit per region from the whole flattened feature map plus the question."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(kind="rn_attention", **TINY)
+    assert cfg.attention_form == "eq6"
+    net = AttentionRelationNetwork(cfg)
+    img, q = torch.rand(3, 3, 16, 16), torch.eye(11)[:3]
+    out = net(img, q)
+    feats = net.encoder(img)                                   # (3, 4, 4, 4): R = 16 regions
+    assert net.w_image.weight.shape == (16, 4 * 16)
+    assert net.w_question.weight.shape == (16, net.head.question.out_dim)
+    logits = feats.flatten(1) @ net.w_image.weight.T + net.w_image.bias \
+        + net.head.question(q) @ net.w_question.weight.T
+    a = torch.softmax(logits, 1)
+    torch.testing.assert_close(net.last_attention, a)
+    objects = regions(feats) * (a * 16)[..., None]
+    q_vec = net.head.question(q)
+    torch.testing.assert_close(out, net.head.answer(net.head.f(net.head.g(objects, q_vec))))
+    with pytest.raises(ValueError, match="model.image_size"):
+        net(torch.rand(1, 3, 32, 32), q[:1])
+
+
+def test_attention_kl_is_the_kl_of_pooled_mask_and_attention():
+    from vqa_adapters.models.rn import attention_kl
+
+    torch.manual_seed(0)
+    for kind in ("rn_attention", "san"):
+        net = build_model(ModelConfig(kind=kind, **TINY), "baseline")
+        img, q = torch.rand(2, 3, 16, 16), torch.eye(11)[:2]
+        net(img, q)
+        mask = torch.zeros(2, 1, 16, 16)
+        mask[:, :, :4, :4] = 1.0                               # region (0, 0) of the 4 x 4 grid
+        maps = net.last_attention if isinstance(net.last_attention, list) else [net.last_attention]
+        target = torch.full((2, 16), 1e-6)
+        target[:, 0] += 1.0
+        target = target / target.sum(1, keepdim=True)
+        expected = sum((target * (target.log() - a.log())).sum(1).mean() for a in maps) / len(maps)
+        torch.testing.assert_close(attention_kl(net, mask), expected)
+        # a perfect attention on the masked region has (nearly) zero loss
+        assert float((target * (target.log() - target.log())).sum(1).mean()) == 0.0
 
 
 def test_san_hops_follow_the_formula():
