@@ -1,4 +1,4 @@
-"""``vqa-train CONFIG.(yaml|json) [--out DIR] [--resume]``: train baseline, teacher and student.
+"""``vqa-train CONFIG.(yaml|json) [--set KEY=VALUE ...] [--out DIR] [--resume]``: train baseline, teacher and student.
 
 Reads and validates the config (:mod:`vqa_adapters.distill.settings`), runs the stages
 (:class:`vqa_adapters.distill.runner.Runner`) with progress bars on stderr, and prints where the
@@ -32,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="vqa-train-out", help="output directory (default: %(default)s)")
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoints in --out (train.epochs may be raised)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, dotted key, YAML value; repeatable "
+                        "(e.g. --set seed=1 --set distill.pi=0.3)")
+    p.add_argument("--reuse", metavar="RUN",
+                   help="copy the finished baseline and teacher stages of an earlier --out whose "
+                        "settings for them are equal, instead of training them again")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     from hlmrf.cli.reference import add_version
 
@@ -42,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args) -> int:
     from vqa_adapters.distill.settings import load_settings
 
-    settings = load_settings(args.config)
+    settings = load_settings(args.config, args.overrides)
     from hlmrf.infra import Progress
     from vqa_adapters.distill.runner import Runner
 
@@ -53,7 +59,8 @@ def _run(args) -> int:
         if not args.quiet:
             print(message, file=sys.stderr, flush=True)
 
-    runner = Runner(settings, args.out, resume=args.resume, progress=progress, log=log)
+    runner = Runner(settings, args.out, resume=args.resume, reuse=args.reuse,
+                    progress=progress, log=log)
     results = runner.run()
     for name, res in results.items():
         for network, t in res.test.items():

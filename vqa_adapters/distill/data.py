@@ -95,7 +95,8 @@ def synthetic_dataset(n_images: int = 64, *, questions_per_image: int = 3, image
     the question one-hot (11 dims, first three = colour) asks which quadrant holds that colour.
 
     The answer is a function of image and question, so a pixel network can learn it; the mask
-    is the queried square (the oracle for this task). ``qtype`` is the colour (0..2).
+    is the queried square (the oracle for this task). ``qtype`` is the colour (0..2). Each
+    question also has a text ("Which quadrant holds the red square?") for ``question: text``.
     """
     rng = np.random.default_rng(seed)
     h = image_size // 2
@@ -122,8 +123,10 @@ def synthetic_dataset(n_images: int = 64, *, questions_per_image: int = 3, image
         m[r0:r0 + s, c0:c0 + s] = 1.0
         return m
 
+    words = ("red", "green", "blue")
+    texts = [[f"Which quadrant holds the {words[c]} square?" for c in row] for row in colors]
     return QADataset(images, questions, answers, colors.astype(np.int8),
-                     mask_fn if masks else None)
+                     mask_fn if masks else None, texts=texts)
 
 
 @dataclass(frozen=True)

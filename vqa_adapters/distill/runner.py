@@ -89,6 +89,9 @@ _IRRELEVANT = {"baseline": ("distill", "teacher_model", "label"),
 def _comparable(settings: Settings, stage: str | None = None) -> dict:
     d = settings.to_dict()
     d["train"] = {k: v for k, v in d["train"].items() if k not in ("epochs", "teacher_epochs")}
+    if stage == "teacher":  # the teacher's network, however the config spells it
+        d["teacher_model"] = asdict(settings.teacher)
+        d.pop("model")
     for key in _IRRELEVANT.get(stage, ()):
         d.pop(key, None)
     return d
@@ -106,15 +109,21 @@ class Runner:
     settings : the run's :class:`~vqa_adapters.distill.settings.Settings`.
     out : output directory.
     resume : continue from existing checkpoints instead of refusing to overwrite them.
+    reuse : another run's folder whose finished baseline and teacher stages are copied in (and not
+        trained again) when the settings those stages depend on are equal: a pi sweep or a new
+        student trains only the student.
     progress : ``progress(total, desc)`` -> context manager with ``update(n, postfix=...)``.
     log : ``log(message)`` for one-line status messages.
     """
 
     def __init__(self, settings: Settings, out: str | Path, *, resume: bool = False,
+                 reuse: str | Path | None = None,
                  progress: Callable | None = None, log: Callable[[str], None] | None = None):
         self.settings = settings
         self.out = Path(out)
         self.resume = resume
+        self.reuse = Path(reuse) if reuse is not None else None
+        self._reused: set[str] = set()
         self.progress = progress or (lambda total, desc: _NullBar())
         self.log = log or (lambda message: None)
         self.results: dict[str, StageResult] = {}
@@ -168,6 +177,8 @@ class Runner:
         if s.data.question == "text":
             run["vocabulary"] = self.vocabulary.to_dict()["words"]
         self._publish({"run.json": json.dumps(run, indent=2)})
+        if self.reuse is not None:
+            self._reuse_stages()
         teacher: nn.Module | None = None
         teacher_trained = False  # the student's checkpoint is stale if its teacher trained on
         for stage in self.stages():
@@ -195,6 +206,29 @@ class Runner:
         if self.settings.data.question == "text":
             cfg = replace(cfg, question=replace(cfg.question, vocab_size=len(self.vocabulary)))
         return cfg
+
+    def _reuse_stages(self) -> None:
+        src_root = self.reuse
+        if not src_root.is_dir():
+            raise SettingsError(f"--reuse {src_root}: not a folder (give an earlier --out)")
+        for stage in self.stages():
+            if stage == "student":
+                continue
+            src, dest = src_root / stage / "checkpoint.pt", self.out / stage / "checkpoint.pt"
+            if not src.exists() or dest.exists():
+                continue
+            ckpt = load_checkpoint(src, _KEYS)
+            why = None
+            if ckpt["settings"] != _comparable(self.settings, stage):
+                why = "its settings differ"
+            elif ckpt.get("test") is None or ckpt["epoch"] != self._epochs(stage):
+                why = f"it is unfinished (epoch {ckpt['epoch']} of {self._epochs(stage)})"
+            if why:
+                self.log(f"{stage}: not reused from {src_root} ({why}); training it")
+                continue
+            self._publish({f"{stage}/checkpoint.pt": src.read_bytes()})
+            self._reused.add(stage)
+            self.log(f"{stage}: reused from {src_root}")
 
     def _new_model(self, role: str, seed_key: str) -> nn.Module:
         torch.manual_seed(epoch_seed(self.settings.seed, f"init/{seed_key}", 0))
@@ -267,7 +301,7 @@ class Runner:
         best: dict[str, dict] = {}
         start = 0
         if path.exists():
-            if not self.resume:
+            if not self.resume and stage not in self._reused:
                 raise SettingsError(f"{path} exists; pass --resume to continue it or choose "
                                     "another --out")
             ckpt = load_checkpoint(path, _KEYS)

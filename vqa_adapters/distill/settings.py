@@ -8,7 +8,7 @@ This module validates and converts; it trains nothing and imports no torch.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from vqa_adapters.distill.schedules import PI_SCHEDULES, LrWarmup, PiSchedule
 from vqa_adapters.models.config import ModelConfig, config_from_dict
 
 __all__ = ["DataSettings", "TrainSettings", "DistillSettings", "Settings", "EXPERIMENTS",
-           "ROLES", "SOFT_LOSSES", "load_settings", "settings_from_dict"]
+           "ROLES", "SOFT_LOSSES", "load_settings", "settings_from_dict", "apply_overrides"]
 
 EXPERIMENTS = ("single", "baseline+teacher+student")
 #: ``l2`` choices of the distillation loss (see :mod:`vqa_adapters.distill.losses`).
@@ -216,7 +216,7 @@ class Settings:
                 raise SettingsError(f"data.question: text needs {where}.question.kind: tokens "
                                     "(an LSTM over word ids)")
             if self.data.question == "onehot" and cfg.question.kind == "tokens" \
-                    and self.data.kind == "sort_of_clevr":
+                    and self.data.kind != "clevr":
                 raise SettingsError(f"{where}.question.kind: tokens reads words: set "
                                     "data.question: text")
         if self.distill.attention_supervision > 0 and self.model.kind not in ("rn_attention",
@@ -266,8 +266,37 @@ def settings_from_dict(data: dict) -> Settings:
                                  what="setting")
 
 
-def load_settings(path: str | Path) -> Settings:
-    """Read a ``.yaml``/``.yml`` or ``.json`` config file into :class:`Settings`."""
+def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
+    """``["seed=1", "distill.pi=0.3", "model.question.reverse=true"]`` applied to plain config
+    data: dotted keys, values read as YAML scalars (numbers, booleans, null, strings, lists)."""
+    import yaml
+
+    data = dict(data or {})
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip() or any(not part for part in key.split(".")):
+            raise SettingsError(f"--set {item!r}: write KEY=VALUE, e.g. --set distill.pi=0.3")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            raise SettingsError(f"--set {item!r}: the value is not a YAML scalar") from None
+        parts = key.strip().split(".")
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = {}
+            elif not isinstance(child, dict):
+                raise SettingsError(f"--set {item!r}: {'.'.join(parts[:i + 1])} is not a section")
+            node[part] = child = dict(child)
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def load_settings(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Settings:
+    """Read a ``.yaml``/``.yml`` or ``.json`` config file into :class:`Settings`, then apply
+    ``--set KEY=VALUE`` overrides (:func:`apply_overrides`)."""
     path = Path(path)
     if not path.exists():
         raise SettingsError(f"{path}: file not found")
@@ -300,7 +329,11 @@ def load_settings(path: str | Path) -> Settings:
             raise SettingsError(f"{path}: not valid JSON: nested too deeply") from None
     else:
         raise SettingsError(f"{path}: config files must end in .yaml, .yml or .json")
+    if data is not None and not isinstance(data, dict):
+        raise SettingsError(f"{path}: a config file must hold a mapping at the top level")
+    data = apply_overrides(data or {}, overrides)
     try:
-        return settings_from_dict(data or {})
+        return settings_from_dict(data)
     except SettingsError as exc:
-        raise SettingsError(f"{path}: {exc}") from exc
+        where = f"{path} with --set {' '.join(overrides)}" if overrides else f"{path}"
+        raise SettingsError(f"{where}: {exc}") from exc
