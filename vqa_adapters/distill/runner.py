@@ -124,6 +124,7 @@ class Runner:
         self.resume = resume
         self.reuse = Path(reuse) if reuse is not None else None
         self._reused: set[str] = set()
+        self.device = self._device()
         self.progress = progress or (lambda total, desc: _NullBar())
         self.log = log or (lambda message: None)
         self.results: dict[str, StageResult] = {}
@@ -170,7 +171,12 @@ class Runner:
         s = self.settings
         torch.set_num_threads(s.num_threads)
         if s.deterministic:
-            torch.use_deterministic_algorithms(True)
+            if self.device.type == "cuda":  # cuBLAS needs this for reproducible matmuls
+                import os
+
+                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            # some CUDA kernels (cuDNN LSTM backward) have no deterministic version: warn there
+            torch.use_deterministic_algorithms(True, warn_only=self.device.type == "cuda")
         check_run_folder(self.out)
         self.out = check_output_dir(self.out)  # OutputError before any training
         run = {"settings": s.to_dict(), "label": s.label}
@@ -200,6 +206,15 @@ class Runner:
         if s.experiment != "single":
             self._write_summary()
         return self.results
+
+    def _device(self) -> torch.device:
+        want = self.settings.device
+        if want == "auto":
+            want = "cuda" if torch.cuda.is_available() else "cpu"
+        if want.startswith("cuda") and not torch.cuda.is_available():
+            raise SettingsError(f"device: {self.settings.device} but torch sees no CUDA GPU "
+                                f"(torch {torch.__version__}); use device: cpu or auto")
+        return torch.device(want)
 
     def _model_config(self, role: str):
         cfg = self.settings.teacher if role == "teacher" else self.settings.model
@@ -233,7 +248,7 @@ class Runner:
     def _new_model(self, role: str, seed_key: str) -> nn.Module:
         torch.manual_seed(epoch_seed(self.settings.seed, f"init/{seed_key}", 0))
         cfg = self._model_config(role)
-        model = build_model(cfg, role)
+        model = build_model(cfg, role).to(self.device)
         if cfg.question.glove is not None:
             self._load_glove(model, cfg)
         return model
@@ -334,7 +349,8 @@ class Runner:
                         soft=s.distill.soft_loss, temperature=s.distill.temperature,
                         attention_weight=(s.distill.attention_supervision
                                           if p.name == "student" else 0.0),
-                        on_batch=lambda n, loss, bar=bar: bar.update(n, postfix=f"loss {loss:.3f}"))
+                        on_batch=lambda n, loss, bar=bar: bar.update(n, postfix=f"loss {loss:.3f}"),
+                        device=self.device)
             seconds = time.perf_counter() - t0
             for p in players:
                 res = self._evaluate(p.model, eval_ds, f"{stage}/{p.name} eval")
@@ -382,7 +398,8 @@ class Runner:
         loader = make_loader(dataset, batch_size=self.settings.train.eval_batch_size,
                              shuffle=False)
         with self.progress(len(dataset), desc) as bar:
-            return evaluate(model, loader, on_batch=lambda n, _l: bar.update(n))
+            return evaluate(model, loader, on_batch=lambda n, _l: bar.update(n),
+                            device=self.device)
 
     def _payload(self, stage, players, epoch, history, test, best=None) -> dict:
         return {"stage": stage, "epoch": epoch, "history": history, "test": test,

@@ -183,6 +183,8 @@ class Settings:
     """Seeds weights, shuffling and dropout (per stage and epoch, so resumes are exact)."""
     num_threads: int = 1
     """``torch.set_num_threads``."""
+    device: str = "cpu"
+    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (a GPU when torch sees one)."""
     deterministic: bool = True
     """``torch.use_deterministic_algorithms(True)``."""
     data: DataSettings = field(default_factory=DataSettings)
@@ -203,6 +205,10 @@ class Settings:
             raise SettingsError(f"role must be one of {ROLES}, got {self.role!r}")
         if self.num_threads < 1:
             raise SettingsError("num_threads must be >= 1")
+        import re
+
+        if not re.fullmatch(r"cpu|auto|cuda(:\d+)?", str(self.device)):
+            raise SettingsError(f"device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
         if (self.experiment == "single" and self.role == "student"
                 and self.distill.teacher_checkpoint is None):
             raise SettingsError("role: student needs distill.teacher_checkpoint (or use "

@@ -88,10 +88,18 @@ def forward(model: nn.Module, batch: dict) -> torch.Tensor:
     return model(x, batch["question"])
 
 
+def to_device(batch: dict, device) -> dict:
+    """The batch's tensors on ``device`` (``None``: unchanged)."""
+    if device is None:
+        return batch
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+            for k, v in batch.items()}
+
+
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader, *,
                 partner: nn.Module | None = None, pi: float = 0.0, soft: str = "cross_entropy",
                 temperature: float = 1.0, attention_weight: float = 0.0,
-                on_batch: OnBatch | None = None) -> float:
+                on_batch: OnBatch | None = None, device=None) -> float:
     """One pass over ``loader``; returns the mean loss per question.
 
     ``attention_weight > 0`` adds ``attention_weight * KL(mask || attention)``
@@ -103,6 +111,7 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader, *,
         partner.eval()
     total, count = 0.0, 0
     for batch in loader:
+        batch = to_device(batch, device)
         target = batch["answer"]
         partner_logits = None
         if partner is not None and pi > 0:
@@ -141,12 +150,14 @@ class EvalResult:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader, *, on_batch: OnBatch | None = None) -> EvalResult:
+def evaluate(model: nn.Module, loader, *, on_batch: OnBatch | None = None,
+             device=None) -> EvalResult:
     """Accuracy of ``model`` on ``loader`` (items need ``answer`` and ``qtype``)."""
     model.eval()
     correct: dict[int, int] = {}
     seen: dict[int, int] = {}
     for batch in loader:
+        batch = to_device(batch, device)
         pred = forward(model, batch).argmax(1)
         ok = (pred == batch["answer"]).tolist()
         for t, o in zip(torch.as_tensor(batch["qtype"]).tolist(), ok):

@@ -188,3 +188,21 @@ def test_glove_vectors_initialise_the_embeddings(tmp_path):
 def test_text_questions_need_a_token_encoder(tmp_path):
     with pytest.raises(SettingsError, match="question.kind: tokens"):
         load_settings(_config(tmp_path, model={"question": {"kind": "onehot"}}))
+
+
+def test_device_setting(tmp_path):
+    with pytest.raises(SettingsError, match="device must be"):
+        load_settings(_config(tmp_path), ["device=gpu"])
+    if not torch.cuda.is_available():
+        with pytest.raises(SettingsError, match="no CUDA GPU"):
+            Runner(load_settings(_config(tmp_path), ["device=cuda"]), tmp_path / "o")
+    assert Runner(load_settings(_config(tmp_path), ["device=auto"]), tmp_path / "o").device.type \
+        == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_short_run_on_the_gpu_matches_the_cpu_closely(tmp_path):
+    cfg = _config(tmp_path, experiment="single", train={"epochs": 1})
+    cpu = Runner(load_settings(cfg), tmp_path / "cpu").run()["baseline"]
+    gpu = Runner(load_settings(cfg, ["device=cuda"]), tmp_path / "gpu").run()["baseline"]
+    assert abs(cpu.history[0]["train_loss"] - gpu.history[0]["train_loss"]) < 1e-2
