@@ -8,8 +8,9 @@ computed per item instead of stored: 9,800 x 10 masks of 75 x 75 would take 2.2 
 separable synthetic task for tests, and the registry that maps a config's ``data.kind`` to a
 loader. It does not train and does not write files.
 
-Extension point: CLEVR with ``vqa-masks`` masks plugs in by adding a loader to :data:`LOADERS`
-(``LOADERS["clevr"] = load_clevr``) that returns datasets of such dicts with token-id questions.
+Extension point: a dataset plugs in by adding a loader to :data:`LOADERS`; CLEVR's
+(:mod:`vqa_adapters.distill.clevr_data`) returns such dicts with token-id questions, state
+descriptions (``objects``) or images, and names its own question types (``type_names``).
 """
 from __future__ import annotations
 
@@ -266,9 +267,9 @@ def _load_sort_of_clevr(data, split: str):
 
 
 def _load_clevr(data, split: str):
-    raise SettingsError("data.kind='clevr' is not wired yet: register a loader in "
-                        "vqa_adapters.distill.data.LOADERS that reads CLEVR questions as token "
-                        "ids and the masks written by vqa-masks")
+    from vqa_adapters.distill.clevr_data import load_clevr
+
+    return load_clevr(data, split)
 
 
 #: ``data.kind`` -> ``loader(data_settings, split)``; the extension point for new datasets.

@@ -35,8 +35,8 @@ from vqa_adapters.distill.checkpoint import checkpoint_bytes, load_checkpoint
 from vqa_adapters.distill.data import WithTokens, load_split, question_texts
 from vqa_adapters.distill.plot import accuracy_png
 from vqa_adapters.distill.settings import Settings
-from vqa_adapters.distill.trainer import (TYPE_NAMES, EvalResult, epoch_seed, evaluate,
-                                          make_loader, set_lr, train_epoch)
+from vqa_adapters.distill.trainer import (RELATIONAL_FROM, TYPE_NAMES, EvalResult, epoch_seed,
+                                          evaluate, make_loader, set_lr, train_epoch)
 from vqa_adapters.models.factory import build_model
 from vqa_adapters.outputs import check_run_folder, publish
 
@@ -220,7 +220,18 @@ class Runner:
         cfg = self.settings.teacher if role == "teacher" else self.settings.model
         if self.settings.data.question == "text":
             cfg = replace(cfg, question=replace(cfg.question, vocab_size=len(self.vocabulary)))
-        return cfg
+        sizes = getattr(self._raw_split("train"), "model_sizes", None)  # CLEVR: answers, objects
+        return replace(cfg, **sizes) if sizes else cfg
+
+    @property
+    def type_names(self) -> tuple[str, ...]:
+        """Question-type names of the data (``dataset.type_names``; Sort-of-CLEVR's by default)."""
+        return tuple(getattr(self._raw_split("train"), "type_names", TYPE_NAMES))
+
+    def _metric_fields(self) -> list[str]:
+        extra = [f"acc_type_{t}" for t in range(6, len(self.type_names))]
+        i = METRIC_FIELDS.index("seconds")
+        return METRIC_FIELDS[:i] + extra + METRIC_FIELDS[i:]
 
     def _reuse_stages(self) -> None:
         src_root = self.reuse
@@ -399,7 +410,8 @@ class Runner:
                              shuffle=False)
         with self.progress(len(dataset), desc) as bar:
             return evaluate(model, loader, on_batch=lambda n, _l: bar.update(n),
-                            device=self.device)
+                            device=self.device,
+                            relational_from=getattr(dataset, "relational_from", RELATIONAL_FROM))
 
     def _payload(self, stage, players, epoch, history, test, best=None) -> dict:
         return {"stage": stage, "epoch": epoch, "history": history, "test": test,
@@ -408,12 +420,11 @@ class Runner:
                 "optimizers": {p.name: p.optimizer.state_dict() for p in players},
                 "best": best or {}}
 
-    @staticmethod
-    def _row(stage, network, epoch, lr, pi, loss, res: EvalResult, seconds) -> dict:
+    def _row(self, stage, network, epoch, lr, pi, loss, res: EvalResult, seconds) -> dict:
         row = {"stage": stage, "network": network, "epoch": epoch, "lr": lr, "pi": pi,
                "train_loss": loss, "accuracy": res.accuracy, "relational": res.relational,
                "non_relational": res.non_relational, "seconds": round(seconds, 3)}
-        for t in range(6):
+        for t in range(max(6, len(self.type_names))):
             row[f"acc_type_{t}"] = res.per_type.get(t, float("nan"))
         return row
 
@@ -424,7 +435,7 @@ class Runner:
     def _metrics_files(self) -> dict:
         rows = [r for res in self.results.values() for r in res.history]
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS)
+        writer = csv.DictWriter(buf, fieldnames=self._metric_fields())
         writer.writeheader()
         writer.writerows(rows)
         series: dict[str, list] = {}
@@ -444,7 +455,7 @@ class Runner:
                 elif stage != network and stage != "student":
                     continue
                 per_type = {name: t["per_type"].get(k, t["per_type"].get(str(k), float("nan")))
-                            for k, name in enumerate(TYPE_NAMES)}
+                            for k, name in enumerate(self.type_names)}
                 rows.append({"model": network, "accuracy": t["accuracy"],
                              "relational": t["relational"], "non_relational": t["non_relational"],
                              "n": t["n"], "per_type": per_type, "epoch": t.get("epoch"),
@@ -455,18 +466,19 @@ class Runner:
         rows = self.summary_rows()
         pct = lambda v: "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) \
             else f"{100 * v:.1f}"  # noqa: E731
-        names = " | ".join(f"{n} (%)" for n in TYPE_NAMES)
+        type_names = self.type_names
+        names = " | ".join(f"{n} (%)" for n in type_names)
         lines = [f"| model | test accuracy (%) | relational (%) | non-relational (%) | {names} "
                  "| questions | epoch (selected on " + self.settings.data.eval_split + ") |",
-                 "|---|---|---|---|" + "---|" * len(TYPE_NAMES) + "---|---|"]
+                 "|---|---|---|---|" + "---|" * len(type_names) + "---|---|"]
         lines += [f"| {r['model']} | {pct(r['accuracy'])} | {pct(r['relational'])} | "
                   f"{pct(r['non_relational'])} | "
-                  + " | ".join(pct(r["per_type"][n]) for n in TYPE_NAMES)
+                  + " | ".join(pct(r["per_type"][n]) for n in type_names)
                   + f" | {r['n']} | {r['epoch']} |" for r in rows]
         text = "\n".join(lines) + "\n"
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=["model", "accuracy", "relational", "non_relational",
-                                            *TYPE_NAMES, "n", "epoch", "val_accuracy"])
+                                            *type_names, "n", "epoch", "val_accuracy"])
         w.writeheader()
         w.writerows([{**{k: v for k, v in r.items() if k != "per_type"}, **r["per_type"]}
                      for r in rows])

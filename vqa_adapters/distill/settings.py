@@ -17,13 +17,89 @@ from hlmrf.infra import settings_from_mapping
 from vqa_adapters.distill.schedules import PI_SCHEDULES, LrWarmup, PiSchedule
 from vqa_adapters.models.config import ModelConfig, config_from_dict
 
-__all__ = ["DataSettings", "TrainSettings", "DistillSettings", "Settings", "EXPERIMENTS",
+__all__ = ["DataSettings", "ClevrSettings", "TrainSettings", "DistillSettings", "Settings", "EXPERIMENTS",
            "ROLES", "SOFT_LOSSES", "load_settings", "settings_from_dict", "apply_overrides"]
 
 EXPERIMENTS = ("single", "baseline+teacher+student")
 #: ``l2`` choices of the distillation loss (see :mod:`vqa_adapters.distill.losses`).
 SOFT_LOSSES = ("cross_entropy", "euclidean")
 ROLES = ("baseline", "teacher", "student")
+
+
+#: Our three splits, in the order a by-scene split assigns scenes.
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class ClevrSettings:
+    """``data.clevr``: where CLEVR comes from and how it is split (``data.kind: clevr``).
+
+    Two sources. A *pool*: one question file and one scene file (``questions``, ``scenes``, and
+    ``images`` for pixels) shared by the three splits. The *released layout* under ``data.root``:
+    ``questions/CLEVR_<s>_questions.json``, ``scenes/CLEVR_<s>_scenes.json``, ``images/<s>/``, with
+    ``sources`` naming the released split ``<s>`` each of ours reads. Whenever several of our splits
+    read the same source, that source's scenes are divided among them by ``fractions`` (by scene,
+    never by question: a test scene is never seen in training).
+    """
+
+    input: str = "state"
+    """``state`` (per-object vectors from the scene graph; ``model.kind: rn_state``) or ``image``
+    (pixels; ``model.kind: san`` or ``rn``)."""
+    questions: str | None = None
+    """Pool: the question file (released or generator format, with answers)."""
+    scenes: str | None = None
+    """Pool: the scene file."""
+    images: str | None = None
+    """Pool, ``input: image``: the folder holding the scenes' ``image_filename``s."""
+    sources: dict = field(default_factory=lambda: {"train": "train", "val": "val",
+                                                   "test": "val"})
+    """Released layout: our split -> the released split it reads (the released test split has
+    no answers, so val and test share the released val split, divided by scene)."""
+    fractions: dict = field(default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1})
+    """Shares of a shared source's scenes, renormalised over the splits that share it."""
+    split_seed: int = 0
+    """Seeds the scene order of the by-scene split."""
+    by_scene: bool = True
+    """``false``: splits that share a source all get all of it (smoke tests only)."""
+    exclude_scenes: list = field(default_factory=list)
+    """Inclusive ``[first, last]`` image_index ranges whose questions are dropped."""
+    masks_file: str | None = None
+    """``data.masks: file``: a ``vqa-masks`` ``masks.npz`` (``{split}`` is replaced by the
+    released split name)."""
+    psl_parser: str = "text"
+    """``data.masks: psl``: read the question text (``text``) or its gold program (``program``)."""
+    psl_rules: str = "default"
+    """``data.masks: psl``: ``default``, ``paper`` or a ``.psl`` file."""
+    image_size: list = field(default_factory=lambda: [96, 64])
+    """``input: image``: (width, height) images and masks are resized to."""
+
+    def __post_init__(self):
+        if self.input not in ("state", "image"):
+            raise SettingsError(f"data.clevr.input must be state or image, got {self.input!r}")
+        for name, d in (("sources", self.sources), ("fractions", self.fractions)):
+            if not isinstance(d, dict) or set(d) != set(SPLITS):
+                raise SettingsError(f"data.clevr.{name} must map each of train, val, test, got "
+                                    f"{d!r}")
+        if any(not isinstance(v, (int, float)) or isinstance(v, bool) or not v >= 0
+               for v in self.fractions.values()) or sum(self.fractions.values()) <= 0:
+            raise SettingsError(f"data.clevr.fractions must be numbers >= 0 with a positive "
+                                f"sum, got {self.fractions!r}")
+        for r in self.exclude_scenes:
+            if (not isinstance(r, (list, tuple)) or len(r) != 2
+                    or not all(isinstance(v, int) for v in r) or r[0] > r[1]):
+                raise SettingsError(f"data.clevr.exclude_scenes holds [first, last] index "
+                                    f"ranges, got {r!r}")
+        if self.psl_parser not in ("text", "program"):
+            raise SettingsError(f"data.clevr.psl_parser must be text or program, got "
+                                f"{self.psl_parser!r}")
+        size = self.image_size
+        if (not isinstance(size, (list, tuple)) or len(size) != 2
+                or not all(isinstance(v, int) and v >= 8 for v in size)):
+            raise SettingsError(f"data.clevr.image_size must be [width, height] of at least 8 "
+                                f"pixels, got {size!r}")
+
+    def excluded(self, image_index: int) -> bool:
+        return any(lo <= image_index <= hi for lo, hi in self.exclude_scenes)
 
 
 @dataclass(frozen=True)
@@ -37,7 +113,9 @@ class DataSettings:
     generator: dict = field(default_factory=dict)
     """``SortOfClevrSettings`` fields for in-memory generation (seed, train, val, test, ...)."""
     masks: str = "oracle"
-    """``oracle`` (oracle-referred-object masks), ``file`` (``DIR/masks/``) or ``none``."""
+    """``oracle`` (oracle-referred-object masks), ``file`` (``DIR/masks/``; CLEVR:
+    ``clevr.masks_file``), ``psl`` (CLEVR: PSL's chosen objects, computed when loading) or
+    ``none``."""
     mask_sigma: float | None = None
     """Oracle blob sigma in pixels (default: the generator's object size)."""
     eval_split: str = "val"
@@ -47,6 +125,8 @@ class DataSettings:
     tokenised with a vocabulary built from the training split; needs ``question.kind: tokens``)."""
     vocab_min_count: int = 1
     """``question: text``: words seen fewer times in the training split become ``<unk>``."""
+    clevr: dict = field(default_factory=dict)
+    """``data.kind: clevr``: :class:`ClevrSettings` fields (source files, input kind, split)."""
     seed: int = 0
     """Seed of the synthetic task."""
     synthetic_train: int = 256
@@ -62,8 +142,18 @@ class DataSettings:
         if self.kind not in ("sort_of_clevr", "synthetic", "clevr"):
             raise SettingsError(f"data.kind must be sort_of_clevr, synthetic or clevr, got "
                                 f"{self.kind!r}")
-        if self.masks not in ("oracle", "file", "none"):
-            raise SettingsError(f"data.masks must be oracle, file or none, got {self.masks!r}")
+        if self.masks not in ("oracle", "file", "psl", "none"):
+            raise SettingsError(f"data.masks must be oracle, file, psl or none, got "
+                                f"{self.masks!r}")
+        if self.masks == "psl" and self.kind != "clevr":
+            raise SettingsError("data.masks: psl is computed when loading CLEVR only; for "
+                                "Sort-of-CLEVR write masks with vqa-masks and use data.masks: file")
+        if not isinstance(self.clevr, dict):
+            raise SettingsError("data.clevr must be a mapping of ClevrSettings fields")
+        if self.clevr and self.kind != "clevr":
+            raise SettingsError("data.clevr only applies to data.kind: clevr")
+        if self.kind == "clevr":
+            self.clevr_settings()
         if self.question not in ("onehot", "text"):
             raise SettingsError(f"data.question must be onehot or text, got {self.question!r}")
         if self.vocab_min_count < 1:
@@ -79,6 +169,10 @@ class DataSettings:
                 raise SettingsError(f"data.{name} must be >= 1")
         if self.synthetic_size < 8:
             raise SettingsError("data.synthetic_size must be >= 8")
+
+    def clevr_settings(self) -> ClevrSettings:
+        """``data.clevr`` validated (unknown keys are an error that lists the known ones)."""
+        return settings_from_mapping(ClevrSettings, self.clevr, what="data.clevr setting")
 
 
 @dataclass(frozen=True)
@@ -214,17 +308,26 @@ class Settings:
             raise SettingsError("role: student needs distill.teacher_checkpoint (or use "
                                 "experiment: baseline+teacher+student)")
         if self.needs_masks and self.data.masks == "none":
-            raise SettingsError("a teacher needs masks: set data.masks to oracle or file")
+            raise SettingsError("a teacher needs masks: set data.masks to oracle or file"
+                                + (" (or psl)" if self.data.kind == "clevr" else ""))
+        if self.data.kind == "clevr" and self.data.question != "text":
+            raise SettingsError("data.kind: clevr reads the question text: set data.question: "
+                                "text (and model.question.kind: tokens)")
         for where, cfg in (("model", self.model), ("teacher_model", self.teacher_model)):
             if cfg is None:
                 continue
             if self.data.question == "text" and cfg.question.kind != "tokens":
                 raise SettingsError(f"data.question: text needs {where}.question.kind: tokens "
                                     "(an LSTM over word ids)")
-            if self.data.question == "onehot" and cfg.question.kind == "tokens" \
-                    and self.data.kind != "clevr":
+            if self.data.question == "onehot" and cfg.question.kind == "tokens":
                 raise SettingsError(f"{where}.question.kind: tokens reads words: set "
                                     "data.question: text")
+            if self.data.kind == "clevr":
+                state = self.data.clevr_settings().input == "state"
+                if state != (cfg.kind == "rn_state"):
+                    raise SettingsError(
+                        f"data.clevr.input: {'state' if state else 'image'} needs {where}.kind "
+                        f"{'rn_state' if state else 'san or rn'}, not {cfg.kind!r}")
         if self.distill.attention_supervision > 0 and self.model.kind not in ("rn_attention",
                                                                               "san"):
             raise SettingsError("distill.attention_supervision needs a student with attention: "

@@ -26,7 +26,8 @@ __all__ = ["forward", "train_epoch", "evaluate", "EvalResult", "epoch_seed", "ma
 
 #: Sort-of-CLEVR question types from this code on are relational (3-5: nearest, farthest, count).
 RELATIONAL_FROM = 3
-#: Names of the Sort-of-CLEVR question types 0..5, as summaries report them.
+#: Names of the Sort-of-CLEVR question types 0..5, as summaries report them (a dataset with
+#: other types names them in its ``type_names``, e.g. CLEVR's).
 TYPE_NAMES = ("shape", "horizontal", "vertical", "nearest", "farthest", "count")
 
 OnBatch = Callable[[int, float], None]
@@ -151,8 +152,11 @@ class EvalResult:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, *, on_batch: OnBatch | None = None,
-             device=None) -> EvalResult:
-    """Accuracy of ``model`` on ``loader`` (items need ``answer`` and ``qtype``)."""
+             device=None, relational_from: int | None = RELATIONAL_FROM) -> EvalResult:
+    """Accuracy of ``model`` on ``loader`` (items need ``answer`` and ``qtype``).
+
+    Types ``>= relational_from`` are relational (Sort-of-CLEVR's 3-5); ``None``: the dataset has
+    no such division (CLEVR) and both shares are NaN."""
     model.eval()
     correct: dict[int, int] = {}
     seen: dict[int, int] = {}
@@ -174,6 +178,8 @@ def evaluate(model: nn.Module, loader, *, on_batch: OnBatch | None = None,
     return EvalResult(
         accuracy=share(seen), n=n,
         per_type={t: correct[t] / seen[t] for t in sorted(seen)},
-        relational=share([t for t in seen if t >= RELATIONAL_FROM]),
-        non_relational=share([t for t in seen if t < RELATIONAL_FROM]),
+        relational=share([] if relational_from is None
+                         else [t for t in seen if t >= relational_from]),
+        non_relational=share([] if relational_from is None
+                             else [t for t in seen if t < relational_from]),
     )

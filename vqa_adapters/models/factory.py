@@ -1,8 +1,9 @@
 """Build a network from a :class:`~vqa_adapters.models.config.ModelConfig` and a role.
 
 Roles: ``baseline`` and ``student`` are the plain network; ``teacher`` wraps it in the
-external-mask teacher (or, for ``kind='rn_attention'``, is the in-network attention RN). Nothing
-here trains or loads weights.
+external-mask teacher (``image * mask``), or for ``kind='rn_state'`` in the object-mask teacher
+(per-object mask weights appended to the objects), or for ``kind='rn_attention'`` is the
+in-network attention RN. Nothing here trains or loads weights.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hlmrf.errors import SettingsError
 from vqa_adapters.models.config import ModelConfig
 from vqa_adapters.models.rn import AttentionRelationNetwork, RelationNetwork, StateRelationNetwork
 from vqa_adapters.models.san import StackedAttentionNetwork
-from vqa_adapters.models.teachers import ExternalMaskTeacher
+from vqa_adapters.models.teachers import ExternalMaskTeacher, ObjectMaskTeacher
 
 __all__ = ["build_model", "ROLES"]
 
@@ -29,6 +30,5 @@ def build_model(config: ModelConfig, role: str = "baseline") -> nn.Module:
     if role == "teacher" and config.kind in ("rn", "san"):
         return ExternalMaskTeacher(net)
     if role == "teacher" and config.kind == "rn_state":
-        raise SettingsError("a state-description RN cannot take an image mask; use kind='rn' or "
-                            "'san' for the external-mask teacher")
+        return ObjectMaskTeacher(config)  # per-object mask weights appended to each object
     return net

@@ -1,7 +1,10 @@
-"""The external-mask teacher: a network whose image is multiplied by the PSL (or oracle) mask.
+"""The external-mask teachers: a network whose input carries the PSL (or oracle) mask.
 
-The mask is the teacher's privileged information: ``image * mask`` with mask (B, 1, H, W)
-broadcast over channels and bilinearly resized when its size differs from the image's. The student
+The mask is the teacher's privileged information. For pixels, ``image * mask`` with mask
+(B, 1, H, W) broadcast over channels and bilinearly resized when its size differs from the image's.
+For state descriptions, each object's vector gets its mask weight appended as one more feature
+(appended rather than multiplied in: a zeroed object would look like padding, and a PSL choice that
+misses an object would erase it, where an appended weight only adds information). The student
 is the same network without the wrapper. This module does not produce masks (see
 :mod:`vqa_adapters.distill.oracle` and the PSL mask pipeline) and does not train anything.
 """
@@ -13,7 +16,7 @@ from torch.nn import functional as F
 
 from hlmrf.errors import DataError, SettingsError
 
-__all__ = ["ExternalMaskTeacher", "apply_mask"]
+__all__ = ["ExternalMaskTeacher", "ObjectMaskTeacher", "apply_mask"]
 
 
 def apply_mask(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -45,3 +48,28 @@ class ExternalMaskTeacher(nn.Module):
     def forward(self, image: torch.Tensor, question: torch.Tensor,
                 mask: torch.Tensor) -> torch.Tensor:
         return self.net(apply_mask(image, mask), question)
+
+
+class ObjectMaskTeacher(nn.Module):
+    """State-description teacher: ``forward(objects, question, mask)`` with objects (B, N, D) and
+    per-object mask weights (B, N) appended as feature D + 1 of an RN over ``object_dim + 1``."""
+
+    uses_mask = True
+    input_key = "objects"
+
+    def __init__(self, config):
+        super().__init__()
+        from dataclasses import replace
+
+        from vqa_adapters.models.rn import StateRelationNetwork
+
+        self.config = config
+        self.net = StateRelationNetwork(replace(config, object_dim=config.object_dim + 1))
+
+    def forward(self, objects: torch.Tensor, question: torch.Tensor,
+                mask: torch.Tensor) -> torch.Tensor:
+        if mask.dim() != 2 or mask.shape != objects.shape[:2]:
+            raise DataError(f"object mask must be (B, N) matching objects {tuple(objects.shape)}, "
+                            f"got {tuple(mask.shape)}")
+        return self.net(torch.cat([objects.float(), mask.to(objects.dtype).unsqueeze(-1)], -1),
+                        question)

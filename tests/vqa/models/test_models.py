@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from hlmrf.errors import SettingsError  # noqa: E402
+from hlmrf.errors import DataError, SettingsError  # noqa: E402
 from vqa_adapters.models import (  # noqa: E402
     AttentionRelationNetwork, ExternalMaskTeacher, ModelConfig, QuestionConfig,
     RelationNetwork, StackedAttentionNetwork, StateRelationNetwork, apply_mask, build_model)
@@ -48,8 +48,15 @@ def test_state_description_rn_reads_objects(question):
     net = build_model(cfg)
     assert isinstance(net, StateRelationNetwork) and net.input_key == "objects"
     assert net(torch.rand(3, 6, 9), _question(question, 3)).shape == (3, 5)
-    with pytest.raises(SettingsError, match="cannot take an image mask"):
-        build_model(cfg, "teacher")
+    teacher = build_model(cfg, "teacher")  # the object-mask teacher: weights appended
+    assert teacher.uses_mask and teacher.input_key == "objects"
+    objects, mask = torch.rand(3, 6, 9), (torch.rand(3, 6) > 0.5).float()
+    q = _question(question, 3)
+    assert teacher(objects, q, mask).shape == (3, 5)
+    # the mask is an input: the same objects with another mask give other logits
+    assert not torch.allclose(teacher(objects, q, mask), teacher(objects, q, 1 - mask))
+    with pytest.raises(DataError, match="object mask must be"):
+        teacher(objects, q, mask[:, :4])
 
 
 def test_small_preset_on_sort_of_clevr_sized_input():
