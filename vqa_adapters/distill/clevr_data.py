@@ -49,8 +49,8 @@ __all__ = ["QUESTION_TYPES", "question_type", "object_features", "OBJECT_DIM", "
            "ClevrQuestion", "read_questions", "ClevrStateDataset", "ClevrImageDataset",
            "load_clevr"]
 
-#: The per-type columns CLEVR results are reported in (Johnson et al. 2017; the LNMN paper's
-#: table has these eight plus overall): the program's last function decides.
+#: The usual per-type columns of CLEVR result tables (Johnson et al. 2017 and later module-network
+#: papers; eight, nine numbers with overall): the program's last function decides.
 QUESTION_TYPES = ("exist", "count", "compare_integer", "query_size", "query_color",
                   "query_material", "query_shape", "compare_attribute")
 _TYPE_OF_FUNCTION = {
