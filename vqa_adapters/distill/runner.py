@@ -88,6 +88,7 @@ _IRRELEVANT = {"baseline": ("distill", "teacher_model", "label"),
 
 def _comparable(settings: Settings, stage: str | None = None) -> dict:
     d = settings.to_dict()
+    d.pop("device", None)  # a run may resume on another device
     d["train"] = {k: v for k, v in d["train"].items() if k not in ("epochs", "teacher_epochs")}
     if stage == "teacher":  # the teacher's network, however the config spells it
         d["teacher_model"] = asdict(settings.teacher)
@@ -95,6 +96,32 @@ def _comparable(settings: Settings, stage: str | None = None) -> dict:
     for key in _IRRELEVANT.get(stage, ()):
         d.pop(key, None)
     return d
+
+
+_MISSING = object()
+
+
+def _same_settings(saved: dict, settings: Settings, stage: str | None) -> bool:
+    """Whether a checkpoint's settings equal ``settings`` as ``stage`` sees them. A key the
+    checkpoint lacks (a setting added to the code after it was written) matches when the
+    current value is that setting's default, so new options do not orphan old checkpoints."""
+    default = _comparable(Settings(), stage)
+
+    def same(a, b, d) -> bool:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in set(a) | set(b):
+                if k not in b:
+                    return False
+                dk = d.get(k, _MISSING) if isinstance(d, dict) else _MISSING
+                if k not in a:
+                    if dk is _MISSING or b[k] != dk:
+                        return False
+                elif not same(a[k], b[k], dk):
+                    return False
+            return True
+        return a == b
+
+    return same(saved, _comparable(settings, stage), default)
 
 
 def _clone_state(model: nn.Module) -> dict:
@@ -245,7 +272,7 @@ class Runner:
                 continue
             ckpt = load_checkpoint(src, _KEYS)
             why = None
-            if ckpt["settings"] != _comparable(self.settings, stage):
+            if not _same_settings(ckpt["settings"], self.settings, stage):
                 why = "its settings differ"
             elif ckpt.get("test") is None or ckpt["epoch"] != self._epochs(stage):
                 why = f"it is unfinished (epoch {ckpt['epoch']} of {self._epochs(stage)})"
@@ -331,7 +358,7 @@ class Runner:
                 raise SettingsError(f"{path} exists; pass --resume to continue it or choose "
                                     "another --out")
             ckpt = load_checkpoint(path, _KEYS)
-            if ckpt["settings"] != _comparable(s, stage):
+            if not _same_settings(ckpt["settings"], s, stage):
                 raise SettingsError(f"{path} was written with different settings (only "
                                     "train.epochs may change on --resume)")
             for p in players:

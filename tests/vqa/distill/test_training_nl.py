@@ -206,3 +206,19 @@ def test_a_short_run_on_the_gpu_matches_the_cpu_closely(tmp_path):
     cpu = Runner(load_settings(cfg), tmp_path / "cpu").run()["baseline"]
     gpu = Runner(load_settings(cfg, ["device=cuda"]), tmp_path / "gpu").run()["baseline"]
     assert abs(cpu.history[0]["train_loss"] - gpu.history[0]["train_loss"]) < 1e-2
+
+
+def test_checkpoints_from_before_a_new_setting_still_resume(tmp_path):
+    """A setting added to the code later (absent from an old checkpoint) matches its default;
+    the device never matters (a CPU run may resume on a GPU)."""
+    from vqa_adapters.distill.runner import _comparable, _same_settings
+
+    s = load_settings(_config(tmp_path))
+    saved = _comparable(s, "baseline")
+    old = {**saved, "data": {k: v for k, v in saved["data"].items() if k != "vocab_min_count"}}
+    assert _same_settings(old, s, "baseline")
+    assert not _same_settings(old, load_settings(_config(tmp_path), ["data.vocab_min_count=2"]),
+                              "baseline")
+    assert _same_settings(saved, load_settings(_config(tmp_path), ["device=auto"]), "baseline")
+    assert not _same_settings(saved, load_settings(_config(tmp_path), ["train.lr=0.5"]),
+                              "baseline")
