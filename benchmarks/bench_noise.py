@@ -2,7 +2,7 @@
 
     python benchmarks/bench_noise.py [--questions 300] [--seeds 3] [--p 0,0.05,0.1,0.2,0.3]
         [--missed 0] [--spurious 0] [--calibrated | --overconfident] [--confidence 0.9]
-        [--rules default,paper] [--parser program|text] [--out DIR] [--quiet]
+        [--rules default,paper] [--parser program|text] [--sample-seed 0] [--out DIR] [--quiet]
 
 Every scene is perceived by :func:`vqa_adapters.clevr.noise.perceive` (attribute argmax wrong with
 probability p, calibrated or overconfident probabilities, optional missed and spurious objects;
@@ -25,7 +25,7 @@ the grouping of ``vqa-masks`` reports). ``--calibrated``/``--overconfident`` cho
 probabilities of ``:prob`` (default: both, as ``:prob`` and ``:prob-over``).
 
 Data: the generated questions of ``../shared/data/clevr/generated`` (scenes 0-99 and 300-499 only,
-as its README allows). Scenes are visited in a seeded order and up to ``--per-scene``
+as its README allows). Scenes are visited in a seeded order (``--sample-seed``) and up to ``--per-scene``
 questions taken from each until ``--questions`` are taken (the experiment trains nothing, so there is
 no train/test split to keep apart; ``--per-scene`` spreads the questions over many perceptions). The file's programs lack the literal argument of many ``filter_*``
 and ``relate`` nodes (82% of its questions); :func:`repair_program` restores each from the node's
@@ -321,6 +321,9 @@ def main(argv=None) -> int:
     ap.add_argument("--questions", type=int, default=300, help="questions in all")
     ap.add_argument("--per-scene", type=int, default=3, help="questions per scene at most")
     ap.add_argument("--seeds", type=int, default=3, help="noise seeds")
+    ap.add_argument("--sample-seed", type=int, default=0,
+                    help="seed of the scene order and question sample (choose weights on another "
+                         "sample than the one reported)")
     ap.add_argument("--p", default="0,0.05,0.1,0.2,0.3", help="comma-separated argmax error rates")
     ap.add_argument("--missed", type=float, default=0.0, help="probability a true object is missed")
     ap.add_argument("--spurious", type=float, default=0.0, help="spurious detections per true object")
@@ -341,7 +344,7 @@ def main(argv=None) -> int:
     ps = [float(x) for x in args.p.split(",")]
     kinds = ["argmax"] + ([] if args.overconfident else ["prob"]) + ([] if args.calibrated else ["prob-over"])
     methods = ["exec"] + [f"{r}:{k}" for r in args.rules.split(",") for k in kinds]
-    questions, scenes, dropped = load_data(args.questions, args.per_scene)
+    questions, scenes, dropped = load_data(args.questions, args.per_scene, args.sample_seed)
     reference = [referred_objects(q.program, execute_program(q.program, scenes[q.image_index]).outputs)
                  for q in questions]
     results: dict[str, list] = {str(p): [] for p in ps}

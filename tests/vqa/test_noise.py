@@ -104,7 +104,7 @@ def test_settings_are_checked():
     assert dirichlet_alpha(0.1, 2) < dirichlet_alpha(0.2, 2)
 
 
-@pytest.mark.parametrize("rules", ["default"])
+@pytest.mark.parametrize("rules", ["default", "noisy"])
 def test_psl_with_exact_probabilities_finds_the_executed_referred_objects(scenes, rules):
     from vqa_adapters.psl import PipelineSettings, clevr_pipeline
 

@@ -1,7 +1,7 @@
 """``vqa-masks``: PSL masks (and their precision/recall report) for CLEVR or Sort-of-CLEVR questions.
 
     vqa-masks --scenes S.json --questions Q.json --out DIR [--size 128x128]
-              [--rules default|paper|FILE] [--device cpu|cuda] [--parser text|program]
+              [--rules default|noisy|paper|FILE] [--device cpu|cuda] [--parser text|program]
               [--images DIR] [--previews 8] [--solver auto|numpy-batch|torch|numpy] [--weighted]
               [--max-mask-gib 4] [--quiet]
     vqa-masks --sort-of-clevr DIR --split test [--out REPORT_DIR] [...]
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (CLEVR: required)")
     p.add_argument("--size", default=None, help="mask WIDTHxHEIGHT (CLEVR default 128x128; "
                    "Sort-of-CLEVR: its image size only)")
-    p.add_argument("--rules", default="default", help="default, paper or a .psl file (default: default)")
+    p.add_argument("--rules", default="default", help="default, noisy (for a perception's probabilities), paper or a .psl file (default: default)")
     p.add_argument("--parser", default="text", choices=("text", "program"),
                    help="CLEVR question reader: the text or the gold program (default text)")
     p.add_argument("--device", default="cpu", help="torch device of the solver (cpu, cuda, cuda:N)")
@@ -134,7 +134,7 @@ def _check_options(args) -> None:
         raise SettingsError("--force applies only with --shard K/N")
     if args.images is not None and not Path(args.images).is_dir():
         raise SettingsError(f"--images {args.images}: not a folder (give the folder of the CLEVR images)")
-    if args.rules not in ("default", "paper"):
+    if args.rules not in ("default", "noisy", "paper"):
         from vqa_adapters.psl.rules import load_program
 
         load_program(args.rules)  # a missing or bad rule file fails now, not after loading the data

@@ -20,7 +20,15 @@ block-diagonal by construction (one block per question). The predicates, with th
                                ``M`` as their anchor: 0 for a mention no relation is anchored on,
                                else 1 + the largest level of its subjects (capped at 3)
 ``member(U, P)``               mention ``U`` ranges over the union of its members ``P`` ("A or B")
+``match(M, O)``                ``build_facts(match=True)`` only: the probability that ``O`` has every
+                               value ``M`` states, the product of its ``attr_o`` values over them
+                               (attributes independent; 1.0 for a mention that states none); every
+                               candidate pair that is not blocked
 =============================  ======================================================================
+
+With a perception's probabilities, ``consistent`` of a ``same_*`` relation is the probability that
+the two objects share the attribute's value, ``sum_v p_O(v) p_O1(v)`` (see
+:func:`clevr_object_facts`); spatial relations stay exact.
 
 Atoms are written into the store as integer code arrays (no per-atom Python strings), which is what
 makes a chunk of thousands of questions cheap. This module builds facts only: it neither parses
@@ -62,6 +70,7 @@ PREDICATES: dict[str, int] = {
     "free": 2,
     "level": 2,
     "member": 2,
+    "match": 2,
 }
 
 
@@ -74,8 +83,9 @@ class ObjectFacts:
     values : attribute -> its value vocabulary (column order of ``probs``).
     probs : attribute -> ``(n, k)`` array in [0, 1]: how much each object has each value (one-hot
         for a scene file; a perception model's probabilities otherwise).
-    relations : relation key -> ``(n, n)`` bool, ``rel[i, j]`` = object ``j`` is ``key`` of object
-        ``i`` (the orientation of CLEVR's ``relationships``).
+    relations : relation key -> ``(n, n)`` array in [0, 1] (bool for exact relations),
+        ``rel[i, j]`` = how much object ``j`` is ``key`` of object ``i`` (the orientation of
+        CLEVR's ``relationships``).
     centres : ``(n, 2)`` pixel centres (x, y) in the image, for masks.
     radii : ``(n,)`` blob radius in pixels of each object, for masks.
     image_size : (width, height) of the image the centres are in.
@@ -110,7 +120,10 @@ def clevr_object_facts(scene: Scene, probabilities: Mapping[str, np.ndarray] | N
     scene : the scene (its objects' values, ``relationships`` and ``pixel_coords``).
     probabilities : optional ``{attribute: (n, k) array}`` replacing the scene's one-hot values
         for those attributes (columns in sorted value order, ``sorted(ATTRIBUTE_VALUES[a])``), e.g. a
-        noisy perception's scores.
+        noisy perception's scores. The ``same_<attribute>`` relation of such an attribute is then
+        the probability that two objects share its value, ``sum_v p_i(v) p_j(v)`` (independent
+        perceptions; 0 on the diagonal), instead of the argmax scene's yes/no; one-hot rows give
+        back the exact relation.
 
     Notes
     -----
@@ -141,8 +154,13 @@ def clevr_object_facts(scene: Scene, probabilities: Mapping[str, np.ndarray] | N
             m[i, list(js)] = True
         rels[r] = m
     for a in ATTRIBUTES:
-        v = np.asarray([getattr(o, a) for o in objs])
-        rels[f"same_{a}"] = (v[:, None] == v[None, :]) & ~np.eye(n, dtype=bool)
+        if probabilities is not None and a in probabilities:
+            same = probs[a] @ probs[a].T
+            np.fill_diagonal(same, 0.0)
+            rels[f"same_{a}"] = np.clip(same, 0.0, 1.0)  # rows may sum to 1 + rounding
+        else:
+            v = np.asarray([getattr(o, a) for o in objs])
+            rels[f"same_{a}"] = (v[:, None] == v[None, :]) & ~np.eye(n, dtype=bool)
     pix = np.asarray([o.pixel_coords for o in objs], dtype=np.float64).reshape(n, 3)
     base = np.asarray([50.0 if o.size == "large" else 28.0 for o in objs])
     depth = np.maximum(pix[:, 2], 1.0) if n else pix[:, 2]
@@ -201,7 +219,8 @@ def mention_levels(parse: QuestionParse) -> list[int]:
 
 
 def build_facts(items: Sequence[tuple[QuestionParse, ObjectFacts]], *, negatives: bool = True,
-                block: bool = False, scoped_values: bool = True, prefix: str = "q") -> FactChunk:
+                block: bool = False, scoped_values: bool = True, match: bool = False,
+                prefix: str = "q") -> FactChunk:
     """Facts for a chunk of ``(parse, object facts)`` pairs, one per question, in one store.
 
     Parameters
@@ -219,6 +238,8 @@ def build_facts(items: Sequence[tuple[QuestionParse, ObjectFacts]], *, negatives
         joins ``attr_m`` and ``attr_o`` on the value alone (the paper's w1) pairs only a question's
         own mentions and objects; ``False`` shares one constant per value across the chunk (fewer
         constants; right for rules that bind both sides through ``candidate(M, O)``).
+    match : also store ``match(M, O)`` (the fact of ``noisy.psl``; off by default because the
+        other programs do not read it).
     prefix : the question prefix of constant names.
 
     Raises
@@ -251,6 +272,9 @@ def build_facts(items: Sequence[tuple[QuestionParse, ObjectFacts]], *, negatives
     _put(store, "member", mentions.member)
     _put(store, "level", mentions.level)
     allowed = pairs.allowed
+    if match:
+        _put(store, "match", pairs.pairs[allowed],
+             _match_values(scenes, q_scene, lay, values, mentions, pairs)[allowed])
     targets = pairs.pairs[allowed]
     _put(store, "candidate", pairs.pairs[~allowed], np.zeros(int((~allowed).sum())))
     store.add_target_codes("candidate", targets)
@@ -433,7 +457,7 @@ def _consistent_facts(rel_groups, scenes: list[ObjectFacts], lay: _Layout, negat
     otherwise (if ``negatives``)."""
     consistent, consistent_v = [], []
     for (sid, key), group in rel_groups.items():
-        mat = np.asarray(scenes[sid].relations[key], dtype=bool)
+        mat = np.asarray(scenes[sid].relations[key], dtype=np.float64)
         n = mat.shape[0]
         if negatives:
             o, o1 = np.divmod(np.arange(n * n), n)
@@ -443,7 +467,7 @@ def _consistent_facts(rel_groups, scenes: list[ObjectFacts], lay: _Layout, negat
         first = lay.o_code[lay.orow[g[:, 0]]][:, None]
         rows = np.stack(np.broadcast_arrays(g[:, 1:2], first + o, first + o1, g[:, 2:3], g[:, 3:4]), -1)
         consistent.append(rows.reshape(-1, 5))
-        consistent_v.append(np.tile(mat[o, o1].astype(np.float64), len(g)))
+        consistent_v.append(np.tile(mat[o, o1], len(g)))
     return consistent, consistent_v
 
 
@@ -477,6 +501,34 @@ def _candidate_pairs(lay: _Layout, o_bits: np.ndarray, mentions: _Mentions, bloc
     free_set = np.zeros(len(req), bool)
     free_set[mentions.free_rows] = True
     return _Pairs(pairs, allowed, pair_target, offsets, q_of, pairs[free_set[pm] & allowed])
+
+
+def _match_values(scenes: list[ObjectFacts], q_scene: np.ndarray, lay: _Layout,
+                  values: _Values, mentions: _Mentions, pairs: _Pairs) -> np.ndarray:
+    """``(P,)`` the ``match`` value of every candidate pair: the product, over the values its mention
+    states, of its object's probability of the value (0 for a value the scene does not list)."""
+    n_bits = len(values.av)
+    prob = np.zeros((int(lay.orow[-1]), n_bits))  # object row x value bit
+    for sid, f in enumerate(scenes):
+        per = np.zeros((f.n, n_bits))
+        for a, vocab in f.values.items():
+            p = np.asarray(f.probs[a], np.float64)
+            for c, v in enumerate(vocab):
+                per[:, values.av[(a, v)][2]] = p[:, c]
+        for k in np.flatnonzero(q_scene == sid):
+            prob[lay.orow[k]:lay.orow[k + 1]] = per
+    q_of = pairs.q_of
+    local = np.arange(len(q_of)) - pairs.offsets[q_of]
+    no = np.maximum(lay.n_o[q_of], 1)
+    pm = lay.mrow[q_of] + local // no
+    po = lay.orow[q_of] + local % no
+    req = mentions.req[pm]
+    out = np.ones(len(q_of))
+    for bit in range(n_bits):
+        has = (req >> bit) & 1 == 1
+        if has.any():
+            out[has] *= prob[po[has], bit]
+    return out
 
 
 def _put(store: FactStore, name: str, rows, values=None) -> None:

@@ -51,7 +51,7 @@ class PipelineSettings:
     """Every option of the pipeline, validated."""
 
     rules: str = "default"
-    """``default``, ``paper`` or a path to a ``.psl`` file."""
+    """``default``, ``noisy``, ``paper`` or a path to a ``.psl`` file."""
     parser: str = "text"
     """CLEVR: ``text`` (the question's words) or ``program`` (its gold program)."""
     block: bool | None = None
@@ -172,7 +172,7 @@ def run_psl(items: Sequence[tuple[QuestionParse, ObjectFacts]], settings: Pipeli
         part = items[s:s + settings.chunk_size]
         t0 = time.perf_counter()
         chunk = build_facts(part, negatives=settings.negatives, block=rules.block,
-                            scoped_values=rules.scoped_values)
+                            scoped_values=rules.scoped_values, match=rules.match)
         t["facts"] += time.perf_counter() - t0
         sol = solve_chunk(rules, chunk, settings.admm, solver=settings.solver, device=settings.device,
                           dtype=settings.dtype, num_threads=settings.num_threads)
