@@ -36,10 +36,9 @@ __all__ = ["Run", "Group", "ModelStats", "GroupStats", "Comparison", "Unfinished
 
 #: Test accuracies of a summary row, in table order.
 METRICS = ("accuracy", "relational", "non_relational")
-#: Sort-of-CLEVR question types of a summary row's ``per_type``, in table order.
+#: Sort-of-CLEVR question types of a summary row's ``per_type``, in table order (the default when
+#: a summary names none; CLEVR runs name their own eight).
 QUESTION_TYPES = ("shape", "horizontal", "vertical", "nearest", "farthest", "count")
-_COLUMNS = METRICS + QUESTION_TYPES
-_HEADERS = ("overall", "relational", "non-relational") + QUESTION_TYPES
 #: Networks drawn by :func:`curves_png`, in legend order.
 CURVE_NETWORKS = ("baseline", "teacher", "student")
 
@@ -84,7 +83,8 @@ class Group:
 
 @dataclass(frozen=True)
 class ModelStats:
-    """One model of one group over seeds: an interval per column of :data:`_COLUMNS`."""
+    """One model of one group over seeds: an interval per accuracy column (overall,
+    relational, non-relational and each question type the summaries name)."""
 
     model: str
     seeds: tuple
@@ -285,6 +285,21 @@ def _value(row: dict | None, column: str) -> float:
         return math.nan
 
 
+_HEADER_OF = dict(zip(METRICS, ("overall", "relational", "non-relational")))
+
+
+def _columns(runs: Iterable[Run]) -> tuple[str, ...]:
+    """The accuracies to tabulate: overall, relational, non-relational, then the question types
+    the runs' summaries name (Sort-of-CLEVR's six, CLEVR's eight, ...), in first-seen order."""
+    types: list[str] = []
+    for run in runs:
+        for r in run.summary:
+            for k in (r.get("per_type") or {}):
+                if k not in types:
+                    types.append(k)
+    return METRICS + (tuple(types) if types else QUESTION_TYPES)
+
+
 def _models(runs: Iterable[Run]) -> list[str]:
     names: list[str] = []
     for run in runs:
@@ -300,12 +315,13 @@ def aggregate(groups: Sequence[Group], level: float = 0.95) -> list[GroupStats]:
     out = []
     for g in groups:
         models = {}
+        columns = _columns(g.runs)
         for m in _models(g.runs):
             having = [(run, run.row(m)) for run in g.runs if run.row(m) is not None]
             models[m] = ModelStats(
                 model=m, seeds=tuple(run.seed for run, _ in having),
                 stats={c: mean_ci([_value(row, c) for _, row in having], level)
-                       for c in _COLUMNS},
+                       for c in columns},
                 epochs=tuple(row.get("epoch") for _, row in having))
         both = [run for run in g.runs if run.row("baseline") and run.row("student")]
         svb = None
@@ -330,8 +346,9 @@ def compare(group_a: Group, model_a: str, group_b: Group, model_b: str,
     :class:`~hlmrf.errors.DataError` for a seed that two runs of one group share (the pairing
     would be ambiguous).
     """
-    if metric not in _COLUMNS:
-        raise SettingsError(f"unknown metric {metric!r}; known: {', '.join(_COLUMNS)}")
+    known_columns = _columns([*group_a.runs, *group_b.runs])
+    if metric not in known_columns:
+        raise SettingsError(f"unknown metric {metric!r}; known: {', '.join(known_columns)}")
     sides = []
     for g, m in ((group_a, model_a), (group_b, model_b)):
         known = _models(g.runs)
@@ -445,11 +462,13 @@ def report_markdown(stats: Sequence[GroupStats], comparisons: Sequence[Compariso
                      + ("; " + ", ".join(f"{k}={_show(v)}" for k, v in g.differing.items())
                         if g.differing else ""))
         lines.append("")
-        lines.append("| model | " + " | ".join(_HEADERS) + " | seeds |")
-        lines.append("|---" * (len(_HEADERS) + 2) + "|")
+        columns = _columns(g.runs)
+        headers = [_HEADER_OF.get(c, c) for c in columns]
+        lines.append("| model | " + " | ".join(headers) + " | seeds |")
+        lines.append("|---" * (len(headers) + 2) + "|")
         for m, ms in gs.models.items():
             n = len(ms.seeds)
-            lines.append(f"| {m} | " + " | ".join(_cell(ms.stats[c], n) for c in _COLUMNS)
+            lines.append(f"| {m} | " + " | ".join(_cell(ms.stats[c], n) for c in columns)
                          + f" | {n} |")
         lines.append("")
         if gs.student_vs_baseline is not None:

@@ -249,3 +249,25 @@ def test_bad_options_exit_2(extra, message, runs, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "r").exists()
+
+
+def test_question_types_come_from_the_summaries(tmp_path):
+    """CLEVR runs name their own question types; the table shows those, not Sort-of-CLEVR's."""
+    from vqa_adapters.distill.report import aggregate, group_runs, load_runs, report_markdown
+
+    for seed, acc in ((0, 0.5), (1, 0.6)):
+        d = tmp_path / f"clevr_s{seed}"
+        d.mkdir()
+        (d / "run.json").write_text(json.dumps({"settings": {"seed": seed, "data": {"kind": "clevr"}},
+                                                "label": "clevr"}))
+        row = {"model": "baseline", "accuracy": acc, "relational": None, "non_relational": None,
+               "n": 10, "per_type": {"exist": acc, "count": acc / 2}, "epoch": 1,
+               "val_accuracy": acc}
+        (d / "summary.json").write_text(json.dumps([row]))
+        (d / "metrics.csv").write_text("stage,network,epoch,accuracy\nbaseline,baseline,1,0.5\n")
+    stats = aggregate(group_runs(load_runs([tmp_path / "clevr_s0", tmp_path / "clevr_s1"])))
+    assert list(stats[0].models["baseline"].stats) == [
+        "accuracy", "relational", "non_relational", "exist", "count"]
+    md = report_markdown(stats, [])
+    assert "| exist | count |" in md and "horizontal" not in md
+    assert "27.5" in md  # count: mean of 25 and 30
