@@ -38,7 +38,7 @@ def tokenize(text: str) -> list[str]:
 
     ``"What is the shape of the red object?"`` ->
     ``["what", "is", "the", "shape", "of", "the", "red", "object", "?"]``. A token never
-    equals :data:`PAD` or :data:`UNK` (``"<pad>"`` splits into ``"<", "pad", ">"``).
+    equals ``PAD`` or ``UNK`` (``"<pad>"`` splits into ``"<", "pad", ">"``).
     """
     return _TOKEN.findall(text.lower())
 

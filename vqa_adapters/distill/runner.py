@@ -209,7 +209,8 @@ class Runner:
         run = {"settings": s.to_dict(), "label": s.label}
         if s.data.question == "text":
             run["vocabulary"] = self.vocabulary.to_dict()["words"]
-        self._publish({"run.json": json.dumps(run, indent=2)})
+        # published with every epoch's snapshot, so a kill before the first epoch leaves nothing
+        self._run_json = json.dumps(run, indent=2)
         if self.reuse is not None:
             self._reuse_stages()
         teacher: nn.Module | None = None
@@ -279,7 +280,8 @@ class Runner:
             if why:
                 self.log(f"{stage}: not reused from {src_root} ({why}); training it")
                 continue
-            self._publish({f"{stage}/checkpoint.pt": src.read_bytes()})
+            self._publish({f"{stage}/checkpoint.pt": src.read_bytes(),
+                           "run.json": self._run_json})
             self._reused.add(stage)
             self.log(f"{stage}: reused from {src_root}")
 
@@ -470,7 +472,10 @@ class Runner:
             if r["stage"] == r["network"] or r["network"] == "student":
                 series.setdefault(r["network"], []).append((r["epoch"], r["accuracy"]))
         png = accuracy_png(series, title=f"{self.settings.data.eval_split} accuracy per epoch")
-        return {"metrics.csv": buf.getvalue(), "accuracy.png": png}
+        files = {"metrics.csv": buf.getvalue(), "accuracy.png": png}
+        if getattr(self, "_run_json", None) is not None:
+            files["run.json"] = self._run_json
+        return files
 
     def summary_rows(self) -> list[dict]:
         """Test accuracy (overall, relational, non-relational) per stage network."""

@@ -1,7 +1,7 @@
 """Confidence intervals and paired tests for a handful of seeds' results.
 
 :func:`mean_ci` is the Student-t interval of a mean; :func:`paired_test` is the two-sided paired
-t-test of matched pairs (the semantics of :func:`scipy.stats.ttest_rel`) with the interval of the
+t-test of matched pairs (the semantics of ``scipy.stats.ttest_rel``) with the interval of the
 mean difference. Both drop NaNs (a metric a run did not measure) and return values, never print.
 This module reads no files and knows nothing of runs or models; :mod:`.report` does.
 
