@@ -16,19 +16,15 @@ import sys
 import warnings
 
 from hlmrf.infra import run_cli
+from vqa_adapters.cli import OneLineParser
 
 PROG = "vqa-report"
 
 __all__ = ["main"]
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, not argparse's usage block
-        self.exit(2, f"{PROG}: error: {message} (see --help)\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Aggregate several seeds' vqa-train runs into tables, "
+    p = OneLineParser(prog=PROG, description="Aggregate several seeds' vqa-train runs into tables, "
                 "paired tests and figures.")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folders written by vqa-train --out")
     p.add_argument("--out", required=True, help="report folder (replaced as one snapshot)")

@@ -13,19 +13,15 @@ import argparse
 import sys
 
 from hlmrf.infra import run_cli
+from vqa_adapters.cli import OneLineParser
 
 PROG = "vqa-train"
 
 __all__ = ["main"]
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, not argparse's usage block
-        self.exit(2, f"{PROG}: error: {message} (see --help)\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog=PROG,
         description="Train VQA networks: a baseline, a mask teacher and a distilled student.")
     p.add_argument("config", help="settings file (.yaml, .yml or .json)")
