@@ -158,6 +158,7 @@ class Runner:
         self._data: dict[str, object] = {}
         self._raw: dict[str, object] = {}
         self._vocab = None
+        self._run_json: str | None = None  # run.json's text, set when a run starts
 
     # ---- data -------------------------------------------------------------------------------
     def _raw_split(self, split: str):
@@ -355,6 +356,8 @@ class Runner:
         history: list[dict] = []
         best: dict[str, dict] = {}
         start = 0
+        epochs = self._epochs(stage)
+        finished_test = None  # the test results of a stage resumed after its last epoch
         if path.exists():
             if not self.resume and stage not in self._reused:
                 raise SettingsError(f"{path} exists; pass --resume to continue it or choose "
@@ -368,8 +371,9 @@ class Runner:
                 p.optimizer.load_state_dict(ckpt["optimizers"][p.name])
             start, history = ckpt["epoch"], list(ckpt["history"])
             best = dict(ckpt.get("best") or {})
+            if start == epochs:
+                finished_test = ckpt.get("test")
             self.log(f"{stage}: resuming after epoch {start}")
-        epochs = self._epochs(stage)
         train_ds = self.dataset("train")
         eval_ds = self.dataset(s.data.eval_split)
         pi_of = s.distill.pi_schedule()
@@ -407,7 +411,6 @@ class Runner:
             self._publish({f"{stage}/checkpoint.pt": checkpoint_bytes(
                 self._payload(stage, players, epoch, history, None, best)),
                 **self._metrics_files()})
-        ckpt = load_checkpoint(path, _KEYS) if path.exists() else {}
         last = {p.name: _clone_state(p.model) for p in players}
         selected = {}
         for p in players:  # model selection on the eval split; test is read once, after it
@@ -418,8 +421,8 @@ class Runner:
                 rows = [r for r in history if r["network"] == p.name]
                 selected[p.name] = (rows[-1]["epoch"], rows[-1]["accuracy"]) if rows \
                     else (epochs, float("nan"))
-        if ckpt.get("test") is not None and ckpt.get("epoch") == epochs:
-            test = ckpt["test"]
+        if finished_test is not None:
+            test = finished_test
         else:
             test_ds = self.dataset("test")
             test = {}
@@ -473,7 +476,7 @@ class Runner:
                 series.setdefault(r["network"], []).append((r["epoch"], r["accuracy"]))
         png = accuracy_png(series, title=f"{self.settings.data.eval_split} accuracy per epoch")
         files = {"metrics.csv": buf.getvalue(), "accuracy.png": png}
-        if getattr(self, "_run_json", None) is not None:
+        if self._run_json is not None:
             files["run.json"] = self._run_json
         return files
 
