@@ -213,7 +213,8 @@ def question_texts(dataset) -> list[list[str]]:
             return [[q.text for q in qs] for qs in data.records]
         seen = getattr(seen, "base", None)
     raise SettingsError("data.question: text needs question texts, and this dataset has none "
-                        "(only Sort-of-CLEVR splits carry them); use data.question: onehot")
+                        "(Sort-of-CLEVR and synthetic splits carry them); use data.question: "
+                        "onehot")
 
 
 class WithTokens(Dataset):
