@@ -19,7 +19,7 @@ from hlmrf.data.arities import rule_arities, rules_own_arities
 from hlmrf.data.loader import load_facts as _load_facts
 from hlmrf.data.store import FactStore
 from hlmrf.data.writer import write_results
-from hlmrf.errors import InfeasibleError
+from hlmrf.errors import InfeasibleError, SettingsError
 from hlmrf.evaluation.metrics import evaluate
 from hlmrf.grounding.ground import DEFAULT_MAX_GROUND_RULES, RuleEstimate, ground
 from hlmrf.inference import solve
@@ -102,13 +102,27 @@ class Inference:
         return write_results(directory, self.model, self.y)
 
 
+def _whole_largest_weight(share) -> float:
+    """The largest weight of the whole model a worker holds ``share`` of (a max-reduction over
+    the session's workers)."""
+    from hlmrf.inference.admm import COMMUNICATOR
+
+    comm = COMMUNICATOR.get()
+    if comm is None or comm.size != share.share[1]:
+        raise SettingsError(f"a share {share.share} of a model is solved inside a distributed session "
+                            "of that many workers (hlmrf.distributed.session); none is open")
+    w = share.largest_weight() if (share.w > 0).any() else 0.0
+    top = float(comm.max(np.array([w]))[0])
+    return top if top > 0 else 1.0
+
+
 def infer(program: Program, store: FactStore, settings: AdmmSettings | None = None, *,
           solver: str = "admm", device: str = "cpu", dtype: str = "float64",
           callback: Callable[[int, float, float], None] | None = None,
           keep_substitutions: bool = False,
           max_ground_rules: int | None = DEFAULT_MAX_GROUND_RULES,
           on_estimate: Callable[[RuleEstimate], None] | None = None,
-          backend: str = "numpy", duckdb=None) -> Inference:
+          backend: str = "numpy", duckdb=None, share: tuple[int, int] | None = None) -> Inference:
     """Ground ``program`` on ``store`` and find the MAP state.
 
     Weights are divided by the largest first when ``settings.normalize_weights`` (the reference
@@ -119,7 +133,9 @@ def infer(program: Program, store: FactStore, settings: AdmmSettings | None = No
     limit), ``on_estimate`` (called with each rule's
     :class:`~hlmrf.grounding.ground.RuleEstimate` before grounding), ``backend`` (``"numpy"`` or
     ``"duckdb"``) and ``duckdb`` (its :class:`~hlmrf.grounding.duckdb_backend.DuckDBOptions`) are
-    :func:`hlmrf.ground`'s.
+    :func:`hlmrf.ground`'s; so is ``share=(k, N)``, which grounds only worker ``k``'s share for a
+    distributed solve (call it on every worker inside :func:`hlmrf.distributed.session`; the
+    result's model is then that worker's share, ``y`` and the certificate the whole model's).
 
     Raises
     ------
@@ -131,10 +147,10 @@ def infer(program: Program, store: FactStore, settings: AdmmSettings | None = No
     t0 = time.perf_counter()
     model = ground(program, store, keep_substitutions=keep_substitutions,
                    max_ground_rules=max_ground_rules, on_estimate=on_estimate, backend=backend,
-                   duckdb=duckdb)
+                   duckdb=duckdb, share=share)
     t_ground = time.perf_counter() - t0
     if settings.normalize_weights:
-        model = model.normalized()
+        model = model.normalized(None if share is None else _whole_largest_weight(model))
     release_free_memory()  # grounding's freed temporaries, before the solver allocates its own
     result = solve(model, solver, settings, device=device, dtype=dtype, callback=callback)
     if (result.status == Status.INFEASIBLE or result.violation > 10 * settings.constraint_tol) \

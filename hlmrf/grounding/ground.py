@@ -308,7 +308,8 @@ def _check_size(estimates, max_ground_rules: int | None) -> None:
 def ground(program: Program, store: FactStore, keep_substitutions: bool = False, *,
            max_ground_rules: int | None = DEFAULT_MAX_GROUND_RULES,
            on_estimate: Callable[[RuleEstimate], None] | None = None,
-           backend: str = "numpy", duckdb: "DuckDBOptions | None" = None) -> HLMRF:
+           backend: str = "numpy", duckdb: "DuckDBOptions | None" = None,
+           share: tuple[int, int] | None = None) -> HLMRF:
     """Ground ``program`` on ``store``.
 
     Returns the model; ``model.index`` maps its columns to target atoms and its ``rule`` codes to
@@ -325,6 +326,12 @@ def ground(program: Program, store: FactStore, keep_substitutions: bool = False,
     :class:`~hlmrf.grounding.duckdb_backend.DuckDBOptions`; the same potentials, each rule's rows in
     the sorted order of their substitutions).
 
+    ``share=(k, N)`` grounds only worker ``k``'s share of ``N`` (for the distributed solver,
+    :mod:`hlmrf.distributed`): a logical rule's parts ``k, k + N, ...`` (the numpy executor runs
+    only those: each worker also does 1/N of the joins), a union's or an arithmetic rule's ``k``-th
+    contiguous share of rows. The shares of ``k = 0..N-1`` are together exactly the whole model's
+    rows (in another order); the result has ``model.share == (k, N)`` and all ``n`` variables.
+
     Raises
     ------
     RuleError : unknown predicate, arity mismatch, a head variable no body atom binds, an open
@@ -337,6 +344,7 @@ def ground(program: Program, store: FactStore, keep_substitutions: bool = False,
         from hlmrf.errors import SettingsError
 
         raise SettingsError(f"unknown grounding backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    share = _check_share(share, keep_substitutions)
     prep = _Prepared(program, store)
     codes = prep.codes
     estimates = [prep.estimate(r) for r in range(len(program.rules))]
@@ -353,7 +361,8 @@ def ground(program: Program, store: FactStore, keep_substitutions: bool = False,
                 on_estimate(e)
         _check_size(estimates, max_ground_rules)
         ctx = _Context(prep.tables, codes.base, codes, program, _nvars(prep.tables))
-        blocks, subs_kept = _ground_rules(prep, program, estimates, ctx, keep_substitutions, executor)
+        blocks, subs_kept = _ground_rules(prep, program, estimates, ctx, keep_substitutions, executor,
+                                           share)
     finally:
         if executor is not None:
             executor.close()
@@ -368,7 +377,8 @@ def ground(program: Program, store: FactStore, keep_substitutions: bool = False,
     else:
         index = GroundIndex(preds, offsets, var_args, texts, names)
     try:
-        return _assemble(blocks, n, index)
+        model = _assemble(blocks, n, index)
+        return model if share is None else replace(model, share=share)
     except MemoryError:
         raise GroundingError(
             f"ran out of memory assembling the model of {sum(e.ground_rules for e in estimates):,} "
@@ -378,8 +388,36 @@ def ground(program: Program, store: FactStore, keep_substitutions: bool = False,
 BACKENDS = ("numpy", "duckdb")
 
 
+def _check_share(share, keep_substitutions: bool):
+    if share is None:
+        return None
+    from hlmrf.errors import SettingsError
+
+    try:
+        k, N = (int(x) for x in share)
+    except (TypeError, ValueError):
+        raise SettingsError(f"share must be a pair (worker, workers), not {share!r}") from None
+    if not (N >= 1 and 0 <= k < N):
+        raise SettingsError(f"share ({k}, {N}): the worker must be in 0..{N - 1} of {N} >= 1 workers")
+    if keep_substitutions:
+        raise SettingsError("keep_substitutions (--ground-rules) needs the whole model: ground "
+                            "without share (every worker whole)")
+    return (k, N)
+
+
+def _share_rows(n_rows: int, share) -> slice:
+    """Worker ``k``'s contiguous share of ``n_rows`` rows."""
+    k, N = share
+    return slice(n_rows * k // N, n_rows * (k + 1) // N)
+
+
+def _share_block(b: "_Block", share) -> "_Block":
+    s = _share_rows(b.A.shape[0], share)
+    return b._replace(A=b.A[s], c=b.c[s], sel=None if b.sel is None else b.sel[s])
+
+
 def _ground_rules(prep: _Prepared, program: Program, estimates, ctx: _Context, keep_substitutions: bool,
-                  executor):
+                  executor, share=None):
     """Every rule's blocks (and substitution tables when kept), rule by rule."""
     blocks, subs_kept = [], []
     db_error = executor.duckdb.Error if executor is not None else ()
@@ -389,10 +427,12 @@ def _ground_rules(prep: _Prepared, program: Program, estimates, ctx: _Context, k
             if isinstance(rule, ArithmeticRule):
                 subs = prep.execute(plan) if executor is None else executor.execute(plan, prep.execute)
                 rule_blocks, variables, table = _rows_of_arithmetic(r, rule, plan, subs, ctx)
+                if share is not None:  # rows, not substitutions: a summation groups several
+                    rule_blocks = [_share_block(b, share) for b in rule_blocks]
             else:
                 subs = None
                 rule_blocks, table = _ground_logical(prep, r, rule, plan, estimates[r], ctx,
-                                                     keep_substitutions, executor)
+                                                     keep_substitutions, executor, share)
                 variables = plan.variables
             del subs
         except _BrokenHard as broken:
@@ -471,19 +511,47 @@ turn them into rows (some 250 bytes per grounding) are then held for one part at
 the whole rule, and only the finished rows add up."""
 
 
-def _numpy_parts(prep: _Prepared, plan, estimate: "RuleEstimate"):
+def _numpy_parts(prep: _Prepared, plan, estimate: "RuleEstimate", share=None):
     # At most 1,024 parts: each part re-reads the first scan's relation, and an estimate can be
     # a loose upper bound.
-    parts = 1 if isinstance(plan, UnionPlan) else min(1024, max(1, -(-estimate.ground_rules // GROUND_PART_ROWS)))
-    for k in range(parts):
+    union = isinstance(plan, UnionPlan)
+    parts = 1 if union else min(1024, max(1, -(-estimate.ground_rules // GROUND_PART_ROWS)))
+    if share is None:
+        for k in range(parts):
+            yield prep.execute(plan, (k, parts))
+        return
+    worker, workers = share
+    if union:  # deduplicated across its parts: it runs whole, and the worker keeps its rows
+        subs = prep.execute(plan)
+        yield subs[_share_rows(len(subs), share)]
+        return
+    parts = max(parts, workers)  # every worker has parts; only its own are executed
+    for k in range(worker, parts, workers):
         yield prep.execute(plan, (k, parts))
 
 
+def _executor_parts(executor, prep: _Prepared, plan, estimate: "RuleEstimate", share=None):
+    """An executor's parts of the plan; with ``share``, worker k's parts k, k + N, ... (parts
+    small enough that a rule of ``estimate`` rows has about N or more of them)."""
+    if share is None:
+        yield from executor.parts(plan, GROUND_PART_ROWS, prep.execute)
+        return
+    worker, workers = share
+    rows = max(1, min(GROUND_PART_ROWS, -(-estimate.ground_rules // workers)))
+    parts = executor.parts(plan, rows, prep.execute)
+    try:
+        for j, subs in enumerate(parts):
+            if j % workers == worker:
+                yield subs
+    finally:
+        parts.close()
+
+
 def _ground_logical(prep: _Prepared, r: int, rule, plan, estimate: "RuleEstimate", ctx: _Context,
-                    keep_substitutions: bool, executor=None):
+                    keep_substitutions: bool, executor=None, share=None):
     """A logical rule's blocks, ground part by part; and its substitution table if kept (else None)."""
-    parts = _numpy_parts(prep, plan, estimate) if executor is None else \
-        executor.parts(plan, GROUND_PART_ROWS, prep.execute)
+    parts = _numpy_parts(prep, plan, estimate, share) if executor is None else \
+        _executor_parts(executor, prep, plan, estimate, share)
     blocks, tables, offset, broken = [], [], 0, None
     try:
         for subs in parts:

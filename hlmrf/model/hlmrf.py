@@ -89,6 +89,9 @@ class HLMRF:
     kind : (m,) int8 :class:`~hlmrf.model.terms.Kind` codes.
     rule : (m,) int32 index of the rule each row came from.
     index : the :class:`GroundIndex` mapping columns to atoms and ``rule`` codes to rules.
+    share : ``(k, N)`` when this is worker ``k``'s share of a model ground on ``N`` workers
+        (``ground(..., share=(k, N))``): only that worker's rows, over all ``n`` variables;
+        None for a whole model.
     """
 
     A: sp.csr_matrix
@@ -98,6 +101,7 @@ class HLMRF:
     kind: np.ndarray
     rule: np.ndarray
     index: GroundIndex = field(default_factory=GroundIndex)
+    share: tuple[int, int] | None = None
 
     @property
     def n(self) -> int:
@@ -143,11 +147,17 @@ class HLMRF:
     def potentials_per_rule(self) -> np.ndarray:
         return np.bincount(self.rule, minlength=len(self.index.rule_texts))
 
-    def normalized(self) -> "HLMRF":
+    def normalized(self, wmax: float | None = None) -> "HLMRF":
         """The same model with weights divided by the largest (PSL's default before inference);
-        the MAP state is unchanged, the energy scales."""
-        wmax = float(self.w.max()) if self.m and (self.w > 0).any() else 1.0
+        the MAP state is unchanged, the energy scales. ``wmax``: the divisor, when it is not this
+        model's largest weight (a worker's share divides by the whole model's)."""
+        if wmax is None:
+            wmax = self.largest_weight()
         return replace(self, w=self.w / wmax) if wmax > 0 else self
+
+    def largest_weight(self) -> float:
+        """The largest weight, 1.0 when no row has a positive one (:meth:`normalized`'s divisor)."""
+        return float(self.w.max()) if self.m and (self.w > 0).any() else 1.0
 
     def with_weights(self, rule_weights: np.ndarray) -> "HLMRF":
         """Re-weight every soft row by its rule's weight (hard rows keep 0)."""
