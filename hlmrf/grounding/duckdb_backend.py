@@ -26,7 +26,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from hlmrf.errors import GroundingError, OutputError
-from hlmrf.grounding.plan import Filter, JoinPlan, Scan, UnionPlan
+from hlmrf.grounding.plan import JoinPlan, Scan, UnionPlan, coded_sql, ordered_coded_sql
 from hlmrf.language.ast import Constant
 
 
@@ -83,6 +83,20 @@ class DuckDBExecutor:
                 self.con.close()
                 raise GroundingError(f"DuckDB refused {key} = {value!r}: {_first_line(exc)}") from None
 
+    name = "DuckDB"
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        """The exceptions a query can raise; grounding turns them into a GroundingError naming the rule."""
+        return (self.duckdb.Error,)
+
+    @staticmethod
+    def hint(message: str) -> str:
+        """What to do about a failed query, from its first line."""
+        if any(w in message.lower() for w in ("memory", "space", "disk")):
+            return "raise --memory-limit, or point --temp-directory at a disk with more room"
+        return "this is a bug if the in-memory backend grounds the rule: please report it"
+
     def close(self) -> None:
         for name in self._tables.values():
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
@@ -127,27 +141,9 @@ class DuckDBExecutor:
         return int(code)
 
     def sql(self, plan: JoinPlan, variables=None) -> str | None:
-        """The plan's query, selecting ``variables`` (default: the plan's) as ``v0, v1, ...``;
-        None for a plan without scans (the numpy executor runs those: one empty substitution)."""
-        variables = plan.variables if variables is None else variables
-        froms, where, col = plan.sql_scans(self._table, lambda c: str(self._code(c)))
-        if not froms:
-            return None
-        for step in plan.steps:
-            if not isinstance(step, Filter):
-                continue
-            left, right = (str(self._code(x)) if isinstance(x, Constant) else col[x]
-                           for x in (step.left, step.right))
-            if step.op == "%":
-                ranks = self._ranks()
-                a, b = f"k{len(froms)}", f"k{len(froms) + 1}"
-                froms += [f"{ranks} AS {a}", f"{ranks} AS {b}"]
-                where += [f"{a}.code = {left}", f"{b}.code = {right}", f"{a}.r < {b}.r"]
-            else:
-                where.append(f"{left} {'<>' if step.op == '!=' else '='} {right}")
-        select = ", ".join(f"{col[v]} AS v{i}" for i, v in enumerate(variables)) or "1 AS v_"
-        query = f"SELECT {select} FROM {', '.join(froms)}"
-        return query + (f" WHERE {' AND '.join(where)}" if where else "")
+        """The plan's query (:func:`~hlmrf.grounding.plan.coded_sql`), selecting ``variables``
+        (default: the plan's) as ``v0, v1, ...``; None for a plan without scans."""
+        return coded_sql(plan, self._table, self._code, self._ranks, variables)
 
     # ------------------------------------------------------------------ execution
 
@@ -158,16 +154,9 @@ class DuckDBExecutor:
         return np.stack(cols, axis=1) if cols else np.zeros((n, 0), np.int64)
 
     def _ordered(self, plan) -> str | None:
-        """The plan's substitutions, distinct (as ``np.unique(axis=0)`` would give a union) and
-        sorted by their codes; None when a part has no scan."""
-        parts = plan.parts if isinstance(plan, UnionPlan) else (plan,)
-        queries = [self.sql(p, plan.variables) for p in parts]
-        if any(q is None for q in queries):
-            return None
-        order = ", ".join(f"v{i}" for i in range(len(plan.variables))) or "1"
-        if isinstance(plan, UnionPlan):
-            return f"SELECT * FROM ({' UNION '.join(queries)}) ORDER BY {order}"
-        return f"{queries[0]} ORDER BY {order}"
+        """The plan's substitutions, distinct for a union and sorted by their codes; None when a
+        part has no scan."""
+        return ordered_coded_sql(plan, self._table, self._code, self._ranks)
 
     def execute(self, plan, fallback: Callable[[object], np.ndarray]) -> np.ndarray:
         """All of the plan's substitutions at once (arithmetic rules); ``fallback(plan)`` runs a

@@ -1,10 +1,11 @@
 """Join plans: which relations a rule's grounding scans, joins, filters and looks up.
 
 A plan is a plain value computed from the rule and relation sizes alone, so any engine can execute
-it: the in-memory numpy executor (:mod:`hlmrf.grounding.relational`, the default) today, an SQL
-engine (DuckDB out of core, Spark SQL) later, by translating scans to tables, shared variables to
-equi-joins and filters to ``WHERE`` clauses (:meth:`JoinPlan.to_sql` shows the translation). The
-plan says nothing about how a join is computed.
+it: the in-memory numpy executor (:mod:`hlmrf.grounding.relational`, the default), or an SQL
+engine (DuckDB out of core, Spark SQL on a cluster) by translating scans to tables, shared variables
+to equi-joins and filters to ``WHERE`` clauses (:meth:`JoinPlan.to_sql` shows the translation;
+:func:`coded_sql` is the one those backends run). The plan says nothing about how a join is
+computed.
 
 Relations a plan can scan, per predicate:
 
@@ -22,7 +23,7 @@ bound like any other) and keeps the distinct substitutions of its other variable
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Union
+from typing import Callable, Mapping, Union
 
 from hlmrf.errors import RuleError
 from hlmrf.language.ast import ArithmeticRule, Atom, Comparison, Constant, Variable
@@ -66,7 +67,7 @@ class JoinPlan:
         """The scans as SQL: ``(FROM items, WHERE conditions, first column of each variable)``.
 
         ``table(scan)`` names a scan's table (columns ``a0, a1, ...``), ``constant(c)`` writes a
-        constant as an SQL literal. Shared by :meth:`to_sql` and the DuckDB backend.
+        constant as an SQL literal. Shared by :meth:`to_sql` and :func:`coded_sql`.
         """
         froms, where, first_col = [], [], {}
         for step in self.steps:
@@ -86,8 +87,8 @@ class JoinPlan:
     def to_sql(self) -> str:
         """The plan as one SQL query over tables ``<predicate>_<relation>(a0, a1, ...)``.
 
-        Documentation of the separation; :mod:`hlmrf.grounding.duckdb_backend` runs the same
-        translation on integer-coded tables.
+        Documentation of the separation; :func:`coded_sql` is the same translation on
+        integer-coded tables, which the DuckDB and Spark backends run.
         """
         froms, where, first_col = self.sql_scans(lambda s: f"{s.predicate.lower()}_{s.relation}",
                                                  lambda c: f"'{c.value}'")
@@ -115,6 +116,50 @@ class UnionPlan:
 
     def to_sql(self) -> str:
         return "\nUNION\n".join(p.to_sql() for p in self.parts)
+
+
+def coded_sql(plan: JoinPlan, table: Callable[[Scan], str], code: Callable[[Constant], int],
+              ranks: Callable[[], str], variables=None) -> str | None:
+    """The plan's query over integer-coded tables, selecting ``variables`` (default: the plan's) as
+    ``v0, v1, ...`` (``1 AS v_`` when there are none); None for a plan without scans (the numpy
+    executor runs those: one empty substitution).
+
+    ``table(scan)`` names a scan's table of codes (columns ``a0, a1, ...``), ``code(c)`` is a
+    constant's code, and ``ranks()`` names a ``(code, r)`` table of each code's position in the
+    sorted order of the names, for PSL's ``%``. Standard SQL that DuckDB and Spark SQL both run.
+    """
+    variables = plan.variables if variables is None else variables
+    froms, where, col = plan.sql_scans(table, lambda c: str(int(code(c))))
+    if not froms:
+        return None
+    for step in plan.steps:
+        if not isinstance(step, Filter):
+            continue
+        left, right = (str(int(code(x))) if isinstance(x, Constant) else col[x] for x in (step.left, step.right))
+        if step.op == "%":
+            name = ranks()
+            a, b = f"k{len(froms)}", f"k{len(froms) + 1}"
+            froms += [f"{name} AS {a}", f"{name} AS {b}"]
+            where += [f"{a}.code = {left}", f"{b}.code = {right}", f"{a}.r < {b}.r"]
+        else:
+            where.append(f"{left} {'<>' if step.op == '!=' else '='} {right}")
+    select = ", ".join(f"{col[v]} AS v{i}" for i, v in enumerate(variables)) or "1 AS v_"
+    query = f"SELECT {select} FROM {', '.join(froms)}"
+    return query + (f" WHERE {' AND '.join(where)}" if where else "")
+
+
+def ordered_coded_sql(plan: "JoinPlan | UnionPlan", table: Callable[[Scan], str],
+                      code: Callable[[Constant], int], ranks: Callable[[], str]) -> str | None:
+    """:func:`coded_sql` of the plan, distinct for a union (as ``np.unique(axis=0)`` gives it) and
+    sorted by the substitutions' codes; None when a part has no scan."""
+    parts = plan.parts if isinstance(plan, UnionPlan) else (plan,)
+    queries = [coded_sql(p, table, code, ranks, plan.variables) for p in parts]
+    if any(q is None for q in queries):
+        return None
+    order = ", ".join(f"v{i}" for i in range(len(plan.variables))) or "1"
+    if isinstance(plan, UnionPlan):
+        return f"SELECT * FROM ({' UNION '.join(queries)}) ORDER BY {order}"
+    return f"{queries[0]} ORDER BY {order}"
 
 
 def _pattern(atom: Atom):
