@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from hlmrf.errors import SolverError
+from hlmrf.errors import SettingsError, SolverError
 from hlmrf.inference.result import Result, Status
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.hlmrf import HLMRF, column_counts
@@ -67,17 +67,47 @@ solver through :func:`hlmrf.infer` (the CLI) run distributed without a new argum
 layer in between."""
 
 
-def local_rows(model: HLMRF, comm) -> tuple[HLMRF, slice]:
+def local_rows(model: HLMRF, comm) -> tuple[HLMRF, slice, int]:
     """The rows of ``model`` that ``comm``'s worker owns, as a model of their own (all ``n``
-    columns), and their slice; the model itself when it owns them all."""
+    columns), their slice of the whole model's rows, and the whole model's row count; the model
+    itself when it owns them all.
+
+    A worker's share (``model.share``, from ``ground(..., share=(k, N))``) is all this worker's
+    rows already: its slice follows the shares of workers ``0..k-1`` (one reduction of ``N``
+    floats)."""
+    if model.share is not None:
+        k, N = model.share
+        if N != comm.size or k != getattr(comm, "rank", 0):
+            raise SettingsError(f"the model is worker {k}'s share of {N}, but this is worker "
+                                f"{getattr(comm, 'rank', 0)} of {comm.size}: ground with "
+                                "share=(rank, world size) of the session that solves it")
+        if N == 1:
+            return model, slice(0, model.m), model.m
+        counts = np.zeros(N)
+        counts[k] = model.m
+        counts = comm.sum(counts)
+        start = int(counts[:k].sum())
+        return model, slice(start, start + model.m), int(counts.sum())
     rows = comm.partition(model)
     if rows.start == 0 and rows.stop == model.m:
-        return model, rows
+        return model, rows, model.m
     A = model.A[rows]
     if model.A.has_sorted_indices:
         A.has_sorted_indices = True
     return replace(model, A=A, c=model.c[rows], w=model.w[rows], p=model.p[rows],
-                   kind=model.kind[rows], rule=model.rule[rows]), rows
+                   kind=model.kind[rows], rule=model.rule[rows]), rows, model.m
+
+
+def split(model: HLMRF, comm) -> bool:
+    """Whether ``model`` is one worker's share of a model split across ``comm``'s workers (then
+    no worker holds the whole model)."""
+    return model.share is not None and model.share[1] > 1 and comm.size > 1
+
+
+def whole_sum(model: HLMRF, comm, x: np.ndarray) -> np.ndarray:
+    """``x`` (a per-model float array, e.g. one number per rule) summed over the workers' shares
+    when ``model`` is a share, else ``x`` itself."""
+    return comm.sum(np.asarray(x, dtype=np.float64).copy()) if split(model, comm) else x
 
 
 def global_counts(comm, deg: np.ndarray, L: int, hard: bool, negative: bool):
@@ -158,8 +188,7 @@ class _NumpyKernel:
 
     def __init__(self, model: HLMRF, alpha: float, comm=None):
         self.comm = comm = comm or ONE_WORKER
-        self.m_all = model.m
-        model, self.rows = local_rows(model, comm)
+        model, self.rows, self.m_all = local_rows(model, comm)
         lay = self.lay = layout(model)
         self.L, self.m, self.n = len(lay.a), model.m, model.n
         self.alpha = float(alpha)
@@ -254,11 +283,11 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
     t0 = time.perf_counter()
     n, m = model.n, model.m
     z = np.zeros(n) if y0 is None else np.clip(np.asarray(y0, dtype=np.float64), 0.0, 1.0).copy()
-    if m == 0:
+    comm = comm if comm is not None else (COMMUNICATOR.get() or ONE_WORKER)
+    if whole_sum(model, comm, np.array([float(m)]))[0] == 0:  # a share may be empty, not the whole
         return Result(z, Status.CONVERGED, 0, 0.0, 0.0, 0.0, 0.0, time.perf_counter() - t0, "admm",
                       lower_bound=0.0)
     alpha = float(st.alpha)
-    comm = comm if comm is not None else (COMMUNICATOR.get() or ONE_WORKER)
     kern = _kernel(st, model, alpha, comm)
     L = kern.L
     rho = float(st.rho)
@@ -339,7 +368,8 @@ of about a million copies and up."""
 def _kernel(st: AdmmSettings, model: HLMRF, alpha: float, comm=None):
     """The iteration body for ``st.kernel``: the compiled one or the numpy reference (chosen by
     the whole model's size, so every worker chooses alike)."""
-    if st.kernel == "numpy" or (st.kernel == "auto" and model.A.nnz <= FUSED_MIN_COPIES):
+    nnz = model.A.nnz if st.kernel != "auto" else int(whole_sum(model, comm or ONE_WORKER, np.array([model.A.nnz], float))[0])
+    if st.kernel == "numpy" or (st.kernel == "auto" and nnz <= FUSED_MIN_COPIES):
         return _NumpyKernel(model, alpha, comm)
     if st.kernel == "auto":
         import importlib.util
@@ -409,6 +439,9 @@ def _improve(model: HLMRF, kern, z: np.ndarray, t: np.ndarray, scale: float, cer
     :data:`PROJECTION_BACKOFF` times the iterations so far.
     """
     if not st.polish or not cert.convex:  # polishing assumes a convex problem
+        return z, cert
+    if split(model, kern.comm):  # polishing solves on the whole model, which no worker holds
+        log["skipped"] = "the model is split across the workers (each grounded only its share)"
         return z, cert
     do_polish = final or it >= log.get("next_polish", 0)
     project = final or it >= log["next_projection"]

@@ -237,8 +237,7 @@ class FusedKernel:
         from hlmrf.inference.admm import ONE_WORKER, global_counts, local_rows
 
         self.comm = comm = comm or ONE_WORKER
-        self.m_all = model.m
-        model, self.rows = local_rows(model, comm)
+        model, self.rows, self.m_all = local_rows(model, comm)
         A = model.A
         n, m, L = model.n, model.m, A.nnz
         self.indptr, self.var = A.indptr, A.indices  # any integer type: numba compiles per type

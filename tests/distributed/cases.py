@@ -38,3 +38,23 @@ SETTINGS = {
 }
 
 CASES = [(m, s) for m in MODELS for s in SETTINGS]
+
+
+# Split models (each worker grounds only its share): programs with their data, and settings
+# without polishing (it needs the whole model, which no worker then holds).
+def _program(name):
+    from hlmrf import parse_rules
+    from hlmrf.testing.psl_corpus import corpus, corpus_store
+
+    return lambda: (parse_rules("\n".join(corpus()[name]["rules"]), f"{name}.psl"), corpus_store(name, seed=0))
+
+
+SPLIT_PROGRAMS = {name: _program(name) for name in ("citeseer", "simple-acquaintances", "friendship")}
+
+SPLIT_SETTINGS = {
+    "no-polish": AdmmSettings(kernel="numpy", polish=False, max_iter=1500),  # citeseer: the limit
+    "no-polish-numba": AdmmSettings(kernel="numba", polish=False, max_iter=1500),
+    "37-iterations": replace(NO_STOP, max_iter=37, kernel="numpy"),
+}
+
+SPLIT_CASES = [(m, s) for m in SPLIT_PROGRAMS for s in SPLIT_SETTINGS]
