@@ -122,7 +122,7 @@ def infer(program: Program, store: FactStore, settings: AdmmSettings | None = No
           keep_substitutions: bool = False,
           max_ground_rules: int | None = DEFAULT_MAX_GROUND_RULES,
           on_estimate: Callable[[RuleEstimate], None] | None = None,
-          backend: str = "numpy", duckdb=None, share: tuple[int, int] | None = None) -> Inference:
+          backend: str = "numpy", duckdb=None, spark=None, share: tuple[int, int] | None = None) -> Inference:
     """Ground ``program`` on ``store`` and find the MAP state.
 
     Weights are divided by the largest first when ``settings.normalize_weights`` (the reference
@@ -131,8 +131,9 @@ def infer(program: Program, store: FactStore, settings: AdmmSettings | None = No
     ``keep_substitutions`` keeps each row's substitution in ``model.index`` (for printing
     ground rules, :func:`hlmrf.model.printer.ground_rule_text`). ``max_ground_rules`` (None: no
     limit), ``on_estimate`` (called with each rule's
-    :class:`~hlmrf.grounding.ground.RuleEstimate` before grounding), ``backend`` (``"numpy"`` or
-    ``"duckdb"``) and ``duckdb`` (its :class:`~hlmrf.grounding.duckdb_backend.DuckDBOptions`) are
+    :class:`~hlmrf.grounding.ground.RuleEstimate` before grounding), ``backend`` (``"numpy"``,
+    ``"duckdb"`` or ``"spark"``), ``duckdb`` (its :class:`~hlmrf.grounding.duckdb_backend.DuckDBOptions`)
+    and ``spark`` (its :class:`~hlmrf.grounding.spark_backend.SparkOptions`) are
     :func:`hlmrf.ground`'s; so is ``share=(k, N)``, which grounds only worker ``k``'s share for a
     distributed solve (call it on every worker inside :func:`hlmrf.distributed.session`; the
     result's model is then that worker's share, ``y`` and the certificate the whole model's).
@@ -147,7 +148,7 @@ def infer(program: Program, store: FactStore, settings: AdmmSettings | None = No
     t0 = time.perf_counter()
     model = ground(program, store, keep_substitutions=keep_substitutions,
                    max_ground_rules=max_ground_rules, on_estimate=on_estimate, backend=backend,
-                   duckdb=duckdb, share=share)
+                   duckdb=duckdb, spark=spark, share=share)
     t_ground = time.perf_counter() - t0
     if settings.normalize_weights:
         model = model.normalized(None if share is None else _whole_largest_weight(model))

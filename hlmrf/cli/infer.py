@@ -25,7 +25,8 @@ import math
 import os
 
 from hlmrf.cli.reference import (ADMM_OPTIONS, add_grounding_backend, add_input_arguments, add_max_ground_rules,
-                                 add_version, evaluator_metrics, grounding_backend, ignored_message, input_paths, translate_options)
+                                 add_version, check_grounding_backend, evaluator_metrics, grounding_backend,
+                                 ignored_message, input_paths, translate_options)
 from hlmrf.errors import SettingsError
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.infra.cli import run_cli
@@ -73,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "gloo; needs torch); same answer as one process. Under torchrun, omit it: "
                          "torchrun --nproc-per-node N -m hlmrf.cli.infer ... (docs/solvers.md)")
     add_max_ground_rules(ap)
-    add_grounding_backend(ap)
+    add_grounding_backend(ap, spark=True)
     add_version(ap)
     return ap
 
@@ -146,6 +147,16 @@ def check_outputs(args) -> None:
                               "--ground-rules", gr)
 
 
+def _check_spark_workers(args, workers: int | None = None) -> None:
+    """Workers cannot share one --spark-output folder: each writes every rule's Parquet there."""
+    from hlmrf.distributed.launch import world_size
+
+    if args.spark_output is not None and (workers or world_size()) > 1:
+        raise SettingsError(f"--spark-output {args.spark_output[:80]}: every worker grounds the model in "
+                            "its own Spark application, and they cannot share one output folder; drop "
+                            "--spark-output (a temporary folder each) or run on one worker")
+
+
 def category_indexes(text: str) -> tuple[int, ...]:
     """``categoricalevaluator.categoryindexes``: comma-separated 0-based argument positions."""
     try:
@@ -208,10 +219,8 @@ def run(args, out=None, err=None) -> int:
 
     check_solver(args.solver, database=args.database)
     backend = grounding_backend(args)
-    if backend:
-        from hlmrf.errors import require
-
-        require("duckdb", "duckdb")  # before reading any input
+    _check_spark_workers(args)
+    check_grounding_backend(backend)  # before reading any input
     check_outputs(args)
     if options.ignored:
         print(ignored_message("hlmrf-infer", options.ignored), file=err)
@@ -342,6 +351,7 @@ def main(argv=None) -> int:
             from hlmrf.distributed.launch import check_solver
 
             check_solver(args.solver, args.workers, args.database)
+            _check_spark_workers(args, args.workers)
             return launch_local("hlmrf.cli.infer", list(sys.argv[1:] if argv is None else argv), args.workers)
         return run(args)
 

@@ -28,7 +28,7 @@ import math
 import os
 
 from hlmrf.cli.reference import (EVALUATORS, add_grounding_backend, add_input_arguments, add_max_ground_rules,
-                                 add_version, grounding_backend, ignored_message,
+                                 add_version, check_grounding_backend, grounding_backend, ignored_message,
                                  input_paths, translate_options)
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.infra.cli import run_cli
@@ -183,10 +183,7 @@ def run(args, out=None, err=None) -> int:
     threshold, _ = _command_settings(args, options.cli)
     _eval_path(args)
     backend = grounding_backend(args)
-    if backend:
-        from hlmrf.errors import require
-
-        require("duckdb", "duckdb")  # before reading any input
+    check_grounding_backend(backend)  # before reading any input
     check_output_file(output)  # a folder or unwritable place writes nothing
     if options.ignored:
         print(ignored_message("hlmrf-learn", options.ignored), file=err)

@@ -39,12 +39,15 @@ def add_max_ground_rules(parser: argparse.ArgumentParser) -> None:
                                           "no limit)")
 
 
-def add_grounding_backend(parser: argparse.ArgumentParser) -> None:
-    """``--backend numpy|duckdb`` and DuckDB's options (issue 15)."""
+def add_grounding_backend(parser: argparse.ArgumentParser, spark: bool = False) -> None:
+    """``--backend numpy|duckdb`` and DuckDB's options (issue 15); with ``spark``, also
+    ``--backend spark`` and its ``--spark-master``/``--spark-output``."""
     g = parser.add_argument_group("grounding backend")
-    g.add_argument("--backend", choices=["numpy", "duckdb"], default="numpy",
+    g.add_argument("--backend", choices=["numpy", "duckdb"] + (["spark"] if spark else []), default="numpy",
                    help="run grounding's joins in memory with numpy (default), or in DuckDB, which "
-                        "spills joins larger than --memory-limit to disk (pip install 'hlmrf[duckdb]')")
+                        "spills joins larger than --memory-limit to disk (pip install 'hlmrf[duckdb]')"
+                        + (", or as Spark SQL, locally or on a cluster (pip install 'hlmrf[spark]'; "
+                           "needs Java 17+)" if spark else ""))
     g.add_argument("--database", metavar="PATH",
                    help="DuckDB database file to create (its tables are replaced); default: in memory")
     g.add_argument("--memory-limit", type=_memory_size, metavar="SIZE",
@@ -52,27 +55,58 @@ def add_grounding_backend(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--temp-directory", metavar="DIR",
                    help="where DuckDB spills past its memory limit (default: DuckDB's, beside the database)")
     g.add_argument("--duckdb-threads", type=int, metavar="N", help="DuckDB's threads (default: all cores)")
+    if spark:
+        g.add_argument("--spark-master", metavar="URL",
+                       help="Spark's master: local[N] (default local[2]), spark://host:7077, yarn, ...")
+        g.add_argument("--spark-output", metavar="DIR",
+                       help="folder (or hdfs://, s3a:// URI) for the Parquet of each rule's substitutions, "
+                            "kept as rule=<k>/; a cluster and this machine must both read it "
+                            "(default: a temporary local folder, removed afterwards)")
 
 
 def grounding_backend(args: argparse.Namespace) -> dict:
-    """The ``backend=``/``duckdb=`` keywords of :func:`hlmrf.ground` from the parsed options."""
+    """The ``backend=``/``duckdb=``/``spark=`` keywords of :func:`hlmrf.ground` from the parsed
+    options; a backend's option without that backend is an error. Neither duckdb nor pyspark is
+    imported here: :func:`check_grounding_backend` checks the chosen backend's dependencies."""
     from hlmrf.errors import SettingsError
 
     db = {"database": args.database, "memory_limit": args.memory_limit,
           "temp_directory": args.temp_directory, "threads": args.duckdb_threads}
-    given = [f"--{k.replace('_', '-')}" if k != "threads" else "--duckdb-threads"
-             for k, v in db.items() if v is not None]
-    if args.backend != "duckdb":
-        if given:
+    sp = {"master": getattr(args, "spark_master", None), "output": getattr(args, "spark_output", None)}
+    flags = {"duckdb": {"--database": args.database, "--memory-limit": args.memory_limit,
+                        "--temp-directory": args.temp_directory, "--duckdb-threads": args.duckdb_threads},
+             "spark": {"--spark-master": sp["master"], "--spark-output": sp["output"]}}
+    for backend, options in flags.items():
+        given = [flag for flag, value in options.items() if value is not None]
+        if args.backend != backend and given:
             raise SettingsError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} only to "
-                                "--backend duckdb; add --backend duckdb or drop "
+                                f"--backend {backend}; add --backend {backend} or drop "
                                 f"{'it' if len(given) == 1 else 'them'}")
+    if args.backend == "spark":
+        from hlmrf.grounding.spark_backend import SparkOptions
+
+        return {"backend": "spark", "spark": SparkOptions(**{k: v for k, v in sp.items() if v is not None})}
+    if args.backend != "duckdb":
         return {}
     if args.duckdb_threads is not None and args.duckdb_threads < 1:
         raise SettingsError(f"--duckdb-threads must be at least 1, not {args.duckdb_threads}")
     from hlmrf.grounding.duckdb_backend import DuckDBOptions
 
     return {"backend": "duckdb", "duckdb": DuckDBOptions(**db)}
+
+
+def check_grounding_backend(backend: dict) -> None:
+    """The chosen backend's dependencies (and Spark's Java and output folder), before any input is
+    read: a :class:`~hlmrf.errors.MissingDependencyError` or :class:`~hlmrf.errors.SettingsError`
+    that says how to fix it."""
+    if backend.get("backend") == "duckdb":
+        from hlmrf.errors import require
+
+        require("duckdb", "duckdb")
+    elif backend.get("backend") == "spark":
+        from hlmrf.grounding.spark_backend import check_spark
+
+        check_spark(backend["spark"])
 
 
 def _memory_size(text: str) -> str:

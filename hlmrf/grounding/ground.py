@@ -45,6 +45,7 @@ from hlmrf.model.terms import Kind
 
 if TYPE_CHECKING:  # pragma: no cover
     from hlmrf.grounding.duckdb_backend import DuckDBOptions
+    from hlmrf.grounding.spark_backend import SparkOptions
 
 #: Default of ``ground(..., max_ground_rules=)``: about 2-5 GB of grounding work at PSL's usual
 #: two or three atoms per ground rule.
@@ -309,7 +310,7 @@ def ground(program: Program, store: FactStore, keep_substitutions: bool = False,
            max_ground_rules: int | None = DEFAULT_MAX_GROUND_RULES,
            on_estimate: Callable[[RuleEstimate], None] | None = None,
            backend: str = "numpy", duckdb: "DuckDBOptions | None" = None,
-           share: tuple[int, int] | None = None) -> HLMRF:
+           spark: "SparkOptions | None" = None, share: tuple[int, int] | None = None) -> HLMRF:
     """Ground ``program`` on ``store``.
 
     Returns the model; ``model.index`` maps its columns to target atoms and its ``rule`` codes to
@@ -323,8 +324,10 @@ def ground(program: Program, store: FactStore, keep_substitutions: bool = False,
 
     ``backend`` runs the joins: ``"numpy"`` (in memory, the default) or ``"duckdb"``
     (:mod:`hlmrf.grounding.duckdb_backend`: out of core, with ``duckdb``'s
-    :class:`~hlmrf.grounding.duckdb_backend.DuckDBOptions`; the same potentials, each rule's rows in
-    the sorted order of their substitutions).
+    :class:`~hlmrf.grounding.duckdb_backend.DuckDBOptions`) or ``"spark"``
+    (:mod:`hlmrf.grounding.spark_backend`: Spark SQL, locally or on a cluster, with ``spark``'s
+    :class:`~hlmrf.grounding.spark_backend.SparkOptions`); both give the same potentials as
+    ``"numpy"``, each rule's rows in the sorted order of their substitutions.
 
     ``share=(k, N)`` grounds only worker ``k``'s share of ``N`` (for the distributed solver,
     :mod:`hlmrf.distributed`): a logical rule's parts ``k, k + N, ...`` (the numpy executor runs
@@ -353,6 +356,10 @@ def ground(program: Program, store: FactStore, keep_substitutions: bool = False,
         from hlmrf.grounding.duckdb_backend import DuckDBExecutor, DuckDBOptions
 
         executor = DuckDBExecutor(duckdb or DuckDBOptions(), prep.relation, codes.lookup, codes.rank)
+    elif backend == "spark":
+        from hlmrf.grounding.spark_backend import SparkExecutor, SparkOptions
+
+        executor = SparkExecutor(spark or SparkOptions(), prep.relation, codes.lookup, codes.rank)
     try:
         if executor is not None:
             estimates = [replace(e, database=executor.estimate(prep.plans[e.rule])) for e in estimates]
@@ -385,7 +392,7 @@ def ground(program: Program, store: FactStore, keep_substitutions: bool = False,
             "ground rules; restrict the largest rules' bodies or lower --max-ground-rules") from None
 
 
-BACKENDS = ("numpy", "duckdb")
+BACKENDS = ("numpy", "duckdb", "spark")
 
 
 def _check_share(share, keep_substitutions: bool):
@@ -420,7 +427,7 @@ def _ground_rules(prep: _Prepared, program: Program, estimates, ctx: _Context, k
                   executor, share=None):
     """Every rule's blocks (and substitution tables when kept), rule by rule."""
     blocks, subs_kept = [], []
-    db_error = executor.duckdb.Error if executor is not None else ()
+    db_error = executor.errors if executor is not None else ()
     for r, rule in enumerate(program.rules):
         plan = prep.plans[r]
         try:
@@ -440,11 +447,8 @@ def _ground_rules(prep: _Prepared, program: Program, estimates, ctx: _Context, k
         except db_error as exc:
             e = estimates[r]
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-            hint = ("raise --memory-limit, or point --temp-directory at a disk with more room"
-                    if "memory" in first.lower() or "space" in first.lower() or "disk" in first.lower()
-                    else "this is a bug if the in-memory backend grounds the rule: please report it")
-            raise GroundingError(f"DuckDB failed grounding rule {r + 1} ({e.location}) `{e.text}`: "
-                                 f"{first}; {hint}") from None
+            raise GroundingError(f"{executor.name} failed grounding rule {r + 1} ({e.location}) "
+                                 f"`{e.text}`: {first}; {executor.hint(first)}") from None
         except MemoryError:
             e = estimates[r]
             raise GroundingError(
