@@ -9,8 +9,9 @@ iterations and convergence, the timings). The manifest is published in the same
 rerun (a resubmitted Slurm array, a retried Ray task) leaves it alone (:func:`finished`).
 
 :func:`merge_files` checks that the folders are the N shards of one run (same inputs, same settings,
-each shard once) and writes what the unsharded run writes: ``masks.npz`` with the same arrays,
-``choices.json`` byte for byte, ``report.json``/``report.md`` the same except the timings (summed
+each shard once, one ``--store`` layout) and writes what the unsharded run writes: ``masks.npz``
+with the same arrays (the masks, or with ``--store objects`` only the chosen objects and render
+parameters), ``choices.json`` byte for byte, ``report.json``/``report.md`` the same except the timings (summed
 over the shards; two unsharded runs differ there too), and the first previews. The merge is exact
 because a question's scores do not depend on which questions share its chunk under the
 per-question solvers (``numpy-batch``, ``torch``); the ``numpy`` solver (one ADMM on a chunk's
@@ -127,6 +128,11 @@ def _check_shards(dirs: Sequence[Path]) -> list[tuple[Path, dict]]:
         docs.append((d, doc))
     first_dir, first = docs[0]
     for d, doc in docs[1:]:
+        a, b = _store(doc), _store(first)
+        if a != b:
+            raise DataError(f"written with --store {a}, {first_dir} with --store {b}: one masks.npz "
+                            f"cannot hold both layouts; rerun this shard with --store {b} --force (or "
+                            f"every shard with the same --store) and merge again", d)
         for what, key in (("shard count", "of"), ("inputs", "inputs"), ("settings", "config"),
                           ("question count", "questions")):
             a, b = (doc[key]["total"], first[key]["total"]) if key == "questions" else (doc[key], first[key])
@@ -157,6 +163,11 @@ def _check_shards(dirs: Sequence[Path]) -> list[tuple[Path, dict]]:
     return order
 
 
+def _store(doc: Mapping) -> str:
+    """The ``--store`` of a shard (manifests from before the option hold arrays)."""
+    return doc["config"].get("store", "arrays")
+
+
 class _Counts:
     """What :func:`vqa_adapters.psl.io.report_json` and ``report_markdown`` read from a
     :class:`~vqa_adapters.psl.pipeline.PipelineResult` besides the report: the number of
@@ -170,12 +181,25 @@ class _Counts:
         self.timings = timings
 
 
-def _merge_npz(paths: Sequence[Path]) -> dict[str, np.ndarray]:
-    loaded = [np.load(p) for p in paths]
+def _merge_npz(paths: Sequence[Path], store: str) -> dict[str, np.ndarray]:
+    from vqa_adapters.psl.io import RUN_KEYS
+
+    loaded = [np.load(p, allow_pickle=False) for p in paths]
+    for p, z in zip(paths, loaded):
+        if ("masks" in z.files) != (store == "arrays"):
+            raise DataError(f"its shard.json says --store {store} but it "
+                            f"{'has no' if store == 'arrays' else 'has a'} mask array; rerun this "
+                            "shard with --force", p.parent)
     out = {}
     for key in loaded[0].files:  # masks_npz_bytes' order
         parts = [z[key] for z in loaded]
-        if key.endswith("_ptr"):  # (N + 1,) offsets: each shard's, shifted past the earlier shards
+        if key in RUN_KEYS:  # one value for the run: the shards agree (same settings), keep it
+            for p, v in zip(paths[1:], parts[1:]):
+                if not np.array_equal(v, parts[0]):
+                    raise DataError(f"its {key} {v} differs from {parts[0]} in {paths[0].parent}; "
+                                    "rerun this shard with the same options", p.parent)
+            out[key] = parts[0]
+        elif key.endswith("_ptr"):  # (N + 1,) offsets: each shard's, shifted past the earlier shards
             shifted, base = [np.zeros(1, parts[0].dtype)], 0
             for p in parts:
                 shifted.append(p[1:] + base)
@@ -203,7 +227,7 @@ def merge_files(dirs: Sequence[str | Path]) -> tuple[dict[str, bytes | str], dic
             parts.append(body)
             rows.extend(json.loads(line.rstrip(",")) for line in body.split("\n"))
     files: dict = {"choices.json": _CHOICES_HEAD + ",\n".join(parts) + _CHOICES_TAIL}
-    files["masks.npz"] = npz_bytes(_merge_npz([d / "masks.npz" for d, _ in order]))
+    files["masks.npz"] = npz_bytes(_merge_npz([d / "masks.npz" for d, _ in order], _store(docs[0])))
     timings: dict[str, float] = {}
     for doc in docs:
         for k, v in doc["timings_seconds"].items():

@@ -12,10 +12,13 @@ One item per question::
     item["question_index"], item["image_index"]  ints
 
 ``masks`` is an ``(N, H, W)`` array (uint8 = value * 255, or float in [0, 1]) in the order of
-``questions``, or the path of a ``vqa-masks`` ``masks.npz`` (matched by ``question_index``).
-Vocabularies are plain Python (no torch); torch is imported only when a Dataset is built or
-:func:`collate` runs, so ``import vqa_adapters.clevr`` never imports it. This module does not make
-masks (see :mod:`vqa_adapters.psl`).
+``questions``, or the path of a ``vqa-masks`` ``masks.npz`` (matched by ``question_index``) of
+either layout: ``--store arrays`` (the masks are read from it) or ``--store objects`` (each item's
+mask is rendered from its stored objects and its scene when the item is read, by
+:func:`vqa_adapters.psl.io.render_stored_mask`, equal bit for bit to the stored array; nothing is
+cached, each question being read once an epoch). Vocabularies are plain Python (no torch); torch
+is imported only when a Dataset is built or :func:`collate` runs, so ``import vqa_adapters.clevr``
+never imports it. This module does not make masks (see :mod:`vqa_adapters.psl`).
 """
 from __future__ import annotations
 
@@ -77,24 +80,34 @@ def build_vocabularies(train: Iterable[Question]) -> tuple[Vocabulary, Vocabular
     return Vocabulary((PAD, UNK, *sorted(words))), Vocabulary(tuple(sorted(answers)))
 
 
-def _load_masks(masks: Any, questions: Sequence[Question]) -> np.ndarray:
+def _load_masks(masks: Any, questions: Sequence[Question]
+                ) -> tuple[np.ndarray | None, Any, np.ndarray | None]:
+    """``(array, None, None)`` for mask arrays; ``(None, stored, rows)`` for a ``--store objects``
+    file: ``stored`` (:class:`vqa_adapters.psl.io.StoredMasks`) and each question's row in it."""
     if isinstance(masks, (str, os.PathLike)):
-        path = str(masks)
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                arr, qidx = z["masks"], z["question_index"]
-        except (OSError, KeyError, ValueError) as exc:
-            raise DataError(f"not a vqa-masks masks.npz: {exc}", path) from None
-        pos = {int(q): i for i, q in enumerate(qidx)}
+        from vqa_adapters.psl.io import read_masks_npz  # the PSL stage, only for a vqa-masks file
+
+        stored = read_masks_npz(masks)
+        path = stored.path
+        pos = {int(q): i for i, q in enumerate(stored.question_index)}
         missing = [q.question_index for q in questions if q.question_index not in pos]
         if missing:
             raise DataError(f"no mask for question {missing[0]} ({len(missing)} missing)", path)
-        return arr[[pos[q.question_index] for q in questions]]
+        rows = np.array([pos[q.question_index] for q in questions], np.int64)
+        if stored.masks is not None:
+            return stored.masks[rows], None, None
+        other = [q for q, r in zip(questions, rows) if int(stored.image_index[r]) != q.image_index]
+        if other:
+            q = other[0]
+            raise DataError(f"question {q.question_index} is about image {q.image_index} here but "
+                            f"image {int(stored.image_index[pos[q.question_index]])} in the file: "
+                            "masks of another question file", path)
+        return None, stored, rows
     arr = np.asarray(masks)
     if arr.ndim != 3 or len(arr) != len(questions):
         raise DataError(f"masks have shape {arr.shape}; expected (N, H, W) with N = {len(questions)}",
                         "masks argument")
-    return arr
+    return arr, None, None
 
 
 class ClevrMaskDataset:
@@ -107,8 +120,13 @@ class ClevrMaskDataset:
         self.questions = tuple(questions)
         self.scenes = scenes
         self.images = Path(images)
-        self.masks = _load_masks(masks, self.questions)
-        self.size = (self.masks.shape[2], self.masks.shape[1])  # (width, height)
+        self.masks, self._stored, self._rows = _load_masks(masks, self.questions)
+        """The masks array, or None when they are rendered per item (a ``--store objects`` file)."""
+        if self.masks is not None:
+            self.size = (self.masks.shape[2], self.masks.shape[1])  # (width, height)
+        else:
+            self.size = self._stored.size
+        self._facts: dict[int, Any] = {}
         self.question_vocab = question_vocab
         self.answer_vocab = answer_vocab
         self._cache: dict[int, Any] = {}
@@ -132,13 +150,33 @@ class ClevrMaskDataset:
                 self._cache[image_index] = t
         return t
 
+    def _render(self, k: int, q: Question) -> np.ndarray:
+        """Question ``k``'s uint8 mask from its stored objects (its scene's facts built once)."""
+        from vqa_adapters.psl.facts import ObjectFacts, clevr_object_facts
+        from vqa_adapters.psl.io import render_stored_mask
+
+        k = k % len(self)
+        f = self._facts.get(q.image_index)
+        if f is None:
+            full = clevr_object_facts(self.scenes[q.image_index])
+            # Only the geometry is kept (a training split has 70,000 scenes; their relation
+            # matrices would be most of the cache).
+            f = self._facts[q.image_index] = ObjectFacts({}, {}, {}, full.centres, full.radii,
+                                                         full.image_size)
+        try:
+            return render_stored_mask(self._stored, int(self._rows[k]), f)
+        except IndexError:
+            raise DataError(f"question {q.question_index}: a chosen object is not in scene "
+                            f"{q.image_index} ({f.n} objects): masks of another scene file",
+                            self._stored.path) from None
+
     def __getitem__(self, k: int) -> dict[str, Any]:
         torch = self.torch
         if not -len(self) <= k < len(self):
             raise IndexError(f"question {k} out of range for {len(self)} questions")
         q = self.questions[k]
         image = self._image(q.image_index)
-        m = self.masks[k]
+        m = self.masks[k] if self.masks is not None else self._render(k, q)
         m = m.astype(np.float32) / 255.0 if m.dtype == np.uint8 else m.astype(np.float32)
         mask = torch.from_numpy(m).unsqueeze(0)
         answer = self.answer_vocab.lookup(q.answer) if q.answer is not None else -1

@@ -3,22 +3,25 @@
     vqa-masks --scenes S.json --questions Q.json --out DIR [--size 128x128]
               [--rules default|noisy|paper|FILE] [--device cpu|cuda] [--parser text|program]
               [--images DIR] [--previews 8] [--solver auto|numpy-batch|torch|numpy] [--weighted]
-              [--max-mask-gib 4] [--quiet]
+              [--store arrays|objects] [--max-mask-gib 4] [--quiet]
     vqa-masks --sort-of-clevr DIR --split test [--out REPORT_DIR] [...]
     vqa-masks --scenes S.json --questions Q.json --shard K/N --out DIR_K [--force] [...]
     vqa-masks merge DIR_0 ... DIR_N-1 --out DIR
 
-CLEVR writes ``DIR/masks.npz`` (uint8 masks and every question's scores and choices),
-``DIR/choices.json``, ``DIR/report.md`` and ``DIR/report.json``, and with ``--images`` PNG
-previews ``DIR/previews/q<index>.png``. Sort-of-CLEVR writes ``DIR/masks/<split>.npz`` (key
-``masks``, float32 ``(N, Q, H, W)`` at the image size, the format its torch Dataset reads) and the
-report to ``--out`` (default ``DIR/masks``, as ``<split>_report.md/json``). Every file of a run,
-previews included, appears together or not at all (one :class:`hlmrf.infra.FileSet` per output
-folder; the other splits' files in ``DIR/masks`` are kept). Every option and input document is
-checked before any work, and a mask array that would not fit ``--max-mask-gib`` is refused. Exit
-codes are :func:`hlmrf.infra.run_cli`'s: 2 for bad input (data or options; one line naming the
-file, question or option), 3 when a solve fails, 1 for a system error (writing, memory), 130 on
-Ctrl-C. Questions the parser cannot read are counted in the report, not fatal.
+CLEVR writes ``DIR/masks.npz`` (every question's scores, chosen objects and render parameters, and
+with ``--store arrays``, the default, the uint8 masks; ``--store objects`` keeps no mask array, for
+CLEVR's 700,000 training questions: readers render a question's mask when they read it,
+:func:`vqa_adapters.psl.io.render_stored_mask`), ``DIR/choices.json``, ``DIR/report.md`` and
+``DIR/report.json``, and with ``--images`` PNG previews ``DIR/previews/q<index>.png``.
+Sort-of-CLEVR writes ``DIR/masks/<split>.npz`` (key ``masks``, float32 ``(N, Q, H, W)`` at the
+image size, the format its torch Dataset reads) and the report to ``--out`` (default ``DIR/masks``,
+as ``<split>_report.md/json``). Every file of a run, previews included, appears together or not at
+all (one :class:`hlmrf.infra.FileSet` per output folder; the other splits' files in ``DIR/masks``
+are kept). Every option and input document is checked before any work, and a mask array that would
+not fit ``--max-mask-gib`` is refused (with ``--store arrays``; the error suggests ``--store
+objects``). Exit codes are :func:`hlmrf.infra.run_cli`'s: 2 for bad input (data or options; one
+line naming the file, question or option), 3 when a solve fails, 1 for a system error (writing,
+memory), 130 on Ctrl-C. Questions the parser cannot read are counted in the report, not fatal.
 ``--shard K/N`` (CLEVR) processes the K-th contiguous 1/N of the questions and writes its own
 complete output plus ``shard.json``; a folder that already holds that finished shard is skipped
 unless ``--force``. ``merge`` writes the unsharded run's output from the N shard folders
@@ -71,8 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weighted", action="store_true", help="scale each blob by its object's score")
     p.add_argument("--images", help="folder of the CLEVR images (PNG previews)")
     p.add_argument("--previews", type=int, default=8, help="how many previews to write (default 8)")
+    p.add_argument("--store", default="arrays", choices=("arrays", "objects"),
+                   help="CLEVR masks.npz: arrays (default) holds the rendered uint8 masks; objects only "
+                        "each question's chosen objects and the render parameters (a few bytes a "
+                        "question; ClevrMaskDataset renders a mask when it reads it)")
     p.add_argument("--max-mask-gib", type=float, default=MAX_MASK_GIB,
-                   help=f"refuse masks needing more memory than this (default {MAX_MASK_GIB:g} GiB)")
+                   help=f"--store arrays: refuse masks needing more memory than this (default "
+                        f"{MAX_MASK_GIB:g} GiB)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--shard", metavar="K/N", help="CLEVR: process only the K-th of N contiguous parts "
                    "of the questions (K from 0) and write them with a shard.json; a finished shard in "
@@ -93,9 +101,13 @@ def build_merge_parser() -> argparse.ArgumentParser:
 
 
 def _config(args, kind: str, size) -> dict:
-    return {"dataset": kind, "rules": args.rules, "parser": args.parser if kind == "clevr" else "sort-of-clevr",
-            "solver": _solver(args), "device": args.device, "mask_size": f"{size[0]}x{size[1]}",
-            "weighted": args.weighted}
+    config = {"dataset": kind, "rules": args.rules,
+              "parser": args.parser if kind == "clevr" else "sort-of-clevr",
+              "solver": _solver(args), "device": args.device, "mask_size": f"{size[0]}x{size[1]}",
+              "weighted": args.weighted}
+    if kind == "clevr":
+        config["store"] = args.store
+    return config
 
 
 def _solver(args) -> str:
@@ -119,6 +131,9 @@ def _check_options(args) -> None:
         raise SettingsError(f"--previews must be >= 0, got {args.previews}")
     if not (math.isfinite(args.max_mask_gib) and args.max_mask_gib > 0):
         raise SettingsError(f"--max-mask-gib must be a positive number, got {args.max_mask_gib}")
+    if args.soc is not None and args.store != "arrays":
+        raise SettingsError(f"--store {args.store} applies to CLEVR (--scenes/--questions); a "
+                            "Sort-of-CLEVR split is stored as its float32 mask array (masks/<split>.npz)")
     if args.shard is not None:
         from vqa_adapters.shards import parse_shard
 
@@ -140,27 +155,34 @@ def _check_options(args) -> None:
         load_program(args.rules)  # a missing or bad rule file fails now, not after loading the data
 
 
-def _check_mask_memory(n: int, size, dtype: str, limit_gib: float) -> None:
+def _check_mask_memory(n: int, size, dtype: str, limit_gib: float, objects_hint: bool = False) -> None:
     from vqa_adapters.psl.masks import mask_bytes
 
     need = mask_bytes(n, size, dtype)
     if need > limit_gib * 2**30:
+        hint = ("; or --store objects, which stores no mask array (each question's chosen objects "
+                "instead; ClevrMaskDataset renders a mask when it reads it)") if objects_hint else ""
         raise SettingsError(
             f"{n} masks of {size[0]}x{size[1]} ({dtype}) need about {need / 2**30:.1f} GiB, over "
             f"the {limit_gib:g} GiB limit; choose a smaller --size (CLEVR images are 480x320, the "
-            f"RN reads 128x128), fewer questions, or raise --max-mask-gib")
+            f"RN reads 128x128), fewer questions, or raise --max-mask-gib{hint}")
 
 
-def _previews(fs: FileSet, args, result, scenes, masks) -> int:
+def _previews(fs: FileSet, args, result, scenes, masks, facts_of, size) -> int:
+    """The first ``--previews`` questions whose image is there; ``masks`` None (``--store
+    objects``): each preview's mask rendered alone, as a reader renders it."""
     from vqa_adapters.psl.masks import overlay_image
+    from vqa_adapters.psl.pipeline import mask_weights, render_question_mask
 
     done = 0
-    for r, m in zip(result.results, masks):
+    for k, r in enumerate(result.results):
         if done >= args.previews:
             break
         name = scenes[r.image_index].image_filename
         image = Path(args.images) / name
         if name and image.is_file():
+            m = masks[k] if masks is not None else render_question_mask(
+                facts_of(r), r.chosen, mask_weights(r, result.settings.weighted), size)
             fs.add(f"previews/q{r.question_index}.png", overlay_image(image, m / 255.0))
             done += 1
     return done
@@ -190,26 +212,30 @@ def _run_clevr(args, bar_enabled: bool) -> str:
 
         total = len(questions)
         questions = questions[slice(*shard_range(total, *shard["k_n"]))]
-    _check_mask_memory(len(questions), size, "uint8", args.max_mask_gib)
+    if args.store == "arrays":
+        _check_mask_memory(len(questions), size, "uint8", args.max_mask_gib, objects_hint=True)
     with Progress(len(questions), "psl masks", enabled=bar_enabled) as bar:
         result = clevr_pipeline(questions, scenes, settings, on_chunk=bar.update)
-    masks = render_question_masks(result, clevr_facts_lookup(scenes), size, "uint8")
+    del questions  # the results keep what the files need; the question records can go
+    facts_of = clevr_facts_lookup(scenes)
+    masks = render_question_masks(result, facts_of, size, "uint8") if args.store == "arrays" else None
     report = result.report()
     with fs:
-        fs.add("masks.npz", masks_npz_bytes(result, masks))
+        fs.add("masks.npz", masks_npz_bytes(result, masks, size))
         fs.add("choices.json", choices_json(result))
         fs.add("report.json", report_json(result, report, config))
         fs.add("report.md", report_markdown(result, report, config))
         if args.images:
-            _previews(fs, args, result, scenes, masks)
+            _previews(fs, args, result, scenes, masks, facts_of, size)
         if shard is not None:  # published with the files it describes: present means finished
             from vqa_adapters.shards import SHARD_FILE, shard_manifest
 
             fs.add(SHARD_FILE, shard_manifest(*shard["k_n"], total, shard["inputs"], config,
                                               shard["previews"], result))
     o = report.overall
+    stored = "" if args.store == "arrays" else " (stored as objects)"
     return (f"wrote {args.out}: {len(result.results)} questions ({len(result.failures)} not parsed), masks "
-            f"{size[0]}x{size[1]}; chosen vs referred objects: micro P {o.micro_precision:.3f} "
+            f"{size[0]}x{size[1]}{stored}; chosen vs referred objects: micro P {o.micro_precision:.3f} "
             f"R {o.micro_recall:.3f}")
 
 

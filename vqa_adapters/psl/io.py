@@ -1,23 +1,29 @@
 """The pipeline's output files as bytes: mask arrays, per-question choices, the metrics report.
 
-This module lays out the files; publishing them (all of a run's files at once, or none) is
-:class:`hlmrf.infra.FileSet`'s business, and :func:`carry_forward` keeps the files of earlier runs
-that a run does not rewrite (the other splits' masks in a Sort-of-CLEVR ``masks`` folder).
+This module lays out the files and reads ``masks.npz`` back (either layout: the rendered masks, or
+only the chosen objects and render parameters, :func:`read_masks_npz`); publishing them (all of a
+run's files at once, or none) is :class:`hlmrf.infra.FileSet`'s business, and
+:func:`carry_forward` keeps the files of earlier runs that a run does not rewrite (the other
+splits' masks in a Sort-of-CLEVR ``masks`` folder).
 """
 from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
+from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 
 from ..clevr.metrics import PrecisionRecallReport, PRRow
 from ..outputs import carry_forward
-from .pipeline import PipelineResult
+from .facts import ObjectFacts
+from .pipeline import PipelineResult, mask_weights, render_question_mask
 
-__all__ = ["npz_bytes", "masks_npz_bytes", "choices_json", "report_json", "report_markdown", "carry_forward"]
+__all__ = ["npz_bytes", "masks_npz_bytes", "STORES", "StoredMasks", "read_masks_npz", "render_stored_mask",
+           "choices_json", "report_json", "report_markdown", "carry_forward"]
 
 
 def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
@@ -32,25 +38,37 @@ def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
-def masks_npz_bytes(result: PipelineResult, masks: np.ndarray) -> bytes:
-    """The CLEVR ``masks.npz``: uint8 masks (value / 255) and every question's scores and choices.
+STORES = ("arrays", "objects")
+"""The two layouts of the CLEVR ``masks.npz``: ``arrays`` holds the rendered masks, ``objects``
+only what renders them (:func:`read_masks_npz`, :func:`render_stored_mask`)."""
 
-    Keys: ``masks`` (N, H, W) uint8; ``question_index``, ``image_index`` (N,) int64; ``parsed``
-    (N,) bool; ``n_mentions``, ``n_objects`` (N,) int64 and ``scores`` float16, the row-major
-    ``(mentions, objects)`` matrices one after another (``score_ptr`` (N + 1,) offsets);
-    ``chosen`` int16 with ``chosen_ptr`` (N + 1,); ``referred`` int16 with ``referred_ptr``
-    (an unknown reference is an empty run).
+
+def masks_npz_bytes(result: PipelineResult, masks: np.ndarray | None, size: tuple[int, int]) -> bytes:
+    """The CLEVR ``masks.npz``: every question's scores and choices, the render parameters and, in
+    the ``arrays`` layout (``masks`` given), the uint8 masks (value / 255).
+
+    Keys: ``masks`` (N, H, W) uint8 (``arrays`` only); ``question_index``, ``image_index`` (N,)
+    int64; ``parsed`` (N,) bool; ``n_mentions``, ``n_objects`` (N,) int64 and ``scores`` float16,
+    the row-major ``(mentions, objects)`` matrices one after another (``score_ptr`` (N + 1,)
+    offsets); ``chosen`` int16 with ``chosen_ptr`` (N + 1,); ``referred`` int16 with
+    ``referred_ptr`` (an unknown reference is an empty run). Render parameters: ``weights``
+    float32, one per ``chosen`` entry (its blob's peak, 1 unless ``--weighted``); ``mask_size``
+    int64 (width, height); ``weighted`` bool; ``sigma_per_radius`` float64; ``store`` the layout's
+    name. With the scene file, they rebuild every mask bit for bit (:func:`render_stored_mask`).
     """
+    from .masks import SIGMA_PER_RADIUS
+
     R = result.results
     nm = np.array([0 if r.scores is None else r.scores.shape[0] for r in R], np.int64)
     no = np.array([0 if r.scores is None else r.scores.shape[1] for r in R], np.int64)
     scores = [r.scores.ravel() for r in R if r.scores is not None]
     chosen = [np.asarray(r.chosen, np.int16) for r in R]
     referred = [np.asarray(r.referred or (), np.int16) for r in R]
+    weights = [mask_weights(r, result.settings.weighted) for r in R]
     ptr = (lambda parts: np.r_[0, np.cumsum([len(p) for p in parts])].astype(np.int64))
     cat = (lambda parts, dt: np.concatenate(parts).astype(dt) if parts else np.zeros(0, dt))
-    return npz_bytes({
-        "masks": masks,
+    arrays = {} if masks is None else {"masks": masks}
+    arrays.update({
         "question_index": np.array([r.question_index for r in R], np.int64),
         "image_index": np.array([r.image_index for r in R], np.int64),
         "parsed": np.array([r.parse is not None for r in R], bool),
@@ -58,7 +76,87 @@ def masks_npz_bytes(result: PipelineResult, masks: np.ndarray) -> bytes:
         "scores": cat(scores, np.float16), "score_ptr": np.r_[0, np.cumsum(nm * no)].astype(np.int64),
         "chosen": cat(chosen, np.int16), "chosen_ptr": ptr(chosen),
         "referred": cat(referred, np.int16), "referred_ptr": ptr(referred),
+        "weights": cat(weights, np.float32),
+        "mask_size": np.array(size, np.int64), "weighted": np.array(result.settings.weighted),
+        "sigma_per_radius": np.array(SIGMA_PER_RADIUS, np.float64),
+        "store": np.array("objects" if masks is None else "arrays"),
     })
+    return npz_bytes(arrays)
+
+
+#: Keys of ``masks.npz`` that hold one value for the whole run (not one entry per question).
+RUN_KEYS = ("mask_size", "weighted", "sigma_per_radius", "store")
+
+
+@dataclass(frozen=True)
+class StoredMasks:
+    """A CLEVR ``masks.npz`` as read back: ``masks`` (``arrays`` layout; None for ``objects``) and
+    what renders each question's mask from its scene (:func:`render_stored_mask`)."""
+
+    path: str
+    store: str
+    question_index: np.ndarray
+    image_index: np.ndarray
+    chosen: np.ndarray
+    chosen_ptr: np.ndarray
+    weights: np.ndarray | None
+    """None only in an ``arrays`` file written before the render parameters were stored."""
+    size: tuple[int, int]
+    """(width, height) of the masks."""
+    weighted: bool | None
+    masks: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.question_index)
+
+
+def read_masks_npz(path: str | os.PathLike, load_masks: bool = True) -> StoredMasks:
+    """Read a CLEVR ``masks.npz`` of either layout (``load_masks=False`` skips an ``arrays`` file's
+    mask array). A file that is not one, or an ``objects`` file without its render parameters or
+    with another blob width, is a :class:`~hlmrf.errors.DataError` naming it."""
+    from hlmrf.errors import DataError
+
+    from .masks import SIGMA_PER_RADIUS
+
+    p = os.fspath(path)
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            keys = set(z.files)
+            get = (lambda k: z[k] if k in keys else None)
+            qidx, iidx, chosen, cptr = (z[k] for k in ("question_index", "image_index", "chosen",
+                                                       "chosen_ptr"))
+            store = str(z["store"]) if "store" in keys else ("arrays" if "masks" in keys else None)
+            masks = z["masks"] if load_masks and "masks" in keys else None
+            weights, size, weighted, sigma = (get(k) for k in ("weights", "mask_size", "weighted",
+                                                                "sigma_per_radius"))
+            if size is None and "masks" in keys:
+                shape = masks.shape if masks is not None else z["masks"].shape
+                size = (shape[2], shape[1])
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise DataError(f"not a vqa-masks masks.npz: {exc}", p) from None
+    if store not in STORES:
+        raise DataError(f"not a vqa-masks masks.npz: no masks array and no render parameters "
+                        f"(store {store!r})", p)
+    if store == "objects":
+        if weights is None or size is None or weighted is None or sigma is None:
+            raise DataError("a masks.npz of --store objects without its render parameters "
+                            "(weights, mask_size, weighted, sigma_per_radius); rerun vqa-masks", p)
+        if float(sigma) != SIGMA_PER_RADIUS:
+            raise DataError(f"written with blobs of sigma {float(sigma):g} x radius, this version draws "
+                            f"{SIGMA_PER_RADIUS:g} x radius: its masks cannot be rebuilt as written; "
+                            "rerun vqa-masks (or read a --store arrays file)", p)
+    return StoredMasks(p, store, qidx, iidx, chosen, cptr, weights,
+                       (int(size[0]), int(size[1])), None if weighted is None else bool(weighted), masks)
+
+
+def render_stored_mask(stored: StoredMasks, i: int, facts: ObjectFacts, dtype: str = "uint8") -> np.ndarray:
+    """Row ``i``'s mask ``(height, width)`` from its stored objects and its scene's ``facts``,
+    equal bit for bit to the mask the ``arrays`` layout stores (both are
+    :func:`~vqa_adapters.psl.pipeline.render_question_mask`'s spec and rasteriser)."""
+    a, b = int(stored.chosen_ptr[i]), int(stored.chosen_ptr[i + 1])
+    chosen = stored.chosen[a:b]
+    weights = stored.weights[a:b] if stored.weights is not None else np.ones(b - a, np.float32)
+    return render_question_mask(facts, chosen, weights, stored.size, dtype)
 
 
 def choices_json(result: PipelineResult) -> str:

@@ -4,7 +4,8 @@
 per question out, in chunks of ``chunk_size`` questions, each chunk one FactStore, one grounding
 and one batched solve). :func:`clevr_pipeline` and :func:`sort_of_clevr_pipeline` wrap it with the
 dataset's parser, object facts and referred objects (the reference for precision/recall), and
-:func:`render_question_masks` turns choices into masks. A question the parser cannot read is
+:func:`render_question_masks` turns choices into masks (:func:`render_question_mask` one question's,
+from stored objects, the same way). A question the parser cannot read is
 recorded with its reason (no scores, no objects, an empty mask) and counted in the report; it never
 stops the run. Nothing here touches files or prints (see :mod:`vqa_adapters.cli.masks`).
 """
@@ -40,6 +41,9 @@ __all__ = [
     "clevr_pipeline",
     "sort_of_clevr_pipeline",
     "render_question_masks",
+    "render_question_mask",
+    "question_mask_spec",
+    "mask_weights",
     "cached_parse_question",
 ]
 
@@ -292,24 +296,55 @@ def sort_of_clevr_pipeline(split, settings: PipelineSettings | None = None,
     return _solve_and_choose(meta, parsed, facts, referred, settings, on_chunk, t0)
 
 
+def mask_weights(r: QuestionResult, weighted: bool) -> np.ndarray:
+    """The blob weights of ``r``'s chosen objects, float32 (what :func:`render_masks` computes in):
+    each object's score with ``weighted`` (:func:`~vqa_adapters.psl.choose.object_weights`), else 1.
+
+    The objects format of ``masks.npz`` stores exactly these, because the weights cannot be rebuilt
+    from its float16 scores bit for bit."""
+    ch = list(r.chosen)
+    if weighted and r.scores is not None:
+        return np.asarray(object_weights(r.scores, r.parse, ch), np.float32)
+    return np.ones(len(ch), np.float32)
+
+
+_NO_CENTRES, _NO_RADII = np.zeros((0, 2)), np.zeros(0)
+
+
+def question_mask_spec(facts: ObjectFacts, chosen: Sequence[int], weights: np.ndarray) -> MaskSpec:
+    """The blobs of one question's mask: its chosen objects' centres and radii in ``facts`` (a
+    scene's), with ``weights`` (one per chosen object). The one place a question becomes a
+    :class:`~vqa_adapters.psl.masks.MaskSpec`, whether all masks are rendered at once
+    (:func:`render_question_masks`) or one when it is read (:func:`render_question_mask`).
+
+    Raises
+    ------
+    IndexError : a chosen object the scene does not have.
+    """
+    ch = [int(i) for i in chosen]
+    if len(weights) != len(ch):
+        raise ValueError(f"{len(ch)} chosen objects but {len(weights)} weights")
+    return MaskSpec(facts.centres[ch] if ch else _NO_CENTRES, facts.radii[ch] if ch else _NO_RADII,
+                    weights, facts.image_size)
+
+
 def render_question_masks(result: PipelineResult, facts_of: Callable[[QuestionResult], ObjectFacts],
                           size: tuple[int, int], dtype: str = "uint8") -> np.ndarray:
     """One mask per question of ``result`` (an empty mask for an unread question).
 
     ``facts_of(r)`` gives a question's object facts (centres, radii, image size).
     """
-    specs = []
-    empty = np.zeros((0, 2))
-    for r in result.results:
-        f = facts_of(r)
-        ch = list(r.chosen)
-        if result.settings.weighted and r.scores is not None:
-            w = object_weights(r.scores, r.parse, ch)
-        else:
-            w = np.ones(len(ch))
-        specs.append(MaskSpec(f.centres[ch] if ch else empty, f.radii[ch] if ch else np.zeros(0),
-                              w, f.image_size))
+    w = result.settings.weighted
+    specs = [question_mask_spec(facts_of(r), r.chosen, mask_weights(r, w)) for r in result.results]
     return render_masks(specs, size, dtype)
+
+
+def render_question_mask(facts: ObjectFacts, chosen: Sequence[int], weights: np.ndarray,
+                         size: tuple[int, int], dtype: str = "uint8") -> np.ndarray:
+    """One question's mask ``(height, width)``, rendered as :func:`render_question_masks` renders
+    it among all the others (the same spec, the same :func:`render_masks`; equal bit for bit, which
+    ``tests/vqa/test_mask_store.py`` checks): for masks stored as objects and rendered when read."""
+    return render_masks([question_mask_spec(facts, chosen, weights)], size, dtype)[0]
 
 
 def _solve_and_choose(meta, parsed, facts, referred, settings: "PipelineSettings", on_chunk,
