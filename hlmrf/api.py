@@ -135,7 +135,7 @@ def infer(program: Program, store: FactStore, settings: AdmmSettings | None = No
     ``"duckdb"`` or ``"spark"``), ``duckdb`` (its :class:`~hlmrf.grounding.duckdb_backend.DuckDBOptions`)
     and ``spark`` (its :class:`~hlmrf.grounding.spark_backend.SparkOptions`) are
     :func:`hlmrf.ground`'s; so is ``share=(k, N)``, which grounds only worker ``k``'s share for a
-    distributed solve (call it on every worker inside :func:`hlmrf.distributed.session`; the
+    distributed solve (call it on every worker inside :func:`hlmrf.distributed.comm.session`; the
     result's model is then that worker's share, ``y`` and the certificate the whole model's).
 
     Raises
