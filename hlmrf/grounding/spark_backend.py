@@ -171,12 +171,22 @@ class SparkExecutor:
 
             raise OutputError(f"cannot use the Spark output folder {root}: {_first_line(exc)}; give "
                               "--spark-output a folder this machine can create and write") from None
+        from pyspark import SparkContext
         from pyspark.sql import SparkSession
 
         active = SparkSession.getActiveSession()
+        if active is None and SparkContext._active_spark_context is not None:
+            active = SparkSession.builder.getOrCreate()  # another thread's: the process has one context
         self._owns_session = active is None
         if active is not None:
             self.spark = active
+            master = self.spark.sparkContext.master
+            if self._temporary and not master.startswith("local"):
+                self._remove_temporary()
+                raise SettingsError(
+                    f"the active SparkSession's master {master} runs outside this machine, so the "
+                    "substitutions need an output folder both it and this machine can read: give "
+                    "SparkOptions.output an HDFS or S3 URI or a folder on a shared filesystem")
         else:
             builder = SparkSession.builder.master(options.master).appName(options.app_name)
             builder = builder.config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
