@@ -91,8 +91,9 @@ def _read(folder: Path) -> dict | None:
 
 
 def _identity(doc: Mapping) -> tuple:
+    config = {**doc["config"], "store": _store(doc)}  # a shard from before --store: arrays
     return (doc["of"], doc["questions"]["total"], json.dumps(doc["inputs"], sort_keys=True),
-            json.dumps(doc["config"], sort_keys=True), doc["previews"])
+            json.dumps(config, sort_keys=True), doc["previews"])
 
 
 def finished(out: str | Path, k: int, n: int, inputs: Mapping, config: Mapping, previews: int) -> bool:
@@ -136,6 +137,8 @@ def _check_shards(dirs: Sequence[Path]) -> list[tuple[Path, dict]]:
         for what, key in (("shard count", "of"), ("inputs", "inputs"), ("settings", "config"),
                           ("question count", "questions")):
             a, b = (doc[key]["total"], first[key]["total"]) if key == "questions" else (doc[key], first[key])
+            if key == "config":  # a shard from before --store holds arrays
+                a, b = {**a, "store": _store(doc)}, {**b, "store": _store(first)}
             if a != b:
                 raise DataError(f"its {what} differ from those of {first_dir} (another run or other "
                                 "settings); merge the shards of one run, or rerun this shard with the "
@@ -190,6 +193,10 @@ def _merge_npz(paths: Sequence[Path], store: str) -> dict[str, np.ndarray]:
             raise DataError(f"its shard.json says --store {store} but it "
                             f"{'has no' if store == 'arrays' else 'has a'} mask array; rerun this "
                             "shard with --force", p.parent)
+    for p, z in zip(paths[1:], loaded[1:]):
+        if set(z.files) != set(loaded[0].files):
+            raise DataError(f"its masks.npz holds other arrays than {paths[0]} (a shard written by "
+                            "another version of vqa-masks); rerun this shard with --force", p.parent)
     out = {}
     for key in loaded[0].files:  # masks_npz_bytes' order
         parts = [z[key] for z in loaded]

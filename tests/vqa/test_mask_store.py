@@ -229,3 +229,24 @@ def test_the_full_size_benchmark_runs_small(capsys):
                                   "--dataset-items", "100"]) == 0
     out = capsys.readouterr().out
     assert "| objects | 400 |" in out and "| arrays | 400 |" in out and "masks that differ: 0." in out, out
+
+
+def test_a_shard_from_before_store_is_an_arrays_shard(tmp_path, questions, capsys):
+    """A finished shard whose shard.json has no ``store`` (written before the option) is still
+    skipped by an arrays rerun; merged with newer shards, the other arrays of its masks.npz are
+    named, not a traceback."""
+    old = tmp_path / "s0"
+    assert _masks(questions, old, "--shard", "0/2") == 0
+    doc = json.loads((old / "shard.json").read_text())
+    del doc["config"]["store"]
+    (old / "shard.json").write_text(json.dumps(doc))
+    with np.load(old / "masks.npz") as z:
+        np.savez(old / "masks.npz", **{k: z[k] for k in z.files if k not in ("weights", "store")})
+    capsys.readouterr()
+    assert _masks(questions, old, "--shard", "0/2") == 0
+    assert "skipped" in capsys.readouterr().out
+    assert _masks(questions, tmp_path / "s1", "--shard", "1/2") == 0
+    capsys.readouterr()
+    assert main(["merge", str(old), str(tmp_path / "s1"), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert "another version of vqa-masks" in err and len(err.strip().splitlines()) == 1, err
