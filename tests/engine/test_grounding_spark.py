@@ -30,8 +30,9 @@ from hlmrf.testing.grounding_programs import programs, store_of_data
 from hlmrf.testing.psl_corpus import corpus, corpus_store
 
 G = importlib.import_module("hlmrf.grounding.ground")
-HAVE_SPARK = importlib.util.find_spec("pyspark") is not None and shutil.which("java") is not None
-needs_spark = pytest.mark.skipif(not HAVE_SPARK, reason="the Spark backend needs pyspark and Java "
+HAVE_SPARK = all(importlib.util.find_spec(m) is not None for m in ("pyspark", "pyarrow")) \
+    and shutil.which("java") is not None
+needs_spark = pytest.mark.skipif(not HAVE_SPARK, reason="the Spark backend needs pyspark, pyarrow and Java "
                                                          "(pip install 'hlmrf[spark]'; a JRE 17+ on PATH)")
 CORPUS = ("smokers", "simple-acquaintances", "friendship")
 
@@ -49,6 +50,7 @@ def _duckdb_test():
 @pytest.fixture(scope="module")
 def spark():
     pytest.importorskip("pyspark", reason="the Spark backend needs pyspark (pip install 'hlmrf[spark]')")
+    pytest.importorskip("pyarrow", reason="the Spark backend needs pyarrow (pip install 'hlmrf[spark]')")
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("the Spark backend needs Java 17+ (java on PATH or JAVA_HOME)")
     pytest.importorskip("duckdb", reason="the comparison helpers live in the DuckDB backend's test")
@@ -59,8 +61,11 @@ def spark():
         session = (SparkSession.builder.master("local[2]").appName("hlmrf-tests")
                    .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
                    .config("spark.sql.shuffle.partitions", "2").config("spark.default.parallelism", "2")
-                   # Tiny queries: compiling whole-stage code and re-planning cost more than they save.
+                   # Tiny queries in a short-lived JVM: compiling code (Spark's and the JIT's top
+                   # tier) and re-planning cost more than they save.
                    .config("spark.sql.codegen.wholeStage", "false").config("spark.sql.adaptive.enabled", "false")
+                   .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
+                   .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
                    .getOrCreate())
     session.sparkContext.setLogLevel("ERROR")
     yield session
