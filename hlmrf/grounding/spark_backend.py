@@ -119,8 +119,8 @@ def check_spark(options: SparkOptions) -> None:
     if out is not None and not _is_uri(out):
         path = out[len("file://"):] if out.startswith("file://") else out
         if os.path.exists(path) and not os.path.isdir(path):
-            raise SettingsError(f"--spark-output {out}: is a file, not a folder; name a folder (it is "
-                                "created) for the Parquet of the ground rules")
+            raise SettingsError(f"--spark-output (SparkOptions.output) {out}: is a file, not a folder; "
+                                "name a folder (it is created) for the Parquet of the ground rules")
     require("pyspark", "spark")
     require("pyarrow", "spark")
     find_java()
