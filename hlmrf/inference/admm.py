@@ -29,7 +29,7 @@ import numpy as np
 from hlmrf.errors import SettingsError, SolverError
 from hlmrf.inference.result import Result, Status
 from hlmrf.inference.settings import AdmmSettings
-from hlmrf.model.hlmrf import HLMRF, column_counts
+from hlmrf.model.hlmrf import HLMRF, column_counts, select_rows
 from hlmrf.inference.polish import WORK_PER_COPY_ITERATION, WORK_PER_ITERATION, Certificate, improve
 from hlmrf.model.terms import TABLE, Coefficients, Kind, coefficients, dual_bound, prox_bounds, prox_step
 from hlmrf.model.terms import project_dual as terms_project_dual
@@ -102,6 +102,33 @@ def split(model: HLMRF, comm) -> bool:
     """Whether ``model`` is one worker's share of a model split across ``comm``'s workers (then
     no worker holds the whole model)."""
     return model.share is not None and model.share[1] > 1 and comm.size > 1
+
+
+def gather_hard_rows(model: HLMRF, comm) -> HLMRF:
+    """Every worker's hard rows, as one model on every worker, in rank order (the projection onto
+    the hard constraints needs them all and nothing else): one reduction of the row and copy
+    counts, then one of the rows' (count, c, kind) and one of their (column, coefficient)
+    entries, each worker's in its own range of a zero-filled array, so the sums are exact."""
+    import scipy.sparse as sp
+
+    hard = np.flatnonzero(model.kind >= Kind.LEQ)
+    H = select_rows(model.A, hard)
+    N, k = comm.size, comm.rank
+    sizes = np.zeros((2, N))
+    sizes[:, k] = len(hard), H.nnz
+    sizes = comm.sum(sizes.ravel()).reshape(2, N)
+    r0, e0 = int(sizes[0, :k].sum()), int(sizes[1, :k].sum())
+    R, E = int(sizes[0].sum()), int(sizes[1].sum())
+    rows = np.zeros((3, R))
+    rows[:, r0:r0 + len(hard)] = np.diff(H.indptr), model.c[hard], model.kind[hard]
+    rows = comm.sum(rows.ravel()).reshape(3, R)
+    entries = np.zeros((2, E))
+    entries[:, e0:e0 + H.nnz] = H.indices, H.data
+    entries = comm.sum(entries.ravel()).reshape(2, E)
+    indptr = np.r_[0, np.cumsum(rows[0])].astype(np.int64)
+    A = sp.csr_matrix((entries[1], entries[0].astype(np.int64), indptr), shape=(R, model.n))
+    return HLMRF(A, rows[1], np.zeros(R), np.ones(R, np.int8), rows[2].astype(np.int8),
+                 np.zeros(R, np.int32), index=model.index)
 
 
 def whole_sum(model: HLMRF, comm, x: np.ndarray) -> np.ndarray:
@@ -440,13 +467,17 @@ def _improve(model: HLMRF, kern, z: np.ndarray, t: np.ndarray, scale: float, cer
     """
     if not st.polish or not cert.convex:  # polishing assumes a convex problem
         return z, cert
-    if split(model, kern.comm):  # polishing solves on the whole model, which no worker holds
-        log["skipped"] = "the model is split across the workers (each grounded only its share)"
-        return z, cert
-    do_polish = final or it >= log.get("next_polish", 0)
+    whole = not split(model, kern.comm)
+    do_polish = whole and (final or it >= log.get("next_polish", 0))
     project = final or it >= log["next_projection"]
     if not (do_polish or project):
         return z, cert
+    if not whole:  # polishing solves on the whole model, which no worker holds; the projection
+        # onto the hard constraints needs only the hard rows, gathered once on every worker
+        log["skipped"] = "the model is split across the workers (each grounded only its share)"
+        if "hard_rows" not in log:
+            log["hard_rows"] = gather_hard_rows(model, kern.comm)
+        model = log["hard_rows"]
     if project:
         log["next_projection"] = int(PROJECTION_BACKOFF * it)
     if do_polish:
@@ -462,8 +493,9 @@ def _improve(model: HLMRF, kern, z: np.ndarray, t: np.ndarray, scale: float, cer
 
     # On several workers every one polishes the whole model (each holds it) with the gathered
     # multipliers: the same deterministic steps, so the same state and certificate calls on all.
-    out = improve(model, z, scale * kern.gather(t), cert, st, budget=budget, project=project, log=log,
-                  certify=certify)
+    # Split, only the projection runs (budget -1), and ``improve`` reads no multipliers.
+    out = improve(model, z, scale * kern.gather(t) if whole else None, cert, st, budget=budget,
+                  project=project, log=log, certify=certify)
     log["polish_seconds"] += time.perf_counter() - start
     return out
 

@@ -1,11 +1,13 @@
 """Workers that each ground only their share of the model (``share=(rank, world)``) solve it as
 one process solves the whole model.
 
-Three worker processes (gloo) run ``split_worker.py``: each grounds its share of a corpus model
-(a third of the rows, in another order than the whole model's), normalises by the whole model's
-largest weight and solves with the distributed loop; polishing is off on both sides (it needs the
-whole model). Values, iterations, status, energy, bound and the per-rule energies summed over the
-shares must equal the single-process solve's to rounding.
+Two worker processes (gloo) run ``split_worker.py``: each grounds its share of a corpus model
+(half of the rows, in another order than the whole model's), normalises by the whole model's
+largest weight and solves with the distributed loop. With polishing off on both sides, values,
+iterations, status, energy, bound and the per-rule energies summed over the shares must equal the
+single-process solve's to rounding. With the default settings (polishing needs the whole model,
+so split workers only project onto the hard rows they gather), both must be certified and their
+energies agree within the two certified gaps.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from .cases import SPLIT_CASES, SPLIT_PROGRAMS, SPLIT_SETTINGS
 pytest.importorskip("torch", reason="the distributed solver needs torch")
 
 HERE = Path(__file__).parent
-WORLD = 3
+WORLD = 2  # the CI machine has 2 cores: a third process would wait for a core at every all-reduce
 CASE_IDS = [f"{m}|{s}" for m, s in SPLIT_CASES]
 
 
@@ -58,6 +60,21 @@ def test_split_workers_equal_one_process(workers, case):
     ref = hlmrf.infer(program, store, SPLIT_SETTINGS[key])
     shares = [int(w[case + "|info"][4]) for w in workers]
     assert sum(shares) == ref.model.m and max(shares) < ref.model.m  # nobody holds the whole model
+    if key == "default":  # whole: polish and projection; split: the projection alone
+        for w in workers:
+            it, energy, bound, violation, _, polished = w[case + "|info"]
+            assert ref.result.status.value == "converged"
+            if name == "citeseer":  # certified only by polishing (280 iterations, then polished):
+                # split, ADMM alone does not certify it in 300 and must not claim it did
+                assert str(w[case + "|status"]) == "iteration_limit"
+                assert energy >= ref.result.energy - ref.result.gap - 1e-9
+                continue
+            assert str(w[case + "|status"]) == "converged"
+            slack = (energy - bound) + ref.result.gap + 1e-7 * abs(energy)
+            assert abs(energy - ref.result.energy) <= slack
+            assert violation <= SPLIT_SETTINGS[key].constraint_tol and not polished
+        np.testing.assert_array_equal(workers[0][case + "|y"], workers[1][case + "|y"])
+        return
     for w in workers:
         it, energy, bound, violation, _, polished = w[case + "|info"]
         assert str(w[case + "|status"]) == ref.result.status.value
