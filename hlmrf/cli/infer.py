@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="solve on N local worker processes (distributed ADMM over torch.distributed, "
                          "gloo; needs torch); same answer as one process. Under torchrun, omit it: "
                          "torchrun --nproc-per-node N -m hlmrf.cli.infer ... (docs/solvers.md)")
+    ap.add_argument("--split-grounding", action="store_true",
+                    help="with --workers N or torchrun: each worker grounds and holds only its share "
+                         "of the ground rules (about 1/N of the joins and of the model), instead of the "
+                         "whole model each; polishing is off (the projection onto the hard constraints "
+                         "stays), and --ground-rules and --check are refused (they need the whole model)")
     add_max_ground_rules(ap)
     add_grounding_backend(ap, spark=True)
     add_version(ap)
@@ -215,9 +220,10 @@ def run(args, out=None, err=None) -> int:
     th, cats = _command_settings(args, options.cli)
     chosen = evaluator_metrics(args.eval) if args.eval else None
     check_device(args.solver, args.device)
-    from hlmrf.distributed.launch import check_solver, join, leave
+    from hlmrf.distributed.launch import check_solver, check_split, join, leave
 
     check_solver(args.solver, database=args.database)
+    check_split(args.split_grounding, args.workers, args.ground_rules, args.check)
     backend = grounding_backend(args)
     _check_spark_workers(args)
     check_grounding_backend(backend)  # before reading any input
@@ -231,7 +237,8 @@ def run(args, out=None, err=None) -> int:
         text = f"ignoring config option(s) with no hlmrf equivalent: {', '.join(sorted(ignored))}"
         say(text) if not args.quiet else print(f"hlmrf-infer: {text}", file=err)
 
-    comm, root = join()  # several workers: each grounds the whole model and solves its rows
+    comm, root = join()  # several workers: each grounds the whole model (or its share) and solves its rows
+    share = (comm.rank, comm.size) if comm is not None and args.split_grounding else None
     if not root:
         say = lambda *a: None  # noqa: E731 - worker 0 prints and writes
     bar = Progress(settings.max_iter, "admm", stream=err, enabled=root and not args.quiet)
@@ -248,7 +255,12 @@ def run(args, out=None, err=None) -> int:
             run_ = infer(program, store, settings, solver=args.solver, device=args.device,
                          max_ground_rules=args.max_ground_rules, on_estimate=on_estimate, **backend,
                          dtype=args.dtype, callback=callback,
-                         keep_substitutions=bool(args.ground_rules))
+                         keep_substitutions=bool(args.ground_rules), share=share)
+            # per rule, of the whole model (summed over the shares when split)
+            from hlmrf.inference.admm import ONE_WORKER, whole_sum
+
+            counts = whole_sum(run_.model, comm or ONE_WORKER, run_.model.potentials_per_rule())
+            energies = whole_sum(run_.model, comm or ONE_WORKER, run_.energy_by_rule())
     finally:
         bar.close()
         leave(comm)
@@ -258,9 +270,9 @@ def run(args, out=None, err=None) -> int:
     n_obs = sum(len(p.obs_args) for p in store.predicates.values())
     say(f"rules: {len(program.rules)}   target atoms: {model.n} "
         f"({len(model.index.predicates)} open predicate(s))   observed atoms: {n_obs}")
-    say(f"grounding: {model.m:,} ground rules in {run_.ground_seconds:.3f} s")
-    counts = model.potentials_per_rule()
-    energies = run_.energy_by_rule()
+    counts = np.asarray(counts).astype(np.int64)
+    split = f" (split over {comm.size} workers)" if share is not None else ""
+    say(f"grounding: {int(counts.sum()):,} ground rules{split} in {run_.ground_seconds:.3f} s")
     width = max((len(f"{c:,}") for c in counts), default=1)
     for i, rule in enumerate(program.rules):
         text = rule.text or str(rule)
@@ -352,6 +364,9 @@ def main(argv=None) -> int:
 
             check_solver(args.solver, args.workers, args.database)
             _check_spark_workers(args, args.workers)
+            from hlmrf.distributed.launch import check_split
+
+            check_split(args.split_grounding, args.workers, args.ground_rules, args.check)
             return launch_local("hlmrf.cli.infer", list(sys.argv[1:] if argv is None else argv), args.workers)
         return run(args)
 

@@ -55,6 +55,21 @@ def check_solver(solver: str, workers: int | None = None, database: str | None =
                             "spilling to --temp-directory) or run on one worker")
 
 
+def check_split(split: bool, workers: int, ground_rules=None, check: bool = False) -> None:
+    """``--split-grounding`` needs several workers, and nothing that needs the whole model."""
+    if not split:
+        return
+    if max(workers, world_size()) <= 1:
+        raise SettingsError("--split-grounding shares the model among several workers: add "
+                            "--workers N (N > 1) or start the command with torchrun")
+    if ground_rules:
+        raise SettingsError("--ground-rules lists every ground rule, and with --split-grounding no "
+                            "worker holds them all: drop one of the two")
+    if check:
+        raise SettingsError("--check solves the whole model with cvxpy, and with --split-grounding no "
+                            "worker holds it: drop one of the two")
+
+
 def join():
     """Join the group when started as one of several workers: ``(communicator, is_root)``, or
     ``(None, True)`` for a single process."""
