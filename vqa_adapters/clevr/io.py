@@ -281,6 +281,12 @@ def scene_from_dict(d: Mapping[str, Any], path: str | None = None, where: str = 
     )
 
 
+_STEPS: dict = {}
+_MAX_STEPS = 200_000
+"""Equal program steps are one object (a CLEVR split has a few thousand distinct steps among
+millions: 700,000 questions' programs then take a fraction of the memory); up to this many."""
+
+
 def program_from_list(
     nodes: Iterable[Mapping[str, Any]], where: str = "program", path: str | None = None
 ) -> tuple[ProgramStep, ...]:
@@ -327,7 +333,8 @@ def program_from_list(
                 _check_value(fn[len("filter_"):], values[0], nw, path)
         elif values:
             raise _err(f"{nw}: {fn} takes no value inputs, got {_show(values)}", path)
-        steps.append(ProgramStep(fn, tuple(inputs), tuple(values)))
+        step = ProgramStep(fn, tuple(inputs), tuple(values))
+        steps.append(_STEPS.setdefault(step, step) if len(_STEPS) < _MAX_STEPS else step)
     if not steps:
         raise _err(f"{where}: empty program", path)
     return tuple(steps)
@@ -415,6 +422,7 @@ def read_json_document(path: str | os.PathLike, what: str = "file"):
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise ClevrDataError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", path=p, line=line) from None
+    del raw  # the bytes are not needed while parsing (a large file: one copy less at the peak)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -470,8 +478,13 @@ def load_questions(
         If given, every question's ``image_index`` must have a scene here.
     """
     p = str(path)
-    questions = tuple(question_from_dict(d, path=p, where=f"questions[{k}]")
-                      for k, d in enumerate(_read_json(p, "questions")))
+    items = _read_json(p, "questions")
+    out = []
+    for k in range(len(items)):  # each parsed dict is released once read: the dicts and the
+        d, items[k] = items[k], None  # questions are not both whole in memory at once
+        out.append(question_from_dict(d, path=p, where=f"questions[{k}]"))
+    del items
+    questions = tuple(out)
     if scenes is not None:
         check_questions_against_scenes(questions, scenes, path=p)
     return questions
