@@ -9,9 +9,12 @@ Grounds RULES once on TRAIN_FACTS (whose targets need truth files), runs the cho
 prints a line per epoch (loss, training error of the MAP state where the learner computes one, the
 weights) and writes the rules with the learned weights: the file as written, only each soft rule's
 weight replaced, ready for ``hlmrf-infer``. ``--eval DIR`` then runs inference on held-out facts
-with the initial and the learned weights and prints both metric rows. The rule file is written
-atomically (umask-respecting mode) and only after its text has been parsed back to exactly the
-learned weights; every option and the output path are checked before any work. Exit status
+with the initial and the learned weights and prints both metric rows. ``--backend`` grounds as
+``hlmrf-infer``'s does (numpy, DuckDB or Spark SQL), the training model and both held-out ones
+alike; each grounding replaces the ``rule=<k>/`` folders of ``--spark-output``, so it keeps the
+last one's (the held-out model's with ``--eval``, else the training model's). The rule file is
+written atomically (umask-respecting mode) and only after its text has been parsed back to exactly
+the learned weights; every option and the output path are checked before any work. Exit status
 (:mod:`hlmrf.infra.cli`): 0 on success, 1 when the output cannot be written (or the system fails),
 2 with the cause on bad input, 3 when a solve fails or learning diverges, 130 when interrupted
 (nothing written).
@@ -78,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--threshold", type=float, default=0.5, help="threshold of discrete metrics")
     ap.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     add_max_ground_rules(ap)
-    add_grounding_backend(ap)
+    add_grounding_backend(ap, spark=True)
     add_version(ap)
     return ap
 

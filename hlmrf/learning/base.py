@@ -158,7 +158,8 @@ class Learner:
 
     # -- fit --------------------------------------------------------------------------------------
     def fit(self, X, y=None, *, callback: Callable[[EpochRecord], None] | None = None,
-            max_ground_rules: int | None | str = "default", backend: str = "numpy", duckdb=None):
+            max_ground_rules: int | None | str = "default", backend: str = "numpy", duckdb=None,
+            spark=None):
         """Learn rule weights.
 
         Parameters
@@ -171,8 +172,9 @@ class Learner:
         max_ground_rules : refuse, before grounding ``X``, a program over this many ground rules
             (see :func:`hlmrf.grounding.ground.ground`; ``"default"`` is its default, ``None``
             no limit). A resource limit of this fit, not a hyperparameter.
-        backend, duckdb : how ``X`` is ground (:func:`hlmrf.grounding.ground.ground`'s
-            ``"numpy"`` or ``"duckdb"`` and its options); not hyperparameters either.
+        backend, duckdb, spark : how ``X`` is ground (:func:`hlmrf.grounding.ground.ground`'s
+            ``"numpy"``, ``"duckdb"`` or ``"spark"``, and that backend's options); not
+            hyperparameters either.
 
         Returns
         -------
@@ -200,7 +202,7 @@ class Learner:
             self._check_program(program)
             limit = {} if isinstance(max_ground_rules, str) and max_ground_rules == "default" else \
                 {"max_ground_rules": max_ground_rules}
-            model = ground(program, store, **limit, backend=backend, duckdb=duckdb)
+            model = ground(program, store, **limit, backend=backend, duckdb=duckdb, spark=spark)
             truth = truth_vector(model, store)
             n_rules = len(program.rules)
             hard_program = np.array([r.hard for r in program.rules], dtype=bool)

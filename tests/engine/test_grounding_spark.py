@@ -267,11 +267,6 @@ def test_without_java_it_says_how_to_get_it(examples, tmp_path, capsys, monkeypa
         find_java()
 
 
-def test_learn_does_not_take_the_spark_backend(examples, tmp_path, capsys):
-    rc, err = _cli(examples, tmp_path, capsys, ["--backend", "spark"], prog="learn")
-    assert rc == 2 and "invalid choice: 'spark'" in err
-
-
 def test_bad_options_are_settings_errors():
     with pytest.raises(SettingsError, match="master"):
         SparkOptions(master="")
