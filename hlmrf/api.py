@@ -102,6 +102,36 @@ class Inference:
         return write_results(directory, self.model, self.y)
 
 
+def _spark_once(program, store, spark, share):
+    """A split solve with Spark: worker 0 runs the joins into ``spark.output``, and every worker
+    then reads its share from there (the options returned). A failure on worker 0 fails all."""
+    from dataclasses import replace as _replace
+
+    from hlmrf.errors import GroundingError
+    from hlmrf.grounding.spark_backend import SparkOptions, write_grounding
+    from hlmrf.inference.admm import COMMUNICATOR
+
+    comm = COMMUNICATOR.get()
+    if comm is None or comm.size != share[1]:
+        raise SettingsError(f"a share {share} of a model is ground inside a distributed session of "
+                            "that many workers (hlmrf.distributed.session); none is open")
+    spark = spark or SparkOptions()
+    if spark.output is None:
+        raise SettingsError("with several workers, Spark writes the substitutions to a folder every "
+                            "worker reads: give --spark-output (SparkOptions.output) a shared folder")
+    failed = None
+    if comm.rank == 0:
+        try:
+            write_grounding(program, store, spark)
+        except Exception as exc:  # every worker waits below: tell them, then raise it here
+            failed = exc
+    if comm.sum(np.array([0.0 if failed is None else 1.0]))[0] > 0:
+        if failed is not None:
+            raise failed
+        raise GroundingError("worker 0 failed grounding with Spark (its message says why)")
+    return _replace(spark, reuse=True)
+
+
 def _whole_largest_weight(share) -> float:
     """The largest weight of the whole model a worker holds ``share`` of (a max-reduction over
     the session's workers)."""
@@ -146,6 +176,8 @@ def infer(program: Program, store: FactStore, settings: AdmmSettings | None = No
     """
     settings = settings or AdmmSettings()
     t0 = time.perf_counter()
+    if share is not None and share[1] > 1 and backend == "spark" and not (spark and spark.reuse):
+        spark = _spark_once(program, store, spark, share)
     model = ground(program, store, keep_substitutions=keep_substitutions,
                    max_ground_rules=max_ground_rules, on_estimate=on_estimate, backend=backend,
                    duckdb=duckdb, spark=spark, share=share)

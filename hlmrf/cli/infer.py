@@ -153,10 +153,19 @@ def check_outputs(args) -> None:
 
 
 def _check_spark_workers(args, workers: int | None = None) -> None:
-    """Workers cannot share one --spark-output folder: each writes every rule's Parquet there."""
+    """Workers that each ground the whole model cannot share one --spark-output folder (each would
+    write every rule's Parquet there); split, worker 0 writes it and all read it, so it is needed."""
     from hlmrf.distributed.launch import world_size
 
-    if args.spark_output is not None and (workers or world_size()) > 1:
+    if args.backend != "spark" or (workers or world_size()) <= 1 or args.spark_reuse:
+        return
+    if args.split_grounding:
+        if args.spark_output is None:
+            raise SettingsError("--split-grounding with --backend spark: worker 0 grounds into "
+                                "--spark-output and every worker reads its share from there; give "
+                                "--spark-output a folder every worker can read")
+        return
+    if args.spark_output is not None:
         raise SettingsError(f"--spark-output {args.spark_output[:80]}: every worker grounds the model in "
                             "its own Spark application, and they cannot share one output folder; drop "
                             "--spark-output (a temporary folder each) or run on one worker")

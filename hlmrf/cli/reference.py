@@ -62,6 +62,9 @@ def add_grounding_backend(parser: argparse.ArgumentParser, spark: bool = False) 
                        help="folder (or hdfs://, s3a:// URI) for the Parquet of each rule's substitutions, "
                             "kept as rule=<k>/; a cluster and this machine must both read it "
                             "(default: a temporary local folder, removed afterwards)")
+        g.add_argument("--spark-reuse", action="store_true", default=None,
+                       help="read the substitutions an earlier --backend spark run wrote to --spark-output "
+                            "(checked against these rules and facts) instead of running Spark again")
 
 
 def grounding_backend(args: argparse.Namespace) -> dict:
@@ -72,10 +75,12 @@ def grounding_backend(args: argparse.Namespace) -> dict:
 
     db = {"database": args.database, "memory_limit": args.memory_limit,
           "temp_directory": args.temp_directory, "threads": args.duckdb_threads}
-    sp = {"master": getattr(args, "spark_master", None), "output": getattr(args, "spark_output", None)}
+    sp = {"master": getattr(args, "spark_master", None), "output": getattr(args, "spark_output", None),
+          "reuse": getattr(args, "spark_reuse", None)}
     flags = {"duckdb": {"--database": args.database, "--memory-limit": args.memory_limit,
                         "--temp-directory": args.temp_directory, "--duckdb-threads": args.duckdb_threads},
-             "spark": {"--spark-master": sp["master"], "--spark-output": sp["output"]}}
+             "spark": {"--spark-master": sp["master"], "--spark-output": sp["output"],
+                       "--spark-reuse": sp["reuse"]}}
     for backend, options in flags.items():
         given = [flag for flag, value in options.items() if value is not None]
         if args.backend != backend and given:

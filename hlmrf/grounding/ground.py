@@ -357,9 +357,17 @@ def ground(program: Program, store: FactStore, keep_substitutions: bool = False,
 
         executor = DuckDBExecutor(duckdb or DuckDBOptions(), prep.relation, codes.lookup, codes.rank)
     elif backend == "spark":
-        from hlmrf.grounding.spark_backend import SparkExecutor, SparkOptions
+        from hlmrf.grounding.spark_backend import ParquetReader, SparkExecutor, SparkOptions
 
-        executor = SparkExecutor(spark or SparkOptions(), prep.relation, codes.lookup, codes.rank)
+        spark = spark or SparkOptions()
+        if share is not None and share[1] > 1 and not spark.reuse:
+            from hlmrf.errors import SettingsError
+
+            raise SettingsError("the workers of a split grounding cannot each run Spark into one folder: "
+                                "ground once (hlmrf.grounding.spark_backend.write_grounding), then let "
+                                "every worker read its share with SparkOptions(reuse=True); hlmrf.infer "
+                                "and hlmrf-infer --split-grounding do this")
+        executor = (ParquetReader if spark.reuse else SparkExecutor)(spark, prep.relation, codes.lookup, codes.rank)
     try:
         if executor is not None:
             estimates = [replace(e, database=executor.estimate(prep.plans[e.rule])) for e in estimates]
@@ -370,6 +378,8 @@ def ground(program: Program, store: FactStore, keep_substitutions: bool = False,
         ctx = _Context(prep.tables, codes.base, codes, program, _nvars(prep.tables))
         blocks, subs_kept = _ground_rules(prep, program, estimates, ctx, keep_substitutions, executor,
                                            share)
+        if executor is not None and hasattr(executor, "finish") and share is None:
+            executor.finish()  # every rule is there: a later run may reuse them
     finally:
         if executor is not None:
             executor.close()

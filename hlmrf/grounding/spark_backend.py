@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 import numpy as np
@@ -42,7 +42,7 @@ from hlmrf.errors import GroundingError, MissingDependencyError, SettingsError
 from hlmrf.grounding.plan import JoinPlan, Scan, coded_sql, ordered_coded_sql
 from hlmrf.language.ast import Constant
 
-__all__ = ["SparkOptions", "SparkExecutor", "check_spark", "find_java"]
+__all__ = ["SparkOptions", "SparkExecutor", "ParquetReader", "check_spark", "find_java", "write_grounding"]
 
 
 @dataclass(frozen=True)
@@ -60,12 +60,16 @@ class SparkOptions:
     app_name : the Spark application's name.
     conf : extra Spark settings as ``(key, value)`` pairs, e.g.
         ``(("spark.driver.memory", "8g"),)``; applied when this executor starts the session.
+    reuse : read the substitutions an earlier run wrote to ``output`` (its manifest
+        ``_hlmrf_grounding.json`` checked against these rules and facts, rule by rule) instead
+        of running the joins: no Spark is started, only pyarrow reads (:class:`ParquetReader`).
     """
 
     master: str = "local[2]"
     output: str | None = None
     app_name: str = "hlmrf-grounding"
     conf: tuple[tuple[str, str], ...] = ()
+    reuse: bool = False
 
     def __post_init__(self):
         if not isinstance(self.master, str) or not self.master.strip():
@@ -111,6 +115,12 @@ def check_spark(options: SparkOptions) -> None:
     from hlmrf.errors import require
 
     out = options.output
+    if options.reuse:
+        if out is None:
+            raise SettingsError("reusing a Spark grounding needs the folder it was written to: give "
+                                "--spark-output (SparkOptions.output) with --spark-reuse")
+        require("pyarrow", "spark")
+        return
     if out is None and not options.local:
         raise SettingsError(
             f"the Spark master {options.master} runs outside this machine, so the substitutions "
@@ -124,6 +134,92 @@ def check_spark(options: SparkOptions) -> None:
     require("pyspark", "spark")
     require("pyarrow", "spark")
     find_java()
+
+
+MANIFEST = "_hlmrf_grounding.json"
+"""Written into the output folder once every rule's substitutions are there: per rule, the
+fingerprint of what it was ground from (:func:`plan_fingerprint`) and its part files. Its presence
+marks a finished grounding that :class:`ParquetReader` can read."""
+
+
+def _open_root(root: str):
+    """``(filesystem, path, URI for Spark)`` of an output folder: a local path or a URI."""
+    import pyarrow.fs
+
+    if _is_uri(root):
+        fs, path = pyarrow.fs.FileSystem.from_uri(root)
+        return fs, path.rstrip("/"), root.rstrip("/")
+    path = os.path.abspath(root[len("file://"):] if root.startswith("file://") else root)
+    return pyarrow.fs.LocalFileSystem(), path.rstrip("/"), f"file://{path}"
+
+
+def _part_files(fs, root: str, rule: int) -> list[str]:
+    """The part files of ``rule=<rule>/``, in the sort's order."""
+    import pyarrow.fs
+
+    parts = []
+    for info in fs.get_file_info(pyarrow.fs.FileSelector(f"{root}/rule={rule}")):
+        m = re.match(r"part-(\d+)", info.base_name)
+        if m and info.base_name.endswith(".parquet") and info.type == pyarrow.fs.FileType.File:
+            parts.append((int(m.group(1)), info.path))
+    return [path for _, path in sorted(parts)]
+
+
+def _read_parts(fs, files: list[str], width: int, part_rows: int) -> Iterator[np.ndarray]:
+    """The files' rows in order, in parts of exactly ``part_rows`` rows (the last one fewer)."""
+    import pyarrow.parquet as pq
+
+    columns = [f"v{i}" for i in range(width)] or ["v_"]
+    pending: list[np.ndarray] = []
+    held = 0
+    for path in files:
+        with fs.open_input_file(path) as f:
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=part_rows, columns=columns):
+                if width:
+                    block = np.stack([batch.column(i).to_numpy().astype(np.int64, copy=False)
+                                      for i in range(width)], axis=1)
+                else:
+                    block = np.zeros((batch.num_rows, 0), np.int64)
+                pending.append(block)
+                held += len(block)
+                while held >= part_rows:
+                    rows = pending[0] if len(pending) == 1 else np.concatenate(pending)
+                    yield rows[:part_rows]
+                    pending, held = [rows[part_rows:]], held - part_rows
+    if held:
+        yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+
+
+def plan_fingerprint(plan, relation: Callable[[Scan], np.ndarray], code_of: Callable[[str], int | None],
+                     rank: Callable[[], np.ndarray]) -> str | None:
+    """A digest of what a plan's substitutions are a function of: its query (tables named by
+    predicate and relation, constants by code) and the code tables it reads (and the ranks for
+    ``%``). Equal digests, equal substitutions; None for a plan without scans."""
+    import hashlib
+
+    h = hashlib.sha256()
+
+    def table(scan: Scan) -> str:
+        rows = np.ascontiguousarray(relation(scan), dtype=np.int64)
+        h.update(f"{scan.predicate}|{scan.relation}|{rows.shape}".encode())
+        h.update(rows.tobytes())
+        return f"t_{scan.predicate}_{scan.relation}"
+
+    def ranks() -> str:
+        h.update(np.ascontiguousarray(rank(), dtype=np.int64).tobytes())
+        return "ranks"
+
+    def code(c: Constant) -> int:
+        k = code_of(c.value)
+        if k is None:
+            raise ValueError(f"the constant {c} has no code")
+        return int(k)
+
+    query = ordered_coded_sql(plan, table, code, ranks)
+    if query is None:
+        return None
+    h.update(query.encode())
+    return h.hexdigest()
 
 
 class SparkExecutor:
@@ -155,13 +251,8 @@ class SparkExecutor:
         self._views: dict[tuple[str, str], str] = {}
         self._temporary = options.output is None
         root = tempfile.mkdtemp(prefix="hlmrf-spark-") if self._temporary else options.output
-        if _is_uri(root):
-            self._fs, self._root = pyarrow.fs.FileSystem.from_uri(root)
-            self._spark_root = root.rstrip("/")
-        else:
-            root = os.path.abspath(root[len("file://"):] if root.startswith("file://") else root)
-            self._fs, self._root, self._spark_root = pyarrow.fs.LocalFileSystem(), root, f"file://{root}"
-        self._root = self._root.rstrip("/")
+        self._fs, self._root, self._spark_root = _open_root(root)
+        self._written: dict[int, dict] = {}
         try:
             self._fs.create_dir(self._root, recursive=True)
             self._clear_rules()  # a rerun into the same folder leaves no rule of an earlier model
@@ -242,7 +333,11 @@ class SparkExecutor:
     def _clear_rules(self) -> None:
         import pyarrow.fs
 
-        for info in self._fs.get_file_info(pyarrow.fs.FileSelector(self._root)):
+        infos = self._fs.get_file_info(pyarrow.fs.FileSelector(self._root))
+        for info in infos:  # the manifest first: a half-rewritten folder is never "finished"
+            if info.base_name == MANIFEST:
+                self._fs.delete_file(info.path)
+        for info in infos:
             if info.type == pyarrow.fs.FileType.Directory and re.fullmatch(r"rule=\d+|_tables", info.base_name):
                 self._fs.delete_dir(info.path)
 
@@ -296,37 +391,26 @@ class SparkExecutor:
 
         folder = f"rule={plan.rule}"
         self.spark.sql(query).write.mode("overwrite").parquet(f"{self._spark_root}/{folder}")
-        infos = self._fs.get_file_info(pyarrow.fs.FileSelector(f"{self._root}/{folder}"))
-        parts = []
-        for info in infos:
-            m = re.match(r"part-(\d+)", info.base_name)
-            if m and info.base_name.endswith(".parquet") and info.type == pyarrow.fs.FileType.File:
-                parts.append((int(m.group(1)), info.path))
-        return [path for _, path in sorted(parts)]
+        files = _part_files(self._fs, self._root, plan.rule)
+        self._written[plan.rule] = {
+            "fingerprint": plan_fingerprint(plan, self._relation, self._code_of, self._rank),
+            "files": [f.rsplit("/", 1)[-1] for f in files], "width": len(plan.variables)}
+        return files
 
     def _read(self, files: list[str], width: int, part_rows: int) -> Iterator[np.ndarray]:
-        """The files' rows in order, in parts of exactly ``part_rows`` rows (the last one fewer)."""
-        import pyarrow.parquet as pq
+        return _read_parts(self._fs, files, width, part_rows)
 
-        columns = [f"v{i}" for i in range(width)] or ["v_"]
-        pending: list[np.ndarray] = []
-        held = 0
-        for path in files:
-            with self._fs.open_input_file(path) as f:
-                for batch in pq.ParquetFile(f).iter_batches(batch_size=part_rows, columns=columns):
-                    if width:
-                        block = np.stack([batch.column(i).to_numpy().astype(np.int64, copy=False)
-                                          for i in range(width)], axis=1)
-                    else:
-                        block = np.zeros((batch.num_rows, 0), np.int64)
-                    pending.append(block)
-                    held += len(block)
-                    while held >= part_rows:
-                        rows = pending[0] if len(pending) == 1 else np.concatenate(pending)
-                        yield rows[:part_rows]
-                        pending, held = [rows[part_rows:]], held - part_rows
-        if held:
-            yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+    def finish(self) -> None:
+        """Every rule is written: the manifest (:data:`MANIFEST`) marks the folder finished, so a
+        later run can read it instead of grounding again (``SparkOptions(reuse=True)``)."""
+        import json
+
+        if self._temporary:
+            return
+        text = json.dumps({"format": "hlmrf-spark-grounding/1",
+                           "rules": {str(r): v for r, v in sorted(self._written.items())}}, indent=1)
+        with self._fs.open_output_stream(f"{self._root}/{MANIFEST}") as f:
+            f.write(text.encode())
 
     def parts(self, plan, part_rows: int, fallback: Callable[[object], np.ndarray]) -> Iterator[np.ndarray]:
         """The plan's substitutions in parts of at most ``part_rows`` rows, in order: Spark writes
@@ -352,6 +436,116 @@ class SparkExecutor:
     def estimate(self, plan) -> int | None:
         """None: Spark's optimizer has no row count for Parquet views without table statistics."""
         return None
+
+
+class ParquetReader:
+    """Reads the substitutions a finished Spark run wrote (``SparkOptions(output=DIR, reuse=True)``)
+    instead of running the joins: the same interface as :class:`SparkExecutor`, no Spark.
+
+    Each rule's part files are checked against the manifest's fingerprint of the rule as these
+    rules and facts would ground it (:func:`plan_fingerprint`): a folder ground from other rules
+    or facts is a :class:`~hlmrf.errors.GroundingError` naming the rule, not a wrong model.
+    """
+
+    name = "Parquet"
+
+    def __init__(self, options: SparkOptions, relation: Callable[[Scan], np.ndarray],
+                 code_of: Callable[[str], int | None], rank: Callable[[], np.ndarray]):
+        import json
+
+        check_spark(options)
+        import pyarrow
+
+        self._errors = (pyarrow.ArrowException, OSError)
+        self._relation, self._code_of, self._rank = relation, code_of, rank
+        self._fs, self._root, _ = _open_root(options.output)
+        try:
+            with self._fs.open_input_stream(f"{self._root}/{MANIFEST}") as f:
+                manifest = json.loads(f.read().decode())
+            self._rules = manifest["rules"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise GroundingError(
+                f"{options.output} holds no finished Spark grounding (no readable {MANIFEST}): ground "
+                "into it first (--backend spark --spark-output DIR, without --spark-reuse), and let "
+                "that run finish") from None
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        return self._errors
+
+    @staticmethod
+    def hint(message: str) -> str:
+        return "check that the folder is readable and complete, or ground into it again"
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _files(self, plan) -> list[str] | None:
+        """The plan's part files, checked; None for a plan without scans."""
+        fingerprint = plan_fingerprint(plan, self._relation, self._code_of, self._rank)
+        if fingerprint is None:
+            return None
+        entry = self._rules.get(str(plan.rule))
+        if entry is None or entry.get("fingerprint") != fingerprint:
+            why = "has no substitutions for it" if entry is None else "was ground from other rules or facts"
+            raise GroundingError(
+                f"rule {plan.rule + 1}: the Spark grounding being reused {why}; ground into the "
+                "folder again (--backend spark --spark-output DIR without --spark-reuse)")
+        files = _part_files(self._fs, self._root, plan.rule)
+        if [f.rsplit("/", 1)[-1] for f in files] != entry.get("files"):
+            raise GroundingError(f"rule {plan.rule + 1}: the part files of rule={plan.rule}/ are not "
+                                 "the ones the Spark run wrote (changed or partly copied); ground again")
+        return files
+
+    def parts(self, plan, part_rows: int, fallback: Callable[[object], np.ndarray]) -> Iterator[np.ndarray]:
+        files = self._files(plan)
+        if files is None:
+            yield fallback(plan)
+            return
+        width = len(plan.variables)
+        empty = True
+        for rows in _read_parts(self._fs, files, width, part_rows):
+            empty = False
+            yield rows
+        if empty:
+            yield np.zeros((0, width), np.int64)
+
+    def execute(self, plan, fallback: Callable[[object], np.ndarray]) -> np.ndarray:
+        parts = list(self.parts(plan, 1 << 20, fallback))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def estimate(self, plan) -> int | None:
+        return None
+
+
+def write_grounding(program, store, options: SparkOptions) -> None:
+    """Run every rule's joins on Spark into ``options.output`` and write the manifest, reading
+    nothing back: the first step of a split solve, whose workers then read their shares with
+    ``SparkOptions(output=..., reuse=True)``. Raises :class:`~hlmrf.errors.GroundingError` naming
+    the rule when a query fails."""
+    from hlmrf.grounding.ground import _Prepared
+
+    if options.output is None:
+        raise SettingsError("the workers read the Spark grounding from its folder: give --spark-output "
+                            "(SparkOptions.output), a folder every worker can read")
+    prep = _Prepared(program, store)
+    with SparkExecutor(replace(options, reuse=False), prep.relation, prep.codes.lookup, prep.codes.rank) as ex:
+        for plan in prep.plans:
+            try:
+                query = ordered_coded_sql(plan, ex._table, ex._code, ex._ranks)
+                if query is not None:
+                    ex._write(plan, query)
+            except ex.errors as exc:
+                rule = program.rules[plan.rule]
+                raise GroundingError(f"Spark failed grounding rule {plan.rule + 1} `{rule.text or rule}`: "
+                                     f"{_first_line(exc)}; {ex.hint(_first_line(exc))}") from None
+        ex.finish()
 
 
 def _first_line(exc: BaseException) -> str:

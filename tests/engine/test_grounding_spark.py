@@ -1,7 +1,7 @@
 """The Spark SQL grounding backend against the in-memory numpy executor.
 
-Both backends must ground the same potentials (the canonical sorted rows of the DuckDB backend's
-test: Spark, like DuckDB, gives each rule's rows in the sorted order of their substitutions) and
+Both backends must ground the same potentials (compared as ``canonical_rows``: Spark, like DuckDB,
+gives each rule's rows in the sorted order of their substitutions, not in numpy's order) and
 fail the same way on the same bad input: on models of the corpus, on random programs (hypothesis:
 ``!=``, ``==``, ``%``, unions, arithmetic rules with summations), in parts of 3 rows, and from the
 command line. One SparkSession in ``local[2]`` serves the module (the executor uses an active
@@ -17,7 +17,6 @@ import subprocess
 import sys
 import types
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,7 +25,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hlmrf import parse_rules
 from hlmrf.errors import GroundingError, HlmrfError, MissingDependencyError, RuleError, SettingsError
 from hlmrf.grounding.spark_backend import SparkOptions, check_spark, find_java
-from hlmrf.testing.grounding_programs import programs, store_of_data
+from hlmrf.testing.grounding_programs import canonical_rows, ground_outcome, programs, store_of_data
 from hlmrf.testing.psl_corpus import corpus, corpus_store
 
 G = importlib.import_module("hlmrf.grounding.ground")
@@ -37,23 +36,12 @@ needs_spark = pytest.mark.skipif(not HAVE_SPARK, reason="the Spark backend needs
 CORPUS = ("smokers", "simple-acquaintances", "friendship")
 
 
-def _duckdb_test():
-    """The DuckDB backend's test module, for its ``canonical`` rows and ``_outcome`` (loaded by path:
-    the tests are not a package)."""
-    spec = importlib.util.spec_from_file_location("grounding_duckdb_helpers",
-                                                  Path(__file__).with_name("test_grounding_duckdb.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def spark():
     pytest.importorskip("pyspark", reason="the Spark backend needs pyspark (pip install 'hlmrf[spark]')")
     pytest.importorskip("pyarrow", reason="the Spark backend needs pyarrow (pip install 'hlmrf[spark]')")
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("the Spark backend needs Java 17+ (java on PATH or JAVA_HOME)")
-    pytest.importorskip("duckdb", reason="the comparison helpers live in the DuckDB backend's test")
     from pyspark.sql import SparkSession
 
     with warnings.catch_warnings():  # pyspark's note about the installed pandas version
@@ -72,18 +60,13 @@ def spark():
     session.stop()
 
 
-@pytest.fixture(scope="module")
-def helpers(spark):
-    return _duckdb_test()
-
-
-def _assert_same(helpers, program, store, **kw):
-    a = helpers._outcome(program, store)
-    b = helpers._outcome(program, store, backend="spark", **kw)
+def _assert_same(program, store, **kw):
+    a = ground_outcome(program, store)
+    b = ground_outcome(program, store, backend="spark", **kw)
     assert a[0] == b[0], (a, b)
     if a[0] == "model":
         assert a[1].n == b[1].n and a[1].index.predicates == b[1].index.predicates
-        assert helpers.canonical(a[1]) == helpers.canonical(b[1])
+        assert canonical_rows(a[1]) == canonical_rows(b[1])
         return a[1], b[1]
     assert a[1] == b[1]
     return None
@@ -94,23 +77,23 @@ def _assert_same(helpers, program, store, **kw):
 
 @needs_spark
 @pytest.mark.parametrize("name", CORPUS)
-def test_corpus_models_are_the_same_potentials(helpers, name):
+def test_corpus_models_are_the_same_potentials(spark, name):
     program = parse_rules("\n".join(corpus()[name]["rules"]), f"{name}.psl")
-    models = _assert_same(helpers, program, corpus_store(name, seed=0))
+    models = _assert_same(program, corpus_store(name, seed=0))
     assert models is not None and models[0].m > 0
 
 
 @needs_spark
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(programs(sums=True))
-def test_random_programs_ground_alike_or_fail_alike(helpers, case):
+def test_random_programs_ground_alike_or_fail_alike(spark, case):
     data, text = case
     try:
         program = parse_rules(text, "r.psl")
     except RuleError:
         event("rejected by the parser")
         return
-    out = _assert_same(helpers, program, store_of_data(data))
+    out = _assert_same(program, store_of_data(data))
     event("grounded" if out is not None else "same error")
     for op in ("!=", "==", "%", "|", "+S"):
         if op in text:
@@ -118,7 +101,7 @@ def test_random_programs_ground_alike_or_fail_alike(helpers, case):
 
 
 @needs_spark
-def test_comparisons_constants_sums_and_unions(helpers):
+def test_comparisons_constants_sums_and_unions(spark):
     """Each construct once, whatever hypothesis draws: ``%``, ``==``, ``!=``, a constant present in
     the data and one absent from it, a summation, a union."""
     name = "simple-acquaintances"
@@ -130,12 +113,12 @@ def test_comparisons_constants_sums_and_unions(helpers):
         "Knows(P1, +P2) <= 2 .",
         "1: Knows(P1, P2) | Knows(P2, P1) ^2",
     ])
-    models = _assert_same(helpers, parse_rules(text, "c.psl"), corpus_store(name, seed=3))
+    models = _assert_same(parse_rules(text, "c.psl"), corpus_store(name, seed=3))
     assert models is not None and len(set(models[1].rule.tolist())) >= 4
 
 
 @needs_spark
-def test_in_parts_of_three_rows_and_unions(helpers, monkeypatch, tmp_path):
+def test_in_parts_of_three_rows_and_unions(spark, monkeypatch, tmp_path):
     """Parts of 3 rows (record batches of the rule's Parquet, re-cut at file boundaries) and a
     union plan, whose rows come in np.unique's order: identical row for row."""
     name = "simple-acquaintances"
@@ -143,15 +126,17 @@ def test_in_parts_of_three_rows_and_unions(helpers, monkeypatch, tmp_path):
     store = corpus_store(name, seed=3)
     monkeypatch.setattr(G, "GROUND_PART_ROWS", 3)
     out = tmp_path / "parquet"
-    numpy_model, spark_model = _assert_same(helpers, program, store, spark=SparkOptions(output=str(out)))
+    numpy_model, spark_model = _assert_same(program, store, spark=SparkOptions(output=str(out)))
     last = int(numpy_model.rule.max())
     a, b = (m.A[m.rule == last] for m in (numpy_model, spark_model))
     assert a.shape[0] > 3 and (a != b).nnz == 0
     # The rule folders are kept, sorted by the substitutions' codes; the code tables are not.
     import pyarrow.parquet as pq
 
-    assert sorted(p.name for p in out.iterdir()) == [f"rule={k}" for k in range(len(program.rules))]
-    for folder in out.iterdir():
+    # (and the manifest that lets a later run reuse them)
+    assert sorted(p.name for p in out.iterdir()) == \
+        ["_hlmrf_grounding.json"] + [f"rule={k}" for k in range(len(program.rules))]
+    for folder in out.glob("rule=*"):
         table = pq.read_table(folder)
         rows = np.stack([table.column(c).to_numpy() for c in table.column_names], axis=1)
         assert [tuple(r) for r in rows] == sorted(tuple(r) for r in rows)
@@ -178,7 +163,7 @@ def test_the_executor_reads_parts_of_exactly_part_rows(spark):
 
 
 @needs_spark
-def test_a_spark_failure_names_the_rule(helpers, monkeypatch):
+def test_a_spark_failure_names_the_rule(spark, monkeypatch):
     spark_backend = importlib.import_module("hlmrf.grounding.spark_backend")
     monkeypatch.setattr(spark_backend, "ordered_coded_sql", lambda *a: "SELECT nope FROM hlmrf_none")
     program = parse_rules("\n".join(corpus()["smokers"]["rules"]), "s.psl")
@@ -187,7 +172,7 @@ def test_a_spark_failure_names_the_rule(helpers, monkeypatch):
 
 
 @needs_spark
-def test_command_line_backend_gives_the_same_answers(helpers, examples, tmp_path):
+def test_command_line_backend_gives_the_same_answers(spark, examples, tmp_path):
     from hlmrf.cli.infer import main
 
     rules = str(examples / "simple-acquaintances" / "rules.psl")
