@@ -5,8 +5,11 @@ the constants :data:`PRESENT`) and 1-3 rules over it: logical rules of 0-3 body 
 negation, heads of 0-2 literals and comparisons (``!=``, ``==``, ``%``), and arithmetic rules,
 with constants present in the data and absent from it (:data:`ABSENT`). ``programs(sums=True)``
 also draws arithmetic rules with a summation atom and, sometimes, a filter clause on it.
-:func:`store_of_data` builds the fact store. Shared by the grounding tests (against the reference
-grounder, and the DuckDB backend against the numpy executor).
+:func:`store_of_data` builds the fact store. :func:`ground_outcome` and :func:`canonical_rows`
+compare two groundings of one program: the same error, or the same rows in any order (the SQL
+backends give a rule's rows in their substitutions' sorted order, not numpy's). Shared by the
+grounding tests (against the reference grounder, and the DuckDB and Spark backends against the
+numpy executor).
 """
 from __future__ import annotations
 
@@ -15,9 +18,11 @@ import itertools
 from hypothesis import strategies as st
 
 from hlmrf.data.store import FactStore
+from hlmrf.errors import HlmrfError
 from hlmrf.testing.reference_grounder import Data
 
-__all__ = ["PRESENT", "ABSENT", "VARS", "datasets", "rule_texts", "programs", "store_of_data"]
+__all__ = ["PRESENT", "ABSENT", "VARS", "datasets", "rule_texts", "programs", "store_of_data",
+           "ground_outcome", "canonical_rows"]
 
 PRESENT = ["a", "b", "c"]  # the data's constants
 ABSENT = ["zz", "q"]  # constants only the rules mention ('q' sorts between, for `%`)
@@ -132,3 +137,26 @@ def store_of_data(data: Data) -> FactStore:
     return s
 
 
+
+
+def ground_outcome(program, store, **kw):
+    """``("model", model)`` of :func:`~hlmrf.grounding.ground.ground` with ``kw``, or, when it
+    raises an :class:`~hlmrf.errors.HlmrfError`, ``(the error's class name, its message)``."""
+    from hlmrf.grounding.ground import ground
+
+    try:
+        return "model", ground(program, store, **kw)
+    except HlmrfError as exc:
+        return type(exc).__name__, str(exc)
+
+
+def canonical_rows(model) -> list[tuple]:
+    """The model's rows as sorted tuples: (sorted (column, coefficient) pairs, c, w, p, kind, rule)."""
+    A = model.A
+    rows = []
+    for i in range(model.m):
+        lo, hi = A.indptr[i], A.indptr[i + 1]
+        entries = tuple(sorted(zip(A.indices[lo:hi].tolist(), A.data[lo:hi].tolist())))
+        rows.append((entries, float(model.c[i]), float(model.w[i]), int(model.p[i]), int(model.kind[i]),
+                     int(model.rule[i])))
+    return sorted(rows)

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 
 from hlmrf import parse_rules
-from hlmrf.errors import GroundingError, HlmrfError, MissingDependencyError, OutputError, RuleError, SettingsError
+from hlmrf.errors import GroundingError, MissingDependencyError, OutputError, RuleError, SettingsError
 from hlmrf.grounding.duckdb_backend import DuckDBOptions
-from hlmrf.testing.grounding_programs import programs, store_of_data
+from hlmrf.testing.grounding_programs import canonical_rows, ground_outcome, programs, store_of_data
 from hlmrf.testing.psl_corpus import NAMES, corpus, corpus_store
 
 pytest.importorskip("duckdb", reason="the DuckDB backend needs duckdb (pip install 'hlmrf[duckdb]')")
@@ -26,32 +26,13 @@ G = importlib.import_module("hlmrf.grounding.ground")
 ONE_THREAD = DuckDBOptions(threads=1)
 
 
-def canonical(model):
-    """The model's rows as sorted tuples: (sorted (column, coefficient) pairs, c, w, p, kind, rule)."""
-    A = model.A
-    rows = []
-    for i in range(model.m):
-        lo, hi = A.indptr[i], A.indptr[i + 1]
-        entries = tuple(sorted(zip(A.indices[lo:hi].tolist(), A.data[lo:hi].tolist())))
-        rows.append((entries, float(model.c[i]), float(model.w[i]), int(model.p[i]), int(model.kind[i]),
-                     int(model.rule[i])))
-    return sorted(rows)
-
-
-def _outcome(program, store, **kw):
-    try:
-        return "model", G.ground(program, store, **kw)
-    except HlmrfError as exc:
-        return type(exc).__name__, str(exc)
-
-
 def _assert_same(program, store, **kw):
-    a = _outcome(program, store)
-    b = _outcome(program, store, backend="duckdb", duckdb=ONE_THREAD, **kw)
+    a = ground_outcome(program, store)
+    b = ground_outcome(program, store, backend="duckdb", duckdb=ONE_THREAD, **kw)
     assert a[0] == b[0], (a, b)
     if a[0] == "model":
         assert a[1].n == b[1].n and a[1].index.predicates == b[1].index.predicates
-        assert canonical(a[1]) == canonical(b[1])
+        assert canonical_rows(a[1]) == canonical_rows(b[1])
         return a[1], b[1]
     assert a[1] == b[1]
     return None
@@ -104,7 +85,7 @@ def test_a_database_file_is_created_and_reused(tmp_path):
     first = G.ground(program, store, backend="duckdb", duckdb=opts)
     assert db.exists()
     again = G.ground(program, store, backend="duckdb", duckdb=opts)  # its tables are replaced
-    assert canonical(first) == canonical(again) == canonical(G.ground(program, store))
+    assert canonical_rows(first) == canonical_rows(again) == canonical_rows(G.ground(program, store))
 
 
 def test_bad_options_are_clean_errors(tmp_path):
