@@ -12,7 +12,8 @@ weight replaced, ready for ``hlmrf-infer``. ``--eval DIR`` then runs inference o
 with the initial and the learned weights and prints both metric rows. ``--backend`` grounds as
 ``hlmrf-infer``'s does (numpy, DuckDB or Spark SQL), the training model and both held-out ones
 alike; each grounding replaces the ``rule=<k>/`` folders of ``--spark-output``, so it keeps the
-last one's (the held-out model's with ``--eval``, else the training model's). The rule file is
+last one's (the held-out model's with ``--eval``, else the training model's, which a later
+``--spark-reuse`` run can read; ``--spark-reuse`` with ``--eval`` is refused). The rule file is
 written atomically (umask-respecting mode) and only after its text has been parsed back to exactly
 the learned weights; every option and the output path are checked before any work. Exit status
 (:mod:`hlmrf.infra.cli`): 0 on success, 1 when the output cannot be written (or the system fails),
@@ -115,6 +116,19 @@ def _eval_path(args) -> None:
                             "select metrics in hlmrf-infer --eval")
 
 
+def _check_spark_reuse(args, backend: dict) -> None:
+    """``--spark-reuse`` reads one grounding, the training model's, and ``--eval`` grounds other
+    facts: refused together before any work, not after learning when the held-out grounding is
+    found not to match the folder."""
+    from hlmrf.errors import SettingsError
+
+    spark = backend.get("spark")
+    if args.eval is not None and spark is not None and getattr(spark, "reuse", False):
+        raise SettingsError("--spark-reuse reads the training model's grounding from --spark-output, "
+                            "and --eval needs groundings of the held-out facts; drop --eval (and run "
+                            "hlmrf-infer on the held-out facts) or drop --spark-reuse")
+
+
 def _learner(args, config_admm=(), learn_options=None):
     from hlmrf.errors import SettingsError
     from hlmrf.learning import make_learner
@@ -186,6 +200,7 @@ def run(args, out=None, err=None) -> int:
     threshold, _ = _command_settings(args, options.cli)
     _eval_path(args)
     backend = grounding_backend(args)
+    _check_spark_reuse(args, backend)
     check_grounding_backend(backend)  # before reading any input
     check_output_file(output)  # a folder or unwritable place writes nothing
     if options.ignored:

@@ -70,9 +70,14 @@ def test_learns_the_same_weights_as_numpy(spark, examples, tmp_path, capsys):
 
     a, b = summary(numpy_out), summary(spark_out)
     assert len(a) == 3 and [ln.split(";")[0] for ln in a] == [ln.split(";")[0] for ln in b]
-    # The Parquet of the last grounding (the held-out model's) stays in --spark-output.
+    # The Parquet of the last grounding (the held-out model's, here of the training facts) stays
+    # in --spark-output, and a later run reads it instead of running Spark.
     assert sorted(p.name for p in (tmp_path / "parquet").iterdir() if p.name.startswith("rule=")) == \
         [f"rule={k}" for k in range(len(wa))]
+    assert main(common[:-2] + ["-o", str(tmp_path / "again.psl"), "--backend", "spark",
+                               "--spark-output", str(tmp_path / "parquet"), "--spark-reuse", "-q"]) == 0
+    np.testing.assert_allclose([_weights(tmp_path / "again.psl")[i] for i in soft], [wb[i] for i in soft],
+                               rtol=1e-12)
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -81,10 +86,12 @@ def test_learns_the_same_weights_as_numpy(spark, examples, tmp_path, capsys):
     (["--backend", "duckdb", "--spark-master", "local[1]", "--spark-output", "p"],
      "--spark-master, --spark-output apply only to --backend spark"),
     (["--backend", "spark", "--spark-master", "spark://host:7077"], "give --spark-output"),
+    (["--backend", "spark", "--spark-output", "p", "--spark-reuse", "--eval", "."],
+     "drop --eval (and run hlmrf-infer on the held-out facts) or drop --spark-reuse"),
 ])
 def test_spark_option_errors_exit_2_before_any_work(examples, tmp_path, capsys, extra, message):
-    """A Spark option without ``--backend spark`` (and a cluster master without an output folder)
-    is a usage error before any input is read; none needs Spark."""
+    """A Spark option without ``--backend spark`` (and a cluster master without an output folder,
+    or --spark-reuse with --eval) is a usage error before any input is read; none needs Spark."""
     out = tmp_path / "learned.psl"
     rc = main(_inputs(examples) + ["-o", str(out)] + extra)
     err = capsys.readouterr().err
