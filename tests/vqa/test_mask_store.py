@@ -150,8 +150,19 @@ def test_the_dataset_refuses_objects_of_another_scene_file(runs, scenes):
     st = ds._stored
     runs_of = [st.chosen[st.chosen_ptr[r]:st.chosen_ptr[r + 1]] for r in ds._rows]
     k = next(k for k, ch in enumerate(runs_of) if len(ch) and ch.max() > 0)
-    with pytest.raises(DataError, match="not in scene 1"):
+    with pytest.raises(DataError, match="scene 1 is not the one vqa-masks rendered"):
         ds._render(k, qs[k])
+    # the same objects, one of them moved a few pixels: not an index error, a silently wrong
+    # mask but for the stored scene hash
+    obj = scenes[1].objects[0]
+    x, y, d = obj.pixel_coords
+    shifted = dict(scenes)
+    shifted[1] = replace(scenes[1], objects=(replace(obj, pixel_coords=(x + 3.0, y, d)),
+                                             *scenes[1].objects[1:]))
+    ds = ClevrMaskDataset(qs, shifted, DATA, path, qv, av)
+    with pytest.raises(DataError, match="scene 1 is not the one vqa-masks rendered"):
+        ds._render(0, qs[0])
+    ClevrMaskDataset(qs, scenes, DATA, path, qv, av)._render(0, qs[0])  # the right scenes pass
     moved = [replace(qs[0], image_index=2)]
     with pytest.raises(DataError, match="about image 2 here but image 1 in the file"):
         ClevrMaskDataset(moved, scenes, DATA, path, qv, av)

@@ -153,7 +153,7 @@ class ClevrMaskDataset:
     def _render(self, k: int, q: Question) -> np.ndarray:
         """Question ``k``'s uint8 mask from its stored objects (its scene's facts built once)."""
         from vqa_adapters.psl.facts import ObjectFacts, clevr_object_facts
-        from vqa_adapters.psl.io import render_stored_mask
+        from vqa_adapters.psl.io import check_scene, render_stored_mask
 
         k = k % len(self)
         f = self._facts.get(q.image_index)
@@ -163,6 +163,7 @@ class ClevrMaskDataset:
             # matrices would be most of the cache).
             f = self._facts[q.image_index] = ObjectFacts({}, {}, {}, full.centres, full.radii,
                                                          full.image_size)
+        check_scene(self._stored, int(self._rows[k]), f, q.question_index, q.image_index)
         try:
             return render_stored_mask(self._stored, int(self._rows[k]), f)
         except IndexError:

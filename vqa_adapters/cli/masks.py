@@ -221,7 +221,7 @@ def _run_clevr(args, bar_enabled: bool) -> str:
     masks = render_question_masks(result, facts_of, size, "uint8") if args.store == "arrays" else None
     report = result.report()
     with fs:
-        fs.add("masks.npz", masks_npz_bytes(result, masks, size))
+        fs.add("masks.npz", masks_npz_bytes(result, masks, size, facts_of))
         fs.add("choices.json", choices_json(result))
         fs.add("report.json", report_json(result, report, config))
         fs.add("report.md", report_markdown(result, report, config))

@@ -177,20 +177,23 @@ def read_questions(path: str | Path, scenes: dict[int, Scene]) -> list[ClevrQues
     return out
 
 
-def _chosen_from_file(path: str, questions: list[ClevrQuestion]) -> list[tuple[int, ...]]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            qidx, chosen, ptr = z["question_index"], z["chosen"], z["chosen_ptr"]
-    except (OSError, KeyError, ValueError) as exc:
-        raise DataError(f"not a vqa-masks masks.npz: {exc}", path) from None
-    pos = {int(q): i for i, q in enumerate(qidx)}
-    out = []
+def _masks_from_file(path: str, questions: list[ClevrQuestion]):
+    """Each question's chosen objects, its blobs' weights and its row in a ``vqa-masks``
+    ``masks.npz`` (either layout), and the file as read (:class:`vqa_adapters.psl.io.StoredMasks`)."""
+    from vqa_adapters.psl.io import read_masks_npz
+
+    stored = read_masks_npz(path, load_masks=False)
+    pos = {int(q): i for i, q in enumerate(stored.question_index)}
+    chosen, weights, rows = [], [], []
     for cq in questions:
         i = pos.get(cq.question.question_index)
         if i is None:
             raise DataError(f"no mask for question {cq.question.question_index}", path)
-        out.append(tuple(int(v) for v in chosen[ptr[i]:ptr[i + 1]]))
-    return out
+        a, b = int(stored.chosen_ptr[i]), int(stored.chosen_ptr[i + 1])
+        chosen.append(tuple(int(v) for v in stored.chosen[a:b]))
+        weights.append(stored.weights[a:b] if stored.weights is not None else np.ones(b - a, np.float32))
+        rows.append(i)
+    return chosen, weights, rows, stored
 
 
 class _ClevrBase:
@@ -390,6 +393,7 @@ class _Corpus:
         self.sources = sources
         self.masks_kind = data.masks
         self._datasets: dict[str, object] = {}
+        self._from_file: dict[str, tuple] = {}
 
     def chosen(self, split: str) -> list[tuple[int, ...]] | None:
         qs = self.questions[split]
@@ -404,7 +408,9 @@ class _Corpus:
                                     "masks.npz)")
             if not Path(path).is_file():
                 raise DataError(f"masks file {path} does not exist; write it with vqa-masks")
-            return _chosen_from_file(path, qs)
+            chosen, weights, rows, stored = _masks_from_file(path, qs)
+            self._from_file[split] = (weights, rows, stored)  # the image masks' blobs, as vqa-masks drew them
+            return chosen
         from vqa_adapters.psl.pipeline import PipelineSettings, clevr_pipeline
 
         settings = PipelineSettings(rules=self.settings.psl_rules, parser=self.settings.psl_parser)
@@ -427,24 +433,34 @@ class _Corpus:
         return self._datasets[split]
 
     def _image_masks(self, split: str, chosen) -> np.ndarray:
+        """The image input's masks at ``image_size``: each question's chosen objects' blobs, drawn
+        by the same spec and rasteriser as ``vqa-masks`` (with a masks file, with its blob weights,
+        and each scene checked against the one the file was made from); weight 1 otherwise."""
         from vqa_adapters.psl.facts import clevr_object_facts
-        from vqa_adapters.psl.masks import MaskSpec, render_masks
+        from vqa_adapters.psl.io import check_scene
+        from vqa_adapters.psl.masks import render_masks
+        from vqa_adapters.psl.pipeline import question_mask_spec
 
         w, h = self.settings.image_size
         qs, scenes = self.questions[split], self.scenes[split]
         if chosen is None:  # no teacher: zeros the OS does not commit until touched
             return np.zeros((len(qs), h, w), np.uint8)
+        weights, rows, stored = self._from_file.get(split, (None, None, None))
         facts = {}
         specs = []
-        for c, objs in zip(qs, chosen):
+        for k, (c, objs) in enumerate(zip(qs, chosen)):
             i = c.question.image_index
             if i not in facts:
                 facts[i] = clevr_object_facts(scenes[i])
             f = facts[i]
-            objs = list(objs)
-            specs.append(MaskSpec(f.centres[objs] if objs else np.zeros((0, 2)),
-                                  f.radii[objs] if objs else np.zeros(0), np.ones(len(objs)),
-                                  f.image_size))
+            if stored is not None:
+                check_scene(stored, rows[k], f, c.question.question_index, i)
+            wk = weights[k] if weights is not None else np.ones(len(objs), np.float32)
+            try:
+                specs.append(question_mask_spec(f, objs, wk))
+            except IndexError:
+                raise DataError(f"question {c.question.question_index}: a chosen object is not in "
+                                f"scene {i}: masks of another scene file") from None
         return render_masks(specs, (w, h), "uint8")
 
 

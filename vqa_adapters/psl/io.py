@@ -22,7 +22,7 @@ from ..outputs import carry_forward
 from .facts import ObjectFacts
 from .pipeline import PipelineResult, mask_weights, render_question_mask
 
-__all__ = ["npz_bytes", "masks_npz_bytes", "STORES", "StoredMasks", "read_masks_npz", "render_stored_mask",
+__all__ = ["npz_bytes", "masks_npz_bytes", "geometry_hash", "check_scene", "STORES", "StoredMasks", "read_masks_npz", "render_stored_mask",
            "choices_json", "report_json", "report_markdown", "carry_forward"]
 
 
@@ -43,7 +43,33 @@ STORES = ("arrays", "objects")
 only what renders them (:func:`read_masks_npz`, :func:`render_stored_mask`)."""
 
 
-def masks_npz_bytes(result: PipelineResult, masks: np.ndarray | None, size: tuple[int, int]) -> bytes:
+def geometry_hash(facts) -> int:
+    """A 64-bit digest of what a scene contributes to a mask: its objects' pixel centres and blob
+    radii and the image size. Stored per question (``scene_hash``), it tells a reader given
+    another scene file than the run's from the right one."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=8)
+    h.update(np.ascontiguousarray(facts.centres, np.float64).tobytes())
+    h.update(np.ascontiguousarray(facts.radii, np.float64).tobytes())
+    h.update(np.asarray(facts.image_size, np.int64).tobytes())
+    return int.from_bytes(h.digest(), "little")
+
+
+def check_scene(stored: "StoredMasks", row: int, facts, question_index: int, image_index: int) -> None:
+    """A :class:`~hlmrf.errors.DataError` when row ``row`` of ``stored`` was rendered from another
+    scene than ``facts`` (its ``scene_hash`` differs); nothing for a file without hashes."""
+    if stored.scene_hash is None or int(stored.scene_hash[row]) == geometry_hash(facts):
+        return
+    from hlmrf.errors import DataError
+
+    raise DataError(f"question {question_index}: scene {image_index} is not the one vqa-masks rendered "
+                    "its mask from (its objects' positions or sizes differ): give the scene file the "
+                    "masks were made with", stored.path)
+
+
+def masks_npz_bytes(result: PipelineResult, masks: np.ndarray | None, size: tuple[int, int],
+                    facts_of=None) -> bytes:
     """The CLEVR ``masks.npz``: every question's scores and choices, the render parameters and, in
     the ``arrays`` layout (``masks`` given), the uint8 masks (value / 255).
 
@@ -55,6 +81,8 @@ def masks_npz_bytes(result: PipelineResult, masks: np.ndarray | None, size: tupl
     float32, one per ``chosen`` entry (its blob's peak, 1 unless ``--weighted``); ``mask_size``
     int64 (width, height); ``weighted`` bool; ``sigma_per_radius`` float64; ``store`` the layout's
     name. With the scene file, they rebuild every mask bit for bit (:func:`render_stored_mask`).
+    With ``facts_of`` (a question result's scene facts), ``scene_hash`` uint64 (N,): each
+    question's scene's :func:`geometry_hash`, which readers check against the scenes they get.
     """
     from .masks import SIGMA_PER_RADIUS
 
@@ -81,6 +109,12 @@ def masks_npz_bytes(result: PipelineResult, masks: np.ndarray | None, size: tupl
         "sigma_per_radius": np.array(SIGMA_PER_RADIUS, np.float64),
         "store": np.array("objects" if masks is None else "arrays"),
     })
+    if facts_of is not None:
+        hashes: dict[int, int] = {}
+        for r in R:
+            if r.image_index not in hashes:
+                hashes[r.image_index] = geometry_hash(facts_of(r))
+        arrays["scene_hash"] = np.array([hashes[r.image_index] for r in R], np.uint64)
     return npz_bytes(arrays)
 
 
@@ -105,6 +139,8 @@ class StoredMasks:
     """(width, height) of the masks."""
     weighted: bool | None
     masks: np.ndarray | None = None
+    scene_hash: np.ndarray | None = None
+    """Each row's scene's :func:`geometry_hash`; None in files written before it was stored."""
 
     def __len__(self) -> int:
         return len(self.question_index)
@@ -127,8 +163,8 @@ def read_masks_npz(path: str | os.PathLike, load_masks: bool = True) -> StoredMa
                                                        "chosen_ptr"))
             store = str(z["store"]) if "store" in keys else ("arrays" if "masks" in keys else None)
             masks = z["masks"] if load_masks and "masks" in keys else None
-            weights, size, weighted, sigma = (get(k) for k in ("weights", "mask_size", "weighted",
-                                                                "sigma_per_radius"))
+            weights, size, weighted, sigma, scene_hash = (get(k) for k in (
+                "weights", "mask_size", "weighted", "sigma_per_radius", "scene_hash"))
             if size is None and "masks" in keys:
                 shape = masks.shape if masks is not None else z["masks"].shape
                 size = (shape[2], shape[1])
@@ -145,8 +181,11 @@ def read_masks_npz(path: str | os.PathLike, load_masks: bool = True) -> StoredMa
             raise DataError(f"written with blobs of sigma {float(sigma):g} x radius, this version draws "
                             f"{SIGMA_PER_RADIUS:g} x radius: its masks cannot be rebuilt as written; "
                             "rerun vqa-masks (or read a --store arrays file)", p)
+    if scene_hash is not None and scene_hash.shape != qidx.shape:
+        raise DataError(f"scene_hash has {scene_hash.shape} entries for {len(qidx)} questions; rerun vqa-masks", p)
     return StoredMasks(p, store, qidx, iidx, chosen, cptr, weights,
-                       (int(size[0]), int(size[1])), None if weighted is None else bool(weighted), masks)
+                       (int(size[0]), int(size[1])), None if weighted is None else bool(weighted), masks,
+                       scene_hash)
 
 
 def render_stored_mask(stored: StoredMasks, i: int, facts: ObjectFacts, dtype: str = "uint8") -> np.ndarray:

@@ -291,3 +291,43 @@ def test_test_split_questions_without_answers_are_refused(tmp_path):
     with pytest.raises(DataError, match="CLEVR_test_questions_first10.json.*no answer"):
         load_split(_settings(_pool(questions=str(DATA / "CLEVR_test_questions_first10.json")))
                    .data, "train")
+
+
+def test_image_masks_from_a_weighted_masks_file_are_vqa_masks_own(tmp_path):
+    """``data.masks: file`` with image input draws each question's blobs with the file's weights
+    (``vqa-masks --weighted``), as vqa-masks draws them, and refuses scenes other than the run's."""
+    from vqa_adapters.cli.masks import main as masks_main
+    from vqa_adapters.psl.facts import clevr_object_facts
+    from vqa_adapters.psl.io import npz_bytes, read_masks_npz, render_stored_mask
+
+    root = _released_layout(tmp_path)
+    scenes_file = root / "scenes" / "CLEVR_val_scenes.json"
+    out = tmp_path / "masks"
+    assert masks_main(["--scenes", str(scenes_file), "--questions",
+                       str(root / "questions" / "CLEVR_val_questions.json"), "--out", str(out),
+                       "--weighted", "--store", "objects", "--size", "48x32", "--quiet"]) == 0
+    # exact scenes score every chosen object 1: halve the weights so that they matter here
+    with np.load(out / "masks.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["weights"] = (arrays["weights"] * np.linspace(0.3, 0.9, len(arrays["weights"]))).astype(np.float32)
+    (out / "masks.npz").write_bytes(npz_bytes(arrays))
+    stored = read_masks_npz(out / "masks.npz")
+    assert stored.weighted and (stored.weights < 1).all() and len(stored.weights)
+    s = _image_settings(root, **{"data.masks": "file", "data.clevr.masks_file": str(out / "masks.npz")})
+    ds = load_split(s.data, "train")
+    b = ds.get_batch(np.arange(len(ds)))
+    facts = clevr_object_facts(load_scenes(scenes_file)[0])
+    row = {int(q): i for i, q in enumerate(stored.question_index)}
+    for k in range(len(ds)):
+        want = render_stored_mask(stored, row[int(b["question_index"][k])], facts).astype(np.float32) / 255
+        np.testing.assert_array_equal(b["mask"][k, 0].numpy(), want)
+    # the same scenes with one object moved (another folder: the loader caches per setting):
+    # refused, naming the question and the scene
+    moved = _released_layout(tmp_path / "moved")
+    moved_scenes = moved / "scenes" / "CLEVR_val_scenes.json"
+    doc = json.loads(moved_scenes.read_text())
+    doc["scenes"][0]["objects"][0]["pixel_coords"][0] += 5
+    moved_scenes.write_text(json.dumps(doc))
+    s = _image_settings(moved, **{"data.masks": "file", "data.clevr.masks_file": str(out / "masks.npz")})
+    with pytest.raises(DataError, match="scene 0 is not the one vqa-masks rendered"):
+        load_split(s.data, "train").get_batch(np.arange(1))
