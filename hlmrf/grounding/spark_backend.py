@@ -387,8 +387,6 @@ class SparkExecutor:
 
     def _write(self, plan, query: str) -> list[str]:
         """Run ``query`` on the cluster into ``rule=<k>/``; its part files, in the sort's order."""
-        import pyarrow.fs
-
         folder = f"rule={plan.rule}"
         self.spark.sql(query).write.mode("overwrite").parquet(f"{self._spark_root}/{folder}")
         files = _part_files(self._fs, self._root, plan.rule)

@@ -16,14 +16,13 @@ import shutil
 import subprocess
 import sys
 import types
-import warnings
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 
 from hlmrf import parse_rules
-from hlmrf.errors import GroundingError, HlmrfError, MissingDependencyError, RuleError, SettingsError
+from hlmrf.errors import GroundingError, MissingDependencyError, RuleError, SettingsError
 from hlmrf.grounding.spark_backend import SparkOptions, check_spark, find_java
 from hlmrf.testing.grounding_programs import canonical_rows, ground_outcome, programs, store_of_data
 from hlmrf.testing.psl_corpus import corpus, corpus_store
@@ -37,27 +36,9 @@ CORPUS = ("smokers", "simple-acquaintances", "friendship")
 
 
 @pytest.fixture(scope="module")
-def spark():
-    pytest.importorskip("pyspark", reason="the Spark backend needs pyspark (pip install 'hlmrf[spark]')")
-    pytest.importorskip("pyarrow", reason="the Spark backend needs pyarrow (pip install 'hlmrf[spark]')")
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        pytest.skip("the Spark backend needs Java 17+ (java on PATH or JAVA_HOME)")
-    from pyspark.sql import SparkSession
-
-    with warnings.catch_warnings():  # pyspark's note about the installed pandas version
-        warnings.simplefilter("ignore")
-        session = (SparkSession.builder.master("local[2]").appName("hlmrf-tests")
-                   .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-                   .config("spark.sql.shuffle.partitions", "2").config("spark.default.parallelism", "2")
-                   # Tiny queries in a short-lived JVM: compiling code (Spark's and the JIT's top
-                   # tier) and re-planning cost more than they save.
-                   .config("spark.sql.codegen.wholeStage", "false").config("spark.sql.adaptive.enabled", "false")
-                   .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
-                   .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
-                   .getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+def spark(spark_session):
+    """The test session's one SparkSession (tests/engine/conftest.py: one JVM for every Spark test)."""
+    return spark_session
 
 
 def _assert_same(program, store, **kw):

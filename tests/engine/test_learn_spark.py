@@ -7,9 +7,6 @@ as it is, as in the Spark grounding tests). The option errors need no Spark and 
 """
 from __future__ import annotations
 
-import os
-import shutil
-import warnings
 
 import numpy as np
 import pytest
@@ -19,27 +16,9 @@ from hlmrf.cli.learn import main
 
 
 @pytest.fixture(scope="module")
-def spark():
-    pytest.importorskip("pyspark", reason="the Spark backend needs pyspark (pip install 'hlmrf[spark]')")
-    pytest.importorskip("pyarrow", reason="the Spark backend needs pyarrow (pip install 'hlmrf[spark]')")
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        pytest.skip("the Spark backend needs Java 17+ (java on PATH or JAVA_HOME)")
-    from pyspark.sql import SparkSession
-
-    with warnings.catch_warnings():  # pyspark's note about the installed pandas version
-        warnings.simplefilter("ignore")
-        session = (SparkSession.builder.master("local[2]").appName("hlmrf-learn-tests")
-                   .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-                   .config("spark.sql.shuffle.partitions", "2").config("spark.default.parallelism", "2")
-                   # Tiny queries in a short-lived JVM: compiling code costs more than it saves
-                   # (see test_grounding_spark.py).
-                   .config("spark.sql.codegen.wholeStage", "false").config("spark.sql.adaptive.enabled", "false")
-                   .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
-                   .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
-                   .getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+def spark(spark_session):
+    """The test session's one SparkSession (tests/engine/conftest.py: one JVM for every Spark test)."""
+    return spark_session
 
 
 def _inputs(examples):
