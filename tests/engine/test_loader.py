@@ -98,3 +98,36 @@ def test_integer_coded_atoms_match_string_rows():
         by_codes.add_target_codes("Smokes", np.array([[7]]))
     with pytest.raises(DataError, match="outside"):
         by_codes.add_observation_codes("Smokes", np.array([[a]]), [1.5])
+
+
+# ---- the one-split reader of plain files against the line-by-line reader ----------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from hlmrf.data.loader import _rows_of_lines, _split_lines, read_rows  # noqa: E402
+
+_CELL = st.sampled_from(["a", "bob", "x1", "0", "1", "0.5", "1e-3", "2", "-0.1", "nan", "", " a",
+                         "b ", "inf", "q\tr", "7"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(_CELL, min_size=1, max_size=4), max_size=6), st.sampled_from([None, 1, 2, 3]),
+       st.booleans(), st.sampled_from(["\n", "", "\n\n", "\r\n"]))
+def test_plain_files_read_as_line_by_line(tmp_path, cells, arity, with_values, end):
+    """Whatever the file (values, names, blank lines, padded or empty columns, \\r\\n), read_rows
+    (which takes a one-split path for plain files) returns what the line-by-line reader returns,
+    or raises the same error."""
+    text = "\n".join("\t".join(row) for row in cells) + (end if cells else "")
+    path = tmp_path / "p_obs.txt"
+    path.write_text(text, newline="")
+
+    def outcome(f):
+        try:
+            args, values, lines = f()
+            return "rows", args, values.tolist(), list(lines)
+        except DataError as exc:
+            return "error", type(exc).__name__, str(exc)
+
+    got = outcome(lambda: read_rows(path, arity, with_values))
+    want = outcome(lambda: _rows_of_lines(_split_lines(text, str(path)), arity, with_values, str(path)))
+    assert got == want
