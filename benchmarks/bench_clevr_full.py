@@ -28,9 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(ROOT))
-from _common import run_measured  # noqa: E402
+from _common import run_measured  # noqa: E402 - beside this script (its folder is on sys.path)
 
 DATA = ROOT / "tests" / "data" / "clevr"
 SCENES = DATA / "CLEVR_val_scenes_000000-000499.json"
