@@ -164,9 +164,7 @@ class _Layout:
 
     A: object  # the model's CSR matrix (sorted indices)
     a: np.ndarray  # (L,) coefficient of each local copy
-    var: np.ndarray  # (L,) variable of each local copy
-    starts: np.ndarray  # (m,) first copy of each term
-    counts: np.ndarray  # (m,) copies per term
+    var: np.ndarray  # (L,) variable of each local copy (the CSR column indices, not a copy)
     c: np.ndarray
     w: np.ndarray
     aa: np.ndarray
@@ -196,13 +194,13 @@ def layout(model: HLMRF) -> _Layout:
             rows = slice(int(rows[0]), int(rows[-1]) + 1)
         first = rows.start if isinstance(rows, slice) else rows[0]
         groups.append((int(model.kind[first]), int(model.p[first]), rows))
-    starts = A.indptr[:-1].astype(np.int64)
-    aa = np.add.reduceat(a * a, starts) if len(a) else np.zeros(0)
+    aa = np.add.reduceat(a * a, A.indptr[:-1]) if len(a) else np.zeros(0)
     w = model.w.astype(np.float64, copy=False)
-    return _Layout(A, a, A.indices.astype(np.int64), starts, counts,
-                   model.c.astype(np.float64, copy=False), w, aa,
-                   column_counts(A, model.n), groups,
-                   np.repeat(np.arange(len(counts)), counts), coefficients(model.kind, model.p, w, aa))
+    # Index arrays in the CSR matrix's own integer type (int32 below 2^31 copies): np.take and
+    # np.bincount read either, and a model-sized int64 copy would be 8 bytes a copy more.
+    row = np.repeat(np.arange(len(counts), dtype=A.indices.dtype), counts)
+    return _Layout(A, a, A.indices, model.c.astype(np.float64, copy=False), w, aa,
+                   column_counts(A, model.n), groups, row, coefficients(model.kind, model.p, w, aa))
 
 
 class _NumpyKernel:
@@ -238,21 +236,34 @@ class _NumpyKernel:
             self.K1, self.D = prox_bounds(lay.co, lay.w, rho)
             self._rho = rho
         zv = self._zv if self._zv is not None and len(self._zv) == len(var) else z[var]
-        v = zv - u
-        d = np.bincount(row, weights=a * v, minlength=self.m) - lay.c
+        # Three per-copy work arrays reused within the step: the same operations in the same order
+        # as ``x = v - t[row] a``, ``xh = alpha x + (1 - alpha) zv`` written out, so the same
+        # numbers, with three per-copy temporaries instead of seven. They are not kept between
+        # steps: the certificate's temporaries then do not add to them.
+        b1, b2, b3 = (np.empty(len(var)) for _ in range(3))
+        v = np.subtract(zv, u, out=b1)
+        d = np.bincount(row, weights=np.multiply(a, v, out=b2), minlength=self.m)
+        d -= lay.c
         prox_step(lay.co, d, self.K1, self.D, out=t)
-        x = v - np.take(t, row) * a
-        xh = alpha * x + (1.0 - alpha) * zv if alpha != 1.0 else x
-        z_new = self.comm.sum(np.bincount(var, weights=xh + u, minlength=self.n)) * self.inv_deg
+        ta = np.take(t, row, out=b2)
+        ta *= a
+        x = np.subtract(v, ta, out=b1)  # v is not needed after this
+        if alpha != 1.0:
+            xh = np.multiply(x, alpha, out=b3)
+            xh += np.multiply(zv, 1.0 - alpha, out=b2)
+        else:
+            xh = x
+        z_new = self.comm.sum(np.bincount(var, weights=np.add(xh, u, out=b2), minlength=self.n)) * self.inv_deg
         np.clip(z_new, 0.0, 1.0, out=z_new)
         z_new = np.where(self.has_copy, z_new, z)
         zv_new = z_new[var]
-        u += xh - zv_new
+        u += np.subtract(xh, zv_new, out=b2)
         self._zv = zv_new
         if not complete:
             return z_new, None
         dz = z_new - z  # z is the same on every worker: its norm needs no reduction
-        r2, x2, zv2, u2 = self.comm.sum(np.array([_sq(x - zv_new), _sq(x), _sq(zv_new), _sq(u)]))
+        r = np.subtract(x, zv_new, out=b2 if alpha == 1.0 else b3)  # xh is not needed any more
+        r2, x2, zv2, u2 = self.comm.sum(np.array([_sq(r), _sq(x), _sq(zv_new), _sq(u)]))
         return z_new, (float(r2), float(np.einsum("i,i,i->", lay.deg, dz, dz)), float(x2), float(zv2), float(u2))
 
     def certificate(self, z, t=None, scale: float = 1.0, project: bool = False):
@@ -434,14 +445,15 @@ def _certificate(kern, z: np.ndarray, t: np.ndarray, scale: float) -> Certificat
 
 
 def _energy(lay: _Layout, z: np.ndarray) -> float:
-    d = lay.A @ z - lay.c
+    d = lay.A @ z
+    d -= lay.c
     energy = 0.0
-    for kind, p, rows in lay.groups:  # summed per group
-        km = TABLE[kind, p]
+    for kind, p, rows in lay.groups:  # summed per group; each row is in one group, so its d
+        km = TABLE[kind, p]            # may be overwritten (no per-row temporaries)
         if km.power:
             dr = d[rows]
-            h = dr if km.lb == -np.inf else np.maximum(dr, km.lb)
-            energy += _dot(lay.w[rows], h if km.power == 1 else h * h)
+            h = dr if km.lb == -np.inf else np.maximum(dr, km.lb, out=dr)
+            energy += _dot(lay.w[rows], h if km.power == 1 else np.multiply(h, h, out=h))
     return energy
 
 
@@ -515,12 +527,17 @@ def _sq(x: np.ndarray) -> float:
 
 
 def _violation(lay: _Layout, z: np.ndarray) -> float:
-    d = np.bincount(lay.row, weights=lay.a * z[lay.var], minlength=len(lay.c)) - lay.c
+    """The largest violation of a hard row: ``d`` of the hard groups' rows only (the soft rows,
+    usually nearly all, are not evaluated)."""
     worst = 0.0
     for kind, p, rows in lay.groups:
         km = TABLE[kind, p]
+        if not km.violation:
+            continue
+        d = lay.A[rows] @ z
+        d -= lay.c[rows]
         if km.violation == 1:
-            worst = max(worst, float(np.max(d[rows], initial=0.0)))
-        elif km.violation == 2:
-            worst = max(worst, float(np.max(np.abs(d[rows]), initial=0.0)))
+            worst = max(worst, float(np.max(d, initial=0.0)))
+        else:
+            worst = max(worst, float(np.max(np.abs(d, out=d), initial=0.0)))
     return worst

@@ -241,10 +241,11 @@ def project_hard(model: HLMRF, y: np.ndarray, max_dim: int = 20_000, rounds: int
     Equality rows and inequality rows that are active or violated are held as equalities; the
     least-norm correction ``A_H^T (A_H A_H^T)^-1 (c_H - A_H y)`` is applied and clipped to [0, 1],
     a few rounds. Cheap when the hard rows are sparse and nearly disjoint (symmetry and sum-to-one
-    constraints). Returns None when there is nothing to do or the system is too large.
+    constraints). Returns None when there is nothing to do or the system is too large. When the
+    active constraints share no variable (symmetry constraints do not), ``A_H A_H^T`` is diagonal
+    and the solve is a division: no factorisation, and scipy.sparse.linalg (about 11 MB of
+    libraries once imported) is not loaded.
     """
-    from scipy.sparse.linalg import splu
-
     hard = np.flatnonzero(model.kind >= Kind.LEQ)
     if len(hard) == 0:
         return None
@@ -263,11 +264,16 @@ def project_hard(model: HLMRF, y: np.ndarray, max_dim: int = 20_000, rounds: int
         # LU then stays about as sparse as it is.
         if len(rows) > max_dim and G.nnz > 8 * len(rows):
             return None
-        try:
-            lu = splu(G, permc_spec="MMD_AT_PLUS_A")
-        except (RuntimeError, ValueError, MemoryError):
-            return None
-        y = np.clip(y + AH.T @ lu.solve(-d[rows]), 0.0, 1.0)
+        if G.nnz == len(rows):  # diagonal: the constraints are disjoint
+            step = -d[rows] / G.diagonal()
+        else:
+            from scipy.sparse.linalg import splu
+
+            try:
+                step = splu(G, permc_spec="MMD_AT_PLUS_A").solve(-d[rows])
+            except (RuntimeError, ValueError, MemoryError):
+                return None
+        y = np.clip(y + AH.T @ step, 0.0, 1.0)
     return y
 
 
