@@ -26,8 +26,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from hlmrf.errors import GroundingError, OutputError
-from hlmrf.grounding.plan import JoinPlan, Scan, UnionPlan, coded_sql, ordered_coded_sql
-from hlmrf.language.ast import Constant
+from hlmrf.grounding.plan import CodedSQL, Scan, UnionPlan, ordered_coded_sql
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ class DuckDBOptions:
     threads: int | None = None
 
 
-class DuckDBExecutor:
+class DuckDBExecutor(CodedSQL):
     """Runs join plans in one DuckDB connection (see the module docstring).
 
     ``relation(scan)`` returns a scan's ``(rows, arity)`` int64 code table, ``code_of`` a
@@ -133,17 +132,6 @@ class DuckDBExecutor:
             self._tables[("", "ranks")] = "hlmrf_ranks"
             self._has_ranks = True
         return "hlmrf_ranks"
-
-    def _code(self, c: Constant) -> int:
-        code = self._code_of(c.value)
-        if code is None:  # grounding codes every constant of the rules
-            raise ValueError(f"the constant {c} has no code")
-        return int(code)
-
-    def sql(self, plan: JoinPlan, variables=None) -> str | None:
-        """The plan's query (:func:`~hlmrf.grounding.plan.coded_sql`), selecting ``variables``
-        (default: the plan's) as ``v0, v1, ...``; None for a plan without scans."""
-        return coded_sql(plan, self._table, self._code, self._ranks, variables)
 
     # ------------------------------------------------------------------ execution
 

@@ -162,6 +162,36 @@ def ordered_coded_sql(plan: "JoinPlan | UnionPlan", table: Callable[[Scan], str]
     return f"{queries[0]} ORDER BY {order}"
 
 
+def constant_code(code_of: Callable[[str], "int | None"], c: Constant) -> int:
+    """``c``'s integer code from ``code_of(name)`` (grounding codes every constant of the rules
+    before it plans, so None is a bug, not bad input)."""
+    code = code_of(c.value)
+    if code is None:
+        raise ValueError(f"the constant {c} has no code")
+    return int(code)
+
+
+class CodedSQL:
+    """What the SQL executors share (DuckDB's and Spark's): constants by code and a plan's query
+    (:func:`coded_sql`) over the tables their ``_table(scan)`` and ``_ranks()`` name."""
+
+    _code_of: Callable[[str], "int | None"]
+
+    def _table(self, scan: Scan) -> str:
+        raise NotImplementedError
+
+    def _ranks(self) -> str:
+        raise NotImplementedError
+
+    def _code(self, c: Constant) -> int:
+        return constant_code(self._code_of, c)
+
+    def sql(self, plan: JoinPlan, variables=None) -> str | None:
+        """The plan's query (:func:`coded_sql`), selecting ``variables`` (default: the plan's) as
+        ``v0, v1, ...``; None for a plan without scans."""
+        return coded_sql(plan, self._table, self._code, self._ranks, variables)
+
+
 def _pattern(atom: Atom):
     return tuple(a.name if isinstance(a, Variable) else a for a in atom.args)
 

@@ -39,8 +39,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from hlmrf.errors import GroundingError, MissingDependencyError, SettingsError
-from hlmrf.grounding.plan import JoinPlan, Scan, coded_sql, ordered_coded_sql
-from hlmrf.language.ast import Constant
+from hlmrf.grounding.plan import CodedSQL, Scan, constant_code, ordered_coded_sql
 
 __all__ = ["SparkOptions", "SparkExecutor", "ParquetReader", "check_spark", "find_java", "write_grounding"]
 
@@ -209,20 +208,14 @@ def plan_fingerprint(plan, relation: Callable[[Scan], np.ndarray], code_of: Call
         h.update(np.ascontiguousarray(rank(), dtype=np.int64).tobytes())
         return "ranks"
 
-    def code(c: Constant) -> int:
-        k = code_of(c.value)
-        if k is None:
-            raise ValueError(f"the constant {c} has no code")
-        return int(k)
-
-    query = ordered_coded_sql(plan, table, code, ranks)
+    query = ordered_coded_sql(plan, table, lambda c: constant_code(code_of, c), ranks)
     if query is None:
         return None
     h.update(query.encode())
     return h.hexdigest()
 
 
-class SparkExecutor:
+class SparkExecutor(CodedSQL):
     """Runs join plans as Spark SQL (see the module docstring).
 
     ``relation(scan)`` returns a scan's ``(rows, arity)`` int64 code table, ``code_of`` a
@@ -371,17 +364,6 @@ class SparkExecutor:
             return self._views[key]
         r = np.asarray(self._rank(), dtype=np.int64)
         return self._view(key, {"code": np.arange(len(r), dtype=np.int64), "r": r})
-
-    def _code(self, c: Constant) -> int:
-        code = self._code_of(c.value)
-        if code is None:  # grounding codes every constant of the rules
-            raise ValueError(f"the constant {c} has no code")
-        return int(code)
-
-    def sql(self, plan: JoinPlan, variables=None) -> str | None:
-        """The plan's query (:func:`~hlmrf.grounding.plan.coded_sql`), selecting ``variables``
-        (default: the plan's) as ``v0, v1, ...``; None for a plan without scans."""
-        return coded_sql(plan, self._table, self._code, self._ranks, variables)
 
     # ------------------------------------------------------------------ execution
 
