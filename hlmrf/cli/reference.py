@@ -62,6 +62,9 @@ def add_grounding_backend(parser: argparse.ArgumentParser, spark: bool = False) 
                        help="folder (or hdfs://, s3a:// URI) for the Parquet of each rule's substitutions, "
                             "kept as rule=<k>/; a cluster and this machine must both read it "
                             "(default: a temporary local folder, removed afterwards)")
+        g.add_argument("--spark-conf", action="append", type=_spark_conf, metavar="KEY=VALUE",
+                       help="a Spark setting for the session hlmrf starts, e.g. spark.executor.memory=8g "
+                            "(repeatable; SparkOptions.conf)")
         g.add_argument("--spark-reuse", action="store_true", default=None,
                        help="read the substitutions an earlier --backend spark run wrote to --spark-output "
                             "(checked against these rules and facts) instead of running Spark again")
@@ -76,11 +79,12 @@ def grounding_backend(args: argparse.Namespace) -> dict:
     db = {"database": args.database, "memory_limit": args.memory_limit,
           "temp_directory": args.temp_directory, "threads": args.duckdb_threads}
     sp = {"master": getattr(args, "spark_master", None), "output": getattr(args, "spark_output", None),
-          "reuse": getattr(args, "spark_reuse", None)}
+          "reuse": getattr(args, "spark_reuse", None),
+          "conf": tuple(getattr(args, "spark_conf", None) or ()) or None}
     flags = {"duckdb": {"--database": args.database, "--memory-limit": args.memory_limit,
                         "--temp-directory": args.temp_directory, "--duckdb-threads": args.duckdb_threads},
              "spark": {"--spark-master": sp["master"], "--spark-output": sp["output"],
-                       "--spark-reuse": sp["reuse"]}}
+                       "--spark-reuse": sp["reuse"], "--spark-conf": sp["conf"]}}
     for backend, options in flags.items():
         given = [flag for flag, value in options.items() if value is not None]
         if args.backend != backend and given:
@@ -112,6 +116,13 @@ def check_grounding_backend(backend: dict) -> None:
         from hlmrf.grounding.spark_backend import check_spark
 
         check_spark(backend["spark"])
+
+
+def _spark_conf(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE such as spark.executor.memory=8g, not {text[:60]!r}")
+    return key.strip(), value.strip()
 
 
 def _memory_size(text: str) -> str:

@@ -60,6 +60,15 @@ def test_split_workers_write_the_single_process_answer(tmp_path):
     assert total(split.stdout) == total(one.stdout)
 
 
+def test_split_workers_with_duckdb_write_the_single_process_answer(tmp_path):
+    pytest.importorskip("duckdb", reason="--backend duckdb needs duckdb (pip install 'hlmrf[duckdb]')")
+    one = _infer("-o", str(tmp_path / "one"))
+    split = _infer("-o", str(tmp_path / "split"), "--workers", "2", "--split-grounding", "--backend", "duckdb",
+                   "--duckdb-threads", "1")
+    assert split.returncode == 0, split.stderr
+    np.testing.assert_allclose(_values(tmp_path / "split")[1], _values(tmp_path / "one")[1], rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--split-grounding"], "--split-grounding shares the model among several workers"),
     (["--workers", "2", "--split-grounding", "--ground-rules", "g.txt"], "drop one of the two"),

@@ -125,9 +125,26 @@ def test_split_workers_read_their_shares_of_one_spark_grounding(spark_session, t
     (["--workers", "2", "--split-grounding", "--backend", "spark"], "give --spark-output a folder"),
     (["--backend", "spark", "--spark-reuse"], "--spark-reuse"),
     (["--spark-reuse"], "applies only to --backend spark"),
+    (["--spark-conf", "spark.executor.memory=8g"], "applies only to --backend spark"),
+    (["--backend", "spark", "--spark-conf", "novalue"], "expected KEY=VALUE"),
 ])
 def test_bad_spark_split_options_exit_2(tmp_path, args, message):
     res = _infer("-o", str(tmp_path / "out"), *args, cwd=tmp_path)
     assert res.returncode == 2, res.stderr
     assert message in res.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_spark_conf_options_become_the_sessions_settings():
+    import argparse
+
+    from hlmrf.cli.reference import add_grounding_backend, grounding_backend
+
+    ap = argparse.ArgumentParser()
+    add_grounding_backend(ap, spark=True)
+    args = ap.parse_args(["--backend", "spark", "--spark-conf", "spark.executor.memory=8g",
+                          "--spark-conf", " spark.sql.shuffle.partitions = 4 "])
+    assert grounding_backend(args)["spark"].conf == (("spark.executor.memory", "8g"),
+                                                     ("spark.sql.shuffle.partitions", "4"))
+    with pytest.raises(SystemExit):
+        ap.parse_args(["--backend", "spark", "--spark-conf", "no-equals-sign"])
