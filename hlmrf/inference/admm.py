@@ -243,6 +243,7 @@ class _NumpyKernel:
         b1, b2, b3 = (np.empty(len(var)) for _ in range(3))
         v = np.subtract(zv, u, out=b1)
         d = np.bincount(row, weights=np.multiply(a, v, out=b2), minlength=self.m)
+        d = d.astype(np.float64, copy=False)  # bincount of no rows (a worker's empty share) is int64
         d -= lay.c
         prox_step(lay.co, d, self.K1, self.D, out=t)
         ta = np.take(t, row, out=b2)
