@@ -222,7 +222,10 @@ class SparkExecutor(CodedSQL):
     constant's code, ``rank`` each code's position in the names' sorted order. A SparkSession
     already active in this process is used as it is (its master and settings win over
     ``options``') and left running; otherwise one is started from ``options`` and stopped by
-    :meth:`close`.
+    :meth:`close`. A session started here logs errors only (``spark_log4j2.properties`` beside
+    this module, unless ``options.conf`` sets ``spark.driver.extraJavaOptions``), and for a local
+    master ``SPARK_LOCAL_IP`` is set to 127.0.0.1 when unset. The JVM's own notice about its
+    incubator modules and pyspark's "Setting default log level" lines still reach stderr.
     """
 
     name = "Spark"
@@ -274,6 +277,12 @@ class SparkExecutor(CodedSQL):
         else:
             builder = SparkSession.builder.master(options.master).appName(options.app_name)
             builder = builder.config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+            if not any(k == "spark.driver.extraJavaOptions" for k, _ in options.conf):
+                # errors only: Spark's start-up notices would drown hlmrf's own output
+                log4j = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spark_log4j2.properties")
+                builder = builder.config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}")
+            if options.local and "SPARK_LOCAL_IP" not in os.environ:
+                os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"  # a local master: no "resolves to a loopback" notice
             for key, value in options.conf:
                 builder = builder.config(key, value)
             try:

@@ -113,6 +113,8 @@ def test_split_workers_read_their_shares_of_one_spark_grounding(spark_session, t
                    "spark", "--spark-output", str(tmp_path / "g"), "--spark-master", "local[1]")
     assert one.returncode == 0 and split.returncode == 0, split.stderr[-3000:]
     np.testing.assert_allclose(_values(tmp_path / "split"), _values(tmp_path / "one"), rtol=0, atol=1e-6)
+    # Spark's start-up notices and warnings are not shown (its log is errors only)
+    assert "log4j profile" not in split.stderr and " WARN " not in split.stderr, split.stderr[-2000:]
     assert (tmp_path / "g" / MANIFEST).exists()
     # and the folder serves a later run without Spark
     again = _infer("-o", str(tmp_path / "again"), "--backend", "spark", "--spark-output", str(tmp_path / "g"),
