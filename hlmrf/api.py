@@ -186,13 +186,28 @@ def infer(program: Program, store: FactStore, settings: AdmmSettings | None = No
         model = model.normalized(None if share is None else _whole_largest_weight(model))
     release_free_memory()  # grounding's freed temporaries, before the solver allocates its own
     result = solve(model, solver, settings, device=device, dtype=dtype, callback=callback)
-    if (result.status == Status.INFEASIBLE or result.violation > 10 * settings.constraint_tol) \
-            and not hard_constraints_feasible(model):
-        rows = model.violated_rows(result.y, settings.constraint_tol)
-        worst = rows[np.argsort(-np.abs(model.distance(result.y)[rows]))][:5]
-        listing = "\n".join("  " + describe_row(model, int(i), y=result.y) for i in worst)
-        raise InfeasibleError(
-            f"the hard constraints cannot all hold at once: no assignment in [0, 1] satisfies them. "
-            f"{len(rows)} ground constraint(s) are violated at the solver's best point, e.g.:\n"
-            f"{listing}\nRelax one of these rules (give it a weight) or fix the observations.")
+    if result.status == Status.INFEASIBLE or result.violation > 10 * settings.constraint_tol:
+        # Split, a worker's share cannot tell whether the whole model's hard constraints can hold
+        # (its own may, another's not): every worker checks all of them, gathered (the result,
+        # and so this branch, is the same on every worker).
+        hard = model if share is None or share[1] == 1 else _gathered_hard_rows(model)
+        if not hard_constraints_feasible(hard):
+            _infeasible(hard, result.y, settings.constraint_tol)
     return Inference(program, store, model, result, t_ground)
+
+
+def _gathered_hard_rows(model: HLMRF) -> HLMRF:
+    from hlmrf.inference.admm import COMMUNICATOR, gather_hard_rows
+
+    return gather_hard_rows(model, COMMUNICATOR.get())
+
+
+def _infeasible(model: HLMRF, y: np.ndarray, tol: float):
+    """Raise the :class:`InfeasibleError` listing the worst violated hard rows of ``model`` at ``y``."""
+    rows = model.violated_rows(y, tol)
+    worst = rows[np.argsort(-np.abs(model.distance(y)[rows]))][:5]
+    listing = "\n".join("  " + describe_row(model, int(i), y=y) for i in worst)
+    raise InfeasibleError(
+        f"the hard constraints cannot all hold at once: no assignment in [0, 1] satisfies them. "
+        f"{len(rows)} ground constraint(s) are violated at the solver's best point, e.g.:\n"
+        f"{listing}\nRelax one of these rules (give it a weight) or fix the observations.")

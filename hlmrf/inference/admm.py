@@ -106,8 +106,9 @@ def split(model: HLMRF, comm) -> bool:
 
 def gather_hard_rows(model: HLMRF, comm) -> HLMRF:
     """Every worker's hard rows, as one model on every worker, in rank order (the projection onto
-    the hard constraints needs them all and nothing else): one reduction of the row and copy
-    counts, then one of the rows' (count, c, kind) and one of their (column, coefficient)
+    the hard constraints, and the check that they can all hold, need them all and nothing else):
+    one reduction of the row and copy counts, then one of the rows' (count, c, kind, rule) and
+    one of their (column, coefficient)
     entries, each worker's in its own range of a zero-filled array, so the sums are exact."""
     import scipy.sparse as sp
 
@@ -119,16 +120,16 @@ def gather_hard_rows(model: HLMRF, comm) -> HLMRF:
     sizes = comm.sum(sizes.ravel()).reshape(2, N)
     r0, e0 = int(sizes[0, :k].sum()), int(sizes[1, :k].sum())
     R, E = int(sizes[0].sum()), int(sizes[1].sum())
-    rows = np.zeros((3, R))
-    rows[:, r0:r0 + len(hard)] = np.diff(H.indptr), model.c[hard], model.kind[hard]
-    rows = comm.sum(rows.ravel()).reshape(3, R)
+    rows = np.zeros((4, R))
+    rows[:, r0:r0 + len(hard)] = np.diff(H.indptr), model.c[hard], model.kind[hard], model.rule[hard]
+    rows = comm.sum(rows.ravel()).reshape(4, R)
     entries = np.zeros((2, E))
     entries[:, e0:e0 + H.nnz] = H.indices, H.data
     entries = comm.sum(entries.ravel()).reshape(2, E)
     indptr = np.r_[0, np.cumsum(rows[0])].astype(np.int64)
     A = sp.csr_matrix((entries[1], entries[0].astype(np.int64), indptr), shape=(R, model.n))
     return HLMRF(A, rows[1], np.zeros(R), np.ones(R, np.int8), rows[2].astype(np.int8),
-                 np.zeros(R, np.int32), index=model.index)
+                 rows[3].astype(np.int32), index=model.index)
 
 
 def whole_sum(model: HLMRF, comm, x: np.ndarray) -> np.ndarray:

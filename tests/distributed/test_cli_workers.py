@@ -92,3 +92,23 @@ def test_a_bad_input_is_reported_once(tmp_path):
     assert res.returncode == 2
     assert res.stderr.count("is neither a facts directory nor a .data file") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_split_workers_report_infeasible_hard_constraints_as_one_process_does(tmp_path):
+    """The conflicting hard rows of an atom land on different workers; each worker checks the
+    gathered hard rows, so all report the same clean error (exit 3), never a traceback."""
+    facts = tmp_path / "facts"
+    facts.mkdir()
+    (tmp_path / "rules.psl").write_text("Friends(A, B) -> Knows(A, B) .\nLived(A, B) -> !Knows(A, B) .\n"
+                                        "1: !Knows(A, B) ^2\n")
+    (facts / "friends_obs.txt").write_text("a\tb\nc\td\ne\tf\n")
+    (facts / "lived_obs.txt").write_text("e\tf\nc\td\na\tb\n")
+    (facts / "knows_targets.txt").write_text("a\tb\nc\td\ne\tf\n")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "hlmrf.cli.infer", str(tmp_path / "rules.psl"),  # noqa: E731
+                                     str(facts), "-q", *a], capture_output=True, text=True, timeout=120)
+    one = run("-o", str(tmp_path / "one"))
+    split = run("-o", str(tmp_path / "split"), "--workers", "2", "--split-grounding")
+    assert one.returncode == split.returncode == 3, split.stderr
+    for res in (one, split):
+        assert "the hard constraints cannot all hold at once" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "one").exists() and not (tmp_path / "split").exists()
