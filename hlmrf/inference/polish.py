@@ -257,24 +257,45 @@ def project_hard(model: HLMRF, y: np.ndarray, max_dim: int = 20_000, rounds: int
         rows = np.flatnonzero(is_eq | (d > -1e-12))
         if len(rows) == 0:
             return None
-        AH = A_h[rows]
-        G = (AH @ AH.T).tocsc() + sp.identity(len(rows), format="csc") * 1e-12
+        AH, rhs = _distinct_equations(A_h[rows], c_h[rows], -d[rows])
+        G = (AH @ AH.T).tocsc() + sp.identity(AH.shape[0], format="csc") * 1e-12
         # Past max_dim rows, go on only when the active constraints are nearly disjoint (their
         # Gram matrix has a few entries per row, as symmetry and sum-to-one constraints do): its
         # LU then stays about as sparse as it is.
-        if len(rows) > max_dim and G.nnz > 8 * len(rows):
+        if G.shape[0] > max_dim and G.nnz > 8 * G.shape[0]:
             return None
-        if G.nnz == len(rows):  # diagonal: the constraints are disjoint
-            step = -d[rows] / G.diagonal()
+        if G.nnz == G.shape[0]:  # diagonal: the constraints are disjoint
+            step = rhs / G.diagonal()
         else:
             from scipy.sparse.linalg import splu
 
             try:
-                step = splu(G, permc_spec="MMD_AT_PLUS_A").solve(-d[rows])
+                step = splu(G, permc_spec="MMD_AT_PLUS_A").solve(rhs)
             except (RuntimeError, ValueError, MemoryError):
                 return None
         y = np.clip(y + AH.T @ step, 0.0, 1.0)
     return y
+
+
+def _distinct_equations(AH: sp.csr_matrix, c: np.ndarray, rhs: np.ndarray):
+    """The active hard rows held as equations ``AH y = c``, each equation once: a row equal to
+    another up to its sign (a symmetry constraint ground for both orders, ``K(a,b) - K(b,a) = 0``
+    and ``K(b,a) - K(a,b) = 0``) states the same equation, and its copy only makes the Gram
+    matrix singular. Rows with the same number of entries are compared (all of them, usually);
+    ``(rows, rhs)`` are returned unchanged otherwise."""
+    nnz = np.diff(AH.indptr)
+    if AH.shape[0] < 2 or nnz[0] == 0 or not (nnz == nnz[0]).all() or not AH.has_sorted_indices:
+        return AH, rhs
+    k = int(nnz[0])
+    val = AH.data.reshape(-1, k)
+    sign = np.where(val[:, 0] < 0, -1.0, 1.0)
+    key = np.concatenate([AH.indices.reshape(-1, k).astype(np.float64), val * sign[:, None],
+                          (c * sign)[:, None]], axis=1)
+    _, first = np.unique(key, axis=0, return_index=True)
+    if len(first) == AH.shape[0]:
+        return AH, rhs
+    keep = np.sort(first)
+    return AH[keep], rhs[keep]
 
 
 def _response_theta(model: HLMRF, y: np.ndarray, theta: np.ndarray, eq: np.ndarray) -> np.ndarray:

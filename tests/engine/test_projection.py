@@ -1,0 +1,42 @@
+"""The projection onto the active hard constraints (``hlmrf.inference.polish.project_hard``)
+against a dense least-norm reference, with equations stated twice (a symmetry constraint ground
+for both orders of its arguments), which ``_distinct_equations`` keeps once."""
+from __future__ import annotations
+
+import numpy as np
+
+from hlmrf.inference.polish import _distinct_equations, project_hard
+from hlmrf.model.hlmrf import HLMRF
+from hlmrf.model.terms import Kind
+
+
+def _symmetry_model(pairs, n):
+    rows = []
+    for i, j in pairs:  # K(i, j) = K(j, i), ground for both orders, as PSL grounds it
+        rows.append(({i: 1.0, j: -1.0}, 0.0, 0.0, 1, int(Kind.EQ), 0))
+        rows.append(({j: 1.0, i: -1.0}, 0.0, 0.0, 1, int(Kind.EQ), 0))
+    return HLMRF.from_rows(rows, n)
+
+
+def test_equations_stated_twice_are_kept_once():
+    m = _symmetry_model([(0, 1), (2, 3)], 4)
+    AH, rhs = _distinct_equations(m.A, m.c, np.arange(4.0))
+    assert AH.shape[0] == 2 and list(rhs) == [0.0, 2.0]
+    # rows that differ are all kept
+    other = HLMRF.from_rows([({0: 1.0, 1: -1.0}, 0.0, 0.0, 1, int(Kind.EQ), 0),
+                             ({0: 1.0, 1: 1.0}, 1.0, 0.0, 1, int(Kind.EQ), 0)], 2)
+    assert _distinct_equations(other.A, other.c, np.zeros(2))[0].shape[0] == 2
+
+
+def test_projection_is_the_least_norm_correction():
+    rng = np.random.default_rng(0)
+    n = 12
+    pairs = [(0, 1), (2, 3), (4, 5), (6, 7)]
+    m = _symmetry_model(pairs, n)
+    y = rng.uniform(0.2, 0.8, n)  # inside the box: no clipping in the reference
+    got = project_hard(m, y, rounds=1)
+    A = m.A.toarray()
+    ref = y + np.linalg.pinv(A) @ (m.c - A @ y)  # the least-norm correction onto A y = c
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-10)
+    for i, j in pairs:
+        assert abs(got[i] - got[j]) < 1e-10
