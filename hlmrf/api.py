@@ -102,6 +102,19 @@ class Inference:
         return write_results(directory, self.model, self.y)
 
 
+def _session(share: tuple[int, int]):
+    """The communicator of the distributed session a worker's ``share`` is ground and solved in
+    (:func:`hlmrf.distributed.comm.session` sets it); a :class:`SettingsError` when there is none
+    of that many workers."""
+    from hlmrf.inference.admm import COMMUNICATOR
+
+    comm = COMMUNICATOR.get()
+    if comm is None or comm.size != share[1]:
+        raise SettingsError(f"a share {share} of a model is ground and solved inside a distributed "
+                            "session of that many workers (hlmrf.distributed.session); none is open")
+    return comm
+
+
 def _spark_once(program, store, spark, share):
     """A split solve with Spark: worker 0 runs the joins into ``spark.output``, and every worker
     then reads its share from there (the options returned). A failure on worker 0 fails all."""
@@ -109,12 +122,8 @@ def _spark_once(program, store, spark, share):
 
     from hlmrf.errors import GroundingError
     from hlmrf.grounding.spark_backend import SparkOptions, write_grounding
-    from hlmrf.inference.admm import COMMUNICATOR
 
-    comm = COMMUNICATOR.get()
-    if comm is None or comm.size != share[1]:
-        raise SettingsError(f"a share {share} of a model is ground inside a distributed session of "
-                            "that many workers (hlmrf.distributed.session); none is open")
+    comm = _session(share)
     spark = spark or SparkOptions()
     if spark.output is None:
         raise SettingsError("with several workers, Spark writes the substitutions to a folder every "
@@ -132,17 +141,11 @@ def _spark_once(program, store, spark, share):
     return _replace(spark, reuse=True)
 
 
-def _whole_largest_weight(share) -> float:
-    """The largest weight of the whole model a worker holds ``share`` of (a max-reduction over
-    the session's workers)."""
-    from hlmrf.inference.admm import COMMUNICATOR
-
-    comm = COMMUNICATOR.get()
-    if comm is None or comm.size != share.share[1]:
-        raise SettingsError(f"a share {share.share} of a model is solved inside a distributed session "
-                            "of that many workers (hlmrf.distributed.session); none is open")
-    w = share.largest_weight() if (share.w > 0).any() else 0.0
-    top = float(comm.max(np.array([w]))[0])
+def _whole_largest_weight(model: HLMRF) -> float:
+    """The largest weight of the whole model a worker holds ``model`` (a share) of: a
+    max-reduction over the session's workers; 1.0 when no row has a positive weight, as
+    :meth:`~hlmrf.model.hlmrf.HLMRF.normalized` divides."""
+    top = float(_session(model.share).max(np.array([model.w.max(initial=0.0)]))[0])
     return top if top > 0 else 1.0
 
 
@@ -197,9 +200,9 @@ def infer(program: Program, store: FactStore, settings: AdmmSettings | None = No
 
 
 def _gathered_hard_rows(model: HLMRF) -> HLMRF:
-    from hlmrf.inference.admm import COMMUNICATOR, gather_hard_rows
+    from hlmrf.inference.admm import gather_hard_rows
 
-    return gather_hard_rows(model, COMMUNICATOR.get())
+    return gather_hard_rows(model, _session(model.share))
 
 
 def _infeasible(model: HLMRF, y: np.ndarray, tol: float):

@@ -152,12 +152,8 @@ class HLMRF:
         the MAP state is unchanged, the energy scales. ``wmax``: the divisor, when it is not this
         model's largest weight (a worker's share divides by the whole model's)."""
         if wmax is None:
-            wmax = self.largest_weight()
+            wmax = float(self.w.max()) if self.m and (self.w > 0).any() else 1.0
         return replace(self, w=self.w / wmax) if wmax > 0 else self
-
-    def largest_weight(self) -> float:
-        """The largest weight, 1.0 when no row has a positive one (:meth:`normalized`'s divisor)."""
-        return float(self.w.max()) if self.m and (self.w > 0).any() else 1.0
 
     def with_weights(self, rule_weights: np.ndarray) -> "HLMRF":
         """Re-weight every soft row by its rule's weight (hard rows keep 0)."""
