@@ -26,7 +26,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from hlmrf.errors import GroundingError, OutputError
-from hlmrf.grounding.plan import CodedSQL, Scan, UnionPlan, ordered_coded_sql
+from hlmrf.grounding.plan import CodedSQL, Scan, UnionPlan
 
 
 @dataclass(frozen=True)
@@ -141,15 +141,10 @@ class DuckDBExecutor(CodedSQL):
         n = len(next(iter(out.values()))) if out else 0
         return np.stack(cols, axis=1) if cols else np.zeros((n, 0), np.int64)
 
-    def _ordered(self, plan) -> str | None:
-        """The plan's substitutions, distinct for a union and sorted by their codes; None when a
-        part has no scan."""
-        return ordered_coded_sql(plan, self._table, self._code, self._ranks)
-
     def execute(self, plan, fallback: Callable[[object], np.ndarray]) -> np.ndarray:
         """All of the plan's substitutions at once (arithmetic rules); ``fallback(plan)`` runs a
         plan without scans."""
-        query = self._ordered(plan)
+        query = self.ordered_sql(plan)
         if query is None:
             return fallback(plan)
         return self._fetch(query, len(plan.variables))
@@ -157,7 +152,7 @@ class DuckDBExecutor(CodedSQL):
     def parts(self, plan, part_rows: int, fallback: Callable[[object], np.ndarray]) -> Iterator[np.ndarray]:
         """The plan's substitutions in parts of at most ``part_rows`` rows, in order: the result is
         materialised (spilling past the memory limit) and read back by ``rowid`` range."""
-        query = self._ordered(plan)
+        query = self.ordered_sql(plan)
         if query is None:
             yield fallback(plan)
             return

@@ -191,6 +191,11 @@ class CodedSQL:
         ``v0, v1, ...``; None for a plan without scans."""
         return coded_sql(plan, self._table, self._code, self._ranks, variables)
 
+    def ordered_sql(self, plan: "JoinPlan | UnionPlan") -> str | None:
+        """The plan's substitutions, distinct for a union and sorted by their codes
+        (:func:`ordered_coded_sql`); None when a part has no scan."""
+        return ordered_coded_sql(plan, self._table, self._code, self._ranks)
+
 
 def _pattern(atom: Atom):
     return tuple(a.name if isinstance(a, Variable) else a for a in atom.args)

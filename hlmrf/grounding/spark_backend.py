@@ -215,7 +215,52 @@ def plan_fingerprint(plan, relation: Callable[[Scan], np.ndarray], code_of: Call
     return h.hexdigest()
 
 
-class SparkExecutor(CodedSQL):
+class _ParquetParts:
+    """What both readers of a rule's Parquet share (:class:`SparkExecutor`, which writes it first,
+    and :class:`ParquetReader`): the rule's part files read back in parts, through ``_fs``."""
+
+    _fs = None
+
+    def _rule_files(self, plan) -> list[str] | None:
+        """The plan's part files in order; None for a plan without scans."""
+        raise NotImplementedError
+
+    def parts(self, plan, part_rows: int, fallback: Callable[[object], np.ndarray]) -> Iterator[np.ndarray]:
+        """The plan's substitutions in parts of at most ``part_rows`` rows, in order (a record
+        batch at a time); ``fallback(plan)`` runs a plan without scans."""
+        files = self._rule_files(plan)
+        if files is None:
+            yield fallback(plan)
+            return
+        width = len(plan.variables)
+        empty = True
+        for rows in _read_parts(self._fs, files, width, part_rows):
+            empty = False
+            yield rows
+        if empty:
+            yield np.zeros((0, width), np.int64)
+
+    def execute(self, plan, fallback: Callable[[object], np.ndarray]) -> np.ndarray:
+        """All of the plan's substitutions at once (arithmetic rules), through the same Parquet."""
+        parts = list(self.parts(plan, 1 << 20, fallback))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def estimate(self, plan) -> int | None:
+        """None: neither Spark's optimizer (Parquet views have no table statistics) nor the files
+        give a row count before the query runs."""
+        return None
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class SparkExecutor(_ParquetParts, CodedSQL):
     """Runs join plans as Spark SQL (see the module docstring).
 
     ``relation(scan)`` returns a scan's ``(rows, arity)`` int64 code table, ``code_of`` a
@@ -322,12 +367,6 @@ class SparkExecutor(CodedSQL):
             pass
         self._remove_temporary()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def _remove_temporary(self) -> None:
         if self._temporary:
             shutil.rmtree(self._root, ignore_errors=True)
@@ -386,9 +425,6 @@ class SparkExecutor(CodedSQL):
             "files": [f.rsplit("/", 1)[-1] for f in files], "width": len(plan.variables)}
         return files
 
-    def _read(self, files: list[str], width: int, part_rows: int) -> Iterator[np.ndarray]:
-        return _read_parts(self._fs, files, width, part_rows)
-
     def finish(self) -> None:
         """Every rule is written: the manifest (:data:`MANIFEST`) marks the folder finished, so a
         later run can read it instead of grounding again (``SparkOptions(reuse=True)``)."""
@@ -401,33 +437,14 @@ class SparkExecutor(CodedSQL):
         with self._fs.open_output_stream(f"{self._root}/{MANIFEST}") as f:
             f.write(text.encode())
 
-    def parts(self, plan, part_rows: int, fallback: Callable[[object], np.ndarray]) -> Iterator[np.ndarray]:
-        """The plan's substitutions in parts of at most ``part_rows`` rows, in order: Spark writes
-        the sorted result as Parquet, and the driver reads it back a record batch at a time."""
-        query = ordered_coded_sql(plan, self._table, self._code, self._ranks)
-        if query is None:
-            yield fallback(plan)
-            return
-        width = len(plan.variables)
-        empty = True
-        for rows in self._read(self._write(plan, query), width, part_rows):
-            empty = False
-            yield rows
-        if empty:
-            yield np.zeros((0, width), np.int64)
-
-    def execute(self, plan, fallback: Callable[[object], np.ndarray]) -> np.ndarray:
-        """All of the plan's substitutions at once (arithmetic rules), through the same Parquet;
-        ``fallback(plan)`` runs a plan without scans."""
-        parts = list(self.parts(plan, 1 << 20, fallback))
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-    def estimate(self, plan) -> int | None:
-        """None: Spark's optimizer has no row count for Parquet views without table statistics."""
-        return None
+    def _rule_files(self, plan) -> list[str] | None:
+        """Spark runs the plan's sorted query into ``rule=<k>/``; the driver then reads the part
+        files back a record batch at a time (:class:`_ParquetParts`)."""
+        query = self.ordered_sql(plan)
+        return None if query is None else self._write(plan, query)
 
 
-class ParquetReader:
+class ParquetReader(_ParquetParts):
     """Reads the substitutions a finished Spark run wrote (``SparkOptions(output=DIR, reuse=True)``)
     instead of running the joins: the same interface as :class:`SparkExecutor`, no Spark.
 
@@ -466,16 +483,7 @@ class ParquetReader:
     def hint(message: str) -> str:
         return "check that the folder is readable and complete, or ground into it again"
 
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _files(self, plan) -> list[str] | None:
+    def _rule_files(self, plan) -> list[str] | None:
         """The plan's part files, checked; None for a plan without scans."""
         fingerprint = plan_fingerprint(plan, self._relation, self._code_of, self._rank)
         if fingerprint is None:
@@ -492,26 +500,6 @@ class ParquetReader:
                                  "the ones the Spark run wrote (changed or partly copied); ground again")
         return files
 
-    def parts(self, plan, part_rows: int, fallback: Callable[[object], np.ndarray]) -> Iterator[np.ndarray]:
-        files = self._files(plan)
-        if files is None:
-            yield fallback(plan)
-            return
-        width = len(plan.variables)
-        empty = True
-        for rows in _read_parts(self._fs, files, width, part_rows):
-            empty = False
-            yield rows
-        if empty:
-            yield np.zeros((0, width), np.int64)
-
-    def execute(self, plan, fallback: Callable[[object], np.ndarray]) -> np.ndarray:
-        parts = list(self.parts(plan, 1 << 20, fallback))
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-    def estimate(self, plan) -> int | None:
-        return None
-
 
 def write_grounding(program, store, options: SparkOptions) -> None:
     """Run every rule's joins on Spark into ``options.output`` and write the manifest, reading
@@ -527,9 +515,7 @@ def write_grounding(program, store, options: SparkOptions) -> None:
     with SparkExecutor(replace(options, reuse=False), prep.relation, prep.codes.lookup, prep.codes.rank) as ex:
         for plan in prep.plans:
             try:
-                query = ordered_coded_sql(plan, ex._table, ex._code, ex._ranks)
-                if query is not None:
-                    ex._write(plan, query)
+                ex._rule_files(plan)  # written; the workers read them
             except ex.errors as exc:
                 rule = program.rules[plan.rule]
                 raise GroundingError(f"Spark failed grounding rule {plan.rule + 1} `{rule.text or rule}`: "

@@ -146,7 +146,7 @@ def test_the_executor_reads_parts_of_exactly_part_rows(spark):
 @needs_spark
 def test_a_spark_failure_names_the_rule(spark, monkeypatch):
     spark_backend = importlib.import_module("hlmrf.grounding.spark_backend")
-    monkeypatch.setattr(spark_backend, "ordered_coded_sql", lambda *a: "SELECT nope FROM hlmrf_none")
+    monkeypatch.setattr(spark_backend.SparkExecutor, "ordered_sql", lambda self, plan: "SELECT nope FROM hlmrf_none")
     program = parse_rules("\n".join(corpus()["smokers"]["rules"]), "s.psl")
     with pytest.raises(GroundingError, match=r"Spark failed grounding rule \d+ \(s\.psl:\d+\)"):
         G.ground(program, corpus_store("smokers"), backend="spark")
