@@ -152,6 +152,16 @@ def check_outputs(args) -> None:
                               "--ground-rules", gr)
 
 
+def _check_worker_options(args, workers: int | None = None) -> None:
+    """What several workers refuse, before any work: checked by the command that launches them
+    (``workers``: ``--workers N``) and again by each worker (default: the environment's)."""
+    from hlmrf.distributed.launch import check_solver, check_split
+
+    check_solver(args.solver, workers, args.database)
+    check_split(args.split_grounding, args.workers, args.ground_rules, args.check)
+    _check_spark_workers(args, workers)
+
+
 def _check_spark_workers(args, workers: int | None = None) -> None:
     """Workers that each ground the whole model cannot share one --spark-output folder (each would
     write every rule's Parquet there); split, worker 0 writes it and all read it, so it is needed."""
@@ -229,12 +239,10 @@ def run(args, out=None, err=None) -> int:
     th, cats = _command_settings(args, options.cli)
     chosen = evaluator_metrics(args.eval) if args.eval else None
     check_device(args.solver, args.device)
-    from hlmrf.distributed.launch import check_solver, check_split, join, leave
+    from hlmrf.distributed.launch import join, leave
 
-    check_solver(args.solver, database=args.database)
-    check_split(args.split_grounding, args.workers, args.ground_rules, args.check)
+    _check_worker_options(args)
     backend = grounding_backend(args)
-    _check_spark_workers(args)
     check_grounding_backend(backend)  # before reading any input
     check_outputs(args)
     if options.ignored:
@@ -369,13 +377,7 @@ def main(argv=None) -> int:
 
         if should_launch(args.workers):  # start N workers running this same command
             check_device(args.solver, args.device)
-            from hlmrf.distributed.launch import check_solver
-
-            check_solver(args.solver, args.workers, args.database)
-            _check_spark_workers(args, args.workers)
-            from hlmrf.distributed.launch import check_split
-
-            check_split(args.split_grounding, args.workers, args.ground_rules, args.check)
+            _check_worker_options(args, args.workers)
             return launch_local("hlmrf.cli.infer", list(sys.argv[1:] if argv is None else argv), args.workers)
         return run(args)
 
