@@ -168,7 +168,6 @@ class _Layout:
     var: np.ndarray  # (L,) variable of each local copy (the CSR column indices, not a copy)
     c: np.ndarray
     w: np.ndarray
-    aa: np.ndarray
     deg: np.ndarray  # (n,) copies per variable
     groups: list  # (kind, p, rows): rows a slice when contiguous, else an index array
     row: np.ndarray  # (L,) term of each local copy (segment sums by bincount, not reduceat)
@@ -200,7 +199,7 @@ def layout(model: HLMRF) -> _Layout:
     # Index arrays in the CSR matrix's own integer type (int32 below 2^31 copies): np.take and
     # np.bincount read either, and a model-sized int64 copy would be 8 bytes a copy more.
     row = np.repeat(np.arange(len(counts), dtype=A.indices.dtype), counts)
-    return _Layout(A, a, A.indices, model.c.astype(np.float64, copy=False), w, aa,
+    return _Layout(A, a, A.indices, model.c.astype(np.float64, copy=False), w,
                    column_counts(A, model.n), groups, row, coefficients(model.kind, model.p, w, aa))
 
 

@@ -241,10 +241,11 @@ def project_hard(model: HLMRF, y: np.ndarray, max_dim: int = 20_000, rounds: int
     Equality rows and inequality rows that are active or violated are held as equalities; the
     least-norm correction ``A_H^T (A_H A_H^T)^-1 (c_H - A_H y)`` is applied and clipped to [0, 1],
     a few rounds. Cheap when the hard rows are sparse and nearly disjoint (symmetry and sum-to-one
-    constraints). Returns None when there is nothing to do or the system is too large. When the
-    active constraints share no variable (symmetry constraints do not), ``A_H A_H^T`` is diagonal
-    and the solve is a division: no factorisation, and scipy.sparse.linalg (about 11 MB of
-    libraries once imported) is not loaded.
+    constraints). Returns None when there is nothing to do or the system is too large. An equation
+    stated twice is held once (:func:`_distinct_equations`); when the equations left share no
+    variable (symmetry constraints, once each), ``A_H A_H^T`` is diagonal and the solve is a
+    division: no factorisation, and scipy.sparse.linalg (about 11 MB of libraries once imported)
+    is not loaded.
     """
     hard = np.flatnonzero(model.kind >= Kind.LEQ)
     if len(hard) == 0:
