@@ -7,24 +7,14 @@ and the bad shares' errors.
 """
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from hlmrf import parse_rules
 from hlmrf.errors import HlmrfError, RuleError, SettingsError
 from hlmrf.grounding.ground import ground
-from hlmrf.testing.grounding_programs import programs, store_of_data
+from hlmrf.testing.grounding_programs import canonical_rows, programs, store_of_data
 from hlmrf.testing.psl_corpus import NAMES, corpus, corpus_store
-
-
-def rows_of(model) -> list:
-    """Each row as (sorted (column, coefficient) pairs, c, w, p, kind, rule), sorted."""
-    A = model.A
-    cols = np.split(A.indices, A.indptr[1:-1])
-    vals = np.split(A.data, A.indptr[1:-1])
-    meta = zip(model.c.tolist(), model.w.tolist(), model.p.tolist(), model.kind.tolist(), model.rule.tolist())
-    return sorted((tuple(sorted(zip(j.tolist(), a.tolist()))), *rest) for j, a, rest in zip(cols, vals, meta))
 
 
 def assert_shares_make_the_whole(program, store, workers: int, **kw) -> int:
@@ -34,7 +24,7 @@ def assert_shares_make_the_whole(program, store, workers: int, **kw) -> int:
         assert p.share == (k, workers) and p.n == whole.n
         assert p.index.predicates == whole.index.predicates
     assert sum(p.m for p in parts) == whole.m
-    assert sorted(r for p in parts for r in rows_of(p)) == rows_of(whole)
+    assert sorted(r for p in parts for r in canonical_rows(p)) == canonical_rows(whole)
     return whole.m
 
 

@@ -22,6 +22,7 @@ from hlmrf import parse_rules
 from hlmrf.errors import GroundingError, SettingsError
 from hlmrf.grounding.ground import ground
 from hlmrf.grounding.spark_backend import MANIFEST, SparkOptions
+from hlmrf.testing.grounding_programs import canonical_rows
 from hlmrf.testing.psl_corpus import corpus, corpus_store
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "simple-acquaintances"
@@ -29,13 +30,6 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "simple-acquaintances"
 
 def _program(name):
     return parse_rules("\n".join(corpus()[name]["rules"]), f"{name}.psl")
-
-
-def _rows(model):
-    A = model.A
-    cols, vals = np.split(A.indices, A.indptr[1:-1]), np.split(A.data, A.indptr[1:-1])
-    meta = zip(model.c.tolist(), model.w.tolist(), model.p.tolist(), model.kind.tolist(), model.rule.tolist())
-    return sorted((tuple(sorted(zip(j.tolist(), a.tolist()))), *m) for j, a, m in zip(cols, vals, meta))
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +46,14 @@ def test_a_finished_run_leaves_a_manifest_and_reuse_reads_the_same_model(written
     manifest = json.loads((out / MANIFEST).read_text())
     assert set(manifest["rules"]) and all(len(v["fingerprint"]) == 64 for v in manifest["rules"].values())
     again = ground(program, store, backend="spark", spark=SparkOptions(output=str(out), reuse=True))
-    assert _rows(again) == _rows(model) == _rows(ground(program, store))
+    assert canonical_rows(again) == canonical_rows(model) == canonical_rows(ground(program, store))
 
 
 def test_split_shares_read_from_the_folder_make_the_whole_model(written):
     out, program, store, model = written
     shares = [ground(program, store, backend="spark", spark=SparkOptions(output=str(out), reuse=True),
                      share=(k, 3)) for k in range(3)]
-    assert sorted(r for s in shares for r in _rows(s)) == _rows(model)
+    assert sorted(r for s in shares for r in canonical_rows(s)) == canonical_rows(model)
     assert max(s.m for s in shares) < model.m
 
 

@@ -26,17 +26,10 @@ SCENES = DATA / "CLEVR_val_scenes_000000-000499.json"
 
 
 @pytest.fixture(scope="module")
-def questions(tmp_path_factory):
+def questions(mixed_question_file):
     """The 330 generated val questions, the 7 official ones of image 0 (which has its image), one
     of them unreadable by the parser."""
-    gen = json.loads((DATA / "CLEVR_val_000000-000032_generated_seed0.json").read_text())["questions"]
-    off = json.loads((DATA / "CLEVR_val_questions_img000000_7q.json").read_text())["questions"]
-    for i, q in enumerate(off):
-        q["question_index"] = 1000 + i
-    off[4]["question"] = "Frobnicate the blorp?"
-    path = tmp_path_factory.mktemp("q") / "questions.json"
-    path.write_text(json.dumps({"questions": off[:3] + gen + off[3:]}))
-    return path
+    return mixed_question_file(lambda gen, off: off[:3] + gen + off[3:])
 
 
 def _masks(questions, out, *extra):

@@ -21,17 +21,10 @@ SCENES = DATA / "CLEVR_val_scenes_000000-000499.json"
 
 
 @pytest.fixture(scope="module")
-def questions(tmp_path_factory):
+def questions(mixed_question_file):
     """57 questions over 6 scenes: image-0 questions (which have a preview image) spread over the
     shards, and one question the parser cannot read."""
-    gen = json.loads((DATA / "CLEVR_val_000000-000032_generated_seed0.json").read_text())["questions"]
-    off = json.loads((DATA / "CLEVR_val_questions_img000000_7q.json").read_text())["questions"]
-    for i, q in enumerate(off):
-        q["question_index"] = 1000 + i
-    off[4]["question"] = "Frobnicate the blorp?"
-    path = tmp_path_factory.mktemp("q") / "questions.json"
-    path.write_text(json.dumps({"questions": gen[10:30] + off[:3] + gen[30:50] + off[3:] + gen[:10]}))
-    return path
+    return mixed_question_file(lambda gen, off: gen[10:30] + off[:3] + gen[30:50] + off[3:] + gen[:10])
 
 
 def _masks(questions, out, *extra):
