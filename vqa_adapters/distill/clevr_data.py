@@ -189,9 +189,9 @@ def _masks_from_file(path: str, questions: list[ClevrQuestion]):
         i = pos.get(cq.question.question_index)
         if i is None:
             raise DataError(f"no mask for question {cq.question.question_index}", path)
-        a, b = int(stored.chosen_ptr[i]), int(stored.chosen_ptr[i + 1])
-        chosen.append(tuple(int(v) for v in stored.chosen[a:b]))
-        weights.append(stored.weights[a:b] if stored.weights is not None else np.ones(b - a, np.float32))
+        objs, w = stored.objects(i)
+        chosen.append(tuple(int(v) for v in objs))
+        weights.append(w)
         rows.append(i)
     return chosen, weights, rows, stored
 

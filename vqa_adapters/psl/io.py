@@ -145,6 +145,13 @@ class StoredMasks:
     def __len__(self) -> int:
         return len(self.question_index)
 
+    def objects(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row ``i``'s chosen objects and their blobs' weights (1 in a file from before weights
+        were stored)."""
+        a, b = int(self.chosen_ptr[i]), int(self.chosen_ptr[i + 1])
+        weights = self.weights[a:b] if self.weights is not None else np.ones(b - a, np.float32)
+        return self.chosen[a:b], weights
+
 
 def read_masks_npz(path: str | os.PathLike, load_masks: bool = True) -> StoredMasks:
     """Read a CLEVR ``masks.npz`` of either layout (``load_masks=False`` skips an ``arrays`` file's
@@ -192,9 +199,7 @@ def render_stored_mask(stored: StoredMasks, i: int, facts: ObjectFacts, dtype: s
     """Row ``i``'s mask ``(height, width)`` from its stored objects and its scene's ``facts``,
     equal bit for bit to the mask the ``arrays`` layout stores (both are
     :func:`~vqa_adapters.psl.pipeline.render_question_mask`'s spec and rasteriser)."""
-    a, b = int(stored.chosen_ptr[i]), int(stored.chosen_ptr[i + 1])
-    chosen = stored.chosen[a:b]
-    weights = stored.weights[a:b] if stored.weights is not None else np.ones(b - a, np.float32)
+    chosen, weights = stored.objects(i)
     return render_question_mask(facts, chosen, weights, stored.size, dtype)
 
 
