@@ -469,6 +469,8 @@ class ParquetReader(_ParquetParts):
             with self._fs.open_input_stream(f"{self._root}/{MANIFEST}") as f:
                 manifest = json.loads(f.read().decode())
             self._rules = manifest["rules"]
+            if not (isinstance(self._rules, dict) and all(isinstance(v, dict) for v in self._rules.values())):
+                raise ValueError("not a manifest")
         except (OSError, ValueError, KeyError, TypeError):
             raise GroundingError(
                 f"{options.output} holds no finished Spark grounding (no readable {MANIFEST}): ground "

@@ -83,6 +83,17 @@ def test_an_unfinished_folder_is_refused(written, tmp_path):
         ground(program, store, backend="spark", spark=SparkOptions(output=str(copy), reuse=True))
 
 
+@pytest.mark.parametrize("manifest", [b"\xff\xfe not json", b'{"rules": 3}', b'{"rules": {"0": 5}}',
+                                      b'["a list"]', b""])
+def test_a_garbled_manifest_is_refused(written, tmp_path, manifest):
+    out, program, store, _ = written
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / MANIFEST).write_bytes(manifest)
+    with pytest.raises(GroundingError, match="no finished Spark grounding|ground from other rules"):
+        ground(program, store, backend="spark", spark=SparkOptions(output=str(copy), reuse=True))
+
+
 def test_reuse_needs_a_folder_and_split_spark_needs_reuse():
     program, store = _program("friendship"), corpus_store("friendship", seed=0)
     with pytest.raises(SettingsError, match="--spark-output"):
