@@ -465,7 +465,12 @@ Geometric, so a run makes O(log iterations) attempts; 1.25 rather than 2 because
 gap closes before their hard constraints hold, the certificate waits for the next attempt:
 acquaintances N=300 stopped at 160 iterations with 2 and at 100 with 1.25, N=600 at 230 and 145
 (the same certified gap and constraint tolerances; N=150 at 55 either way). A projection is cheap
-next to the iterations between attempts: it solves only on the active hard rows."""
+next to the iterations between attempts: it solves only on the active hard rows.
+
+An attempt is also due, whatever the schedule, at a check where the energy of the last feasible
+state found is within the gap tolerance of the current lower bound: the projected energy moves
+little while the bound rises, so that is when a projection can first pass. N=300 then stops at
+85 iterations instead of 100 (a failed projection at 80, a passing one at 85)."""
 
 
 def _improve(model: HLMRF, kern, z: np.ndarray, t: np.ndarray, scale: float, cert: Certificate,
@@ -482,7 +487,11 @@ def _improve(model: HLMRF, kern, z: np.ndarray, t: np.ndarray, scale: float, cer
         return z, cert
     whole = not split(model, kern.comm)
     do_polish = whole and (final or it >= log.get("next_polish", 0))
-    project = final or it >= log["next_projection"]
+    # Due early when the last feasible state found would pass the certificate against the
+    # current bound: the projected energy moves little between checks while the bound rises.
+    feasible = log.get("feasible_energy")
+    due = feasible is not None and feasible - cert.lower_bound <= st.gap_rel * abs(feasible) + st.gap_abs
+    project = final or due or it >= log["next_projection"]
     if not (do_polish or project):
         return z, cert
     if not whole:  # polishing solves on the whole model, which no worker holds; the projection
@@ -510,6 +519,8 @@ def _improve(model: HLMRF, kern, z: np.ndarray, t: np.ndarray, scale: float, cer
     out = improve(model, z, scale * kern.gather(t) if whole else None, cert, st, budget=budget,
                   project=project, log=log, certify=certify)
     log["polish_seconds"] += time.perf_counter() - start
+    if out[1].violation <= st.constraint_tol and math.isfinite(out[1].energy):
+        log["feasible_energy"] = out[1].energy  # what the next projection will likely give
     return out
 
 
