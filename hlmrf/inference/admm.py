@@ -194,11 +194,13 @@ def layout(model: HLMRF) -> _Layout:
             rows = slice(int(rows[0]), int(rows[-1]) + 1)
         first = rows.start if isinstance(rows, slice) else rows[0]
         groups.append((int(model.kind[first]), int(model.p[first]), rows))
-    aa = np.add.reduceat(a * a, A.indptr[:-1]) if len(a) else np.zeros(0)
     w = model.w.astype(np.float64, copy=False)
     # Index arrays in the CSR matrix's own integer type (int32 below 2^31 copies): np.take and
     # np.bincount read either, and a model-sized int64 copy would be 8 bytes a copy more.
     row = np.repeat(np.arange(len(counts), dtype=A.indices.dtype), counts)
+    # |a|^2 per row by bincount, not np.add.reduceat: reduceat gives a row without copies (a
+    # constant term) the next row's first entry, or fails when that row is the last.
+    aa = np.bincount(row, weights=a * a, minlength=len(counts)).astype(np.float64, copy=False)
     return _Layout(A, a, A.indices, model.c.astype(np.float64, copy=False), w,
                    column_counts(A, model.n), groups, row, coefficients(model.kind, model.p, w, aa))
 
@@ -234,6 +236,7 @@ class _NumpyKernel:
         a, var, row = lay.a, lay.var, lay.row
         if self._rho != rho:
             self.K1, self.D = prox_bounds(lay.co, lay.w, rho)
+            self.zero_den = np.flatnonzero(self.D == 0.0)  # rows without copies: 0 / 0 is 0
             self._rho = rho
         zv = self._zv if self._zv is not None and len(self._zv) == len(var) else z[var]
         # Three per-copy work arrays reused within the step: the same operations in the same order
@@ -245,7 +248,7 @@ class _NumpyKernel:
         d = np.bincount(row, weights=np.multiply(a, v, out=b2), minlength=self.m)
         d = d.astype(np.float64, copy=False)  # bincount of no rows (a worker's empty share) is int64
         d -= lay.c
-        prox_step(lay.co, d, self.K1, self.D, out=t)
+        prox_step(lay.co, d, self.K1, self.D, out=t, zero_den=self.zero_den)
         ta = np.take(t, row, out=b2)
         ta *= a
         x = np.subtract(v, ta, out=b1)  # v is not needed after this

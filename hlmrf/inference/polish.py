@@ -61,8 +61,14 @@ class Certificate:
 
     @property
     def gap(self) -> float:
-        """Certified bound on ``energy - optimum`` (for a feasible state); nan when non-convex."""
-        return max(0.0, self.energy - self.lower_bound) if self.convex else float("nan")
+        """Certified bound on ``energy - optimum`` (for a feasible state); nan when non-convex,
+        inf when there is no lower bound (a nan bound certifies nothing: ``max(0, nan)`` would
+        have been 0)."""
+        if not self.convex:
+            return float("nan")
+        if self.lower_bound != self.lower_bound:
+            return float("inf")
+        return max(0.0, self.energy - self.lower_bound)
 
     def holds(self, gap_rel: float, gap_abs: float, constraint_tol: float) -> bool:
         if not self.convex:

@@ -137,13 +137,23 @@ def prox_bounds(co: Coefficients, w: np.ndarray, rho) -> tuple[np.ndarray, np.nd
         return np.where(co.cap, w / rho, np.inf), np.where(co.rho_in_den, rho + co.den, co.den)
 
 
-def prox_step(co: Coefficients, d: np.ndarray, K1: np.ndarray, D: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def prox_step(co: Coefficients, d: np.ndarray, K1: np.ndarray, D: np.ndarray, out: np.ndarray | None = None,
+              zero_den: np.ndarray | None = None) -> np.ndarray:
     """The scalar ``t = min(K1, K3 + num * max(d, lb) / D)`` of ``x = v - t a`` for every term.
 
-    ``d = a.v - c`` at the prox centre ``v``; ``(K1, D)`` from :func:`prox_bounds`.
+    ``d = a.v - c`` at the prox centre ``v``; ``(K1, D)`` from :func:`prox_bounds`. ``zero_den``
+    lists the rows whose ``D`` is 0 (a row without copies, a constant term): there ``0 / 0`` is
+    taken as 0 (an inactive hinge's multiplier), not nan; a positive numerator gives inf, which
+    ``K1`` caps at the weight.
     """
     t = np.maximum(d, co.lb, out=out)
     np.multiply(co.num, t, out=t)
+    if zero_den is not None and len(zero_den):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = t[zero_den]
+            t[zero_den] = np.where(q == 0.0, 0.0, q / 0.0)
+            D = D.copy()
+            D[zero_den] = 1.0
     np.divide(t, D, out=t)
     np.add(t, co.k3, out=t)
     return np.minimum(t, K1, out=t)

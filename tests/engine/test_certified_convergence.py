@@ -173,3 +173,32 @@ def test_negative_weights_get_no_certificate_or_a_clean_error(solver):
     w[:5] = -w[:5]
     with pytest.raises(SolverError, match="negative weights.*weight >= 0"):
         solve(replace(squared, w=w))
+
+
+def test_a_nan_lower_bound_certifies_nothing():
+    from hlmrf.inference.polish import Certificate
+
+    cert = Certificate(energy=1.0, lower_bound=float("nan"), violation=0.0)
+    assert cert.gap == float("inf") and not cert.holds(1e-4, 1e-7, 1e-5)
+
+
+@pytest.mark.parametrize("kernel", ["numpy", "numba"])
+def test_rows_without_copies_keep_the_bound_finite(kernel):
+    """Constant terms (a row with no copies, as a model built by hand can have): active and
+    inactive hinges, linear and squared. ``0 / 0`` in their prox step used to make the bound nan,
+    and ``max(0, nan)`` then passed the certificate. Checked against cvxpy on the same model."""
+    if kernel == "numba":
+        pytest.importorskip("numba")
+    rng = np.random.default_rng(5)
+    rows = [({int(j): float(rng.choice([-1.0, 1.0])) for j in rng.choice(6, 2, replace=False)},
+             float(rng.uniform(-0.5, 0.8)), float(rng.uniform(0.5, 2.0)), int(rng.choice([1, 2])),
+             int(Kind.HINGE), 0) for _ in range(20)]
+    rows += [({}, -0.3, 1.0, 1, int(Kind.HINGE), 0), ({}, 0.3, 1.0, 1, int(Kind.HINGE), 0),
+             ({}, -0.4, 2.0, 2, int(Kind.HINGE), 0), ({}, 0.2, 1.0, 2, int(Kind.HINGE), 0)]
+    model = HLMRF.from_rows(rows, 6)
+    res = solve_admm(model, AdmmSettings(kernel=kernel))
+    ref = solve_cvxpy(model)
+    assert np.isfinite(res.lower_bound) and res.status == Status.CONVERGED
+    assert_certified(model, res, ref)
+    # the constant rows' energy (0.3 + 2.0 * 0.4^2) is part of both
+    assert ref.energy >= 0.3 + 0.32 - 1e-9

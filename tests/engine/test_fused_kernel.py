@@ -18,6 +18,8 @@ from hlmrf.errors import MissingDependencyError, SettingsError
 from hlmrf.inference import admm
 from hlmrf.inference.admm import solve_admm
 from hlmrf.inference.settings import AdmmSettings
+from hlmrf.model.hlmrf import HLMRF
+from hlmrf.model.terms import Kind
 from hlmrf.testing.psl_corpus import NAMES, corpus_model
 from hlmrf.testing.random_models import random_model
 
@@ -31,7 +33,27 @@ def _random(seed: int, constraints: int = 0, kinds=("linear", "hinge"), squared_
                         squared_share=squared_share)
 
 
+def _arities(empty_row: bool):
+    """Rows of 1 to 5 copies in a random order (the kernel writes out 1, 2 and 3 and loops over
+    the rest), hinges and squared hinges, a few equality rows, and optionally a row with no copies
+    (a constant term), which the completing pass's row tracking must step over."""
+    rng = np.random.default_rng(11)
+    n, rows = 30, []
+    for r in range(150):
+        k = int(rng.integers(1, 6))
+        cols = rng.choice(n, size=k, replace=False)
+        coefs = {int(j): float(rng.choice([-1.0, 1.0, 0.5, -2.0])) for j in cols}
+        kind = Kind.EQ if r % 25 == 0 else Kind.HINGE
+        rows.append((coefs, float(rng.uniform(-0.5, 1.0)), float(rng.uniform(0.1, 2.0)),
+                     int(rng.choice([1, 2])), int(kind), 0))
+        if empty_row and r in (0, 70, 149):
+            rows.append(({}, -0.3, 1.0, 1, int(Kind.HINGE), 0))
+    return HLMRF.from_rows(rows, n)
+
+
 MODELS = {
+    "arities-1-to-5": lambda: _arities(False),
+    "arities-and-empty-rows": lambda: _arities(True),
     "hinge-linear": lambda: _random(0),
     "hinge-only-linear-p": lambda: _random(1, kinds=("hinge",), squared_share=0.0),
     "squared": lambda: _random(2, squared_share=1.0),
