@@ -906,6 +906,46 @@ _TRIM_EVERY = 256 << 20
 otherwise stay resident beside the model's new arrays)."""
 
 
+ARITY_WINDOW = 1 << 16
+"""Rows per window that :func:`_order_by_arity` orders (windows start at each rule's first row)."""
+
+
+def _order_by_arity(indptr, indices, data, per_row) -> None:
+    """Order each rule's rows by their number of copies, in place, window by window.
+
+    Which atoms of a grounding are observed varies from grounding to grounding, so arities come
+    in no order, and the compiled ADMM kernel, which writes out terms of 1, 2 and 3 copies,
+    mispredicts its choice on most rows (acquaintances N=300: its pass 8-9% faster ordered).
+    Stable within a window, and a function of the assembled rows only (not of the parts they were
+    ground in), so every backend still gives the same model row for row. Windows of
+    :data:`ARITY_WINDOW` rows bound the temporaries. ``per_row`` arrays (None skipped) move with
+    the rows.
+    """
+    m = len(indptr) - 1
+    rule = per_row[4]
+    if m < 2:
+        return
+    firsts = np.flatnonzero(rule[1:] != rule[:-1]) + 1
+    for a, b in zip(np.r_[0, firsts], np.r_[firsts, m]):
+        for lo in range(int(a), int(b), ARITY_WINDOW):
+            hi = min(lo + ARITY_WINDOW, int(b))
+            cnt = np.diff(indptr[lo:hi + 1])
+            if len(cnt) < 2 or (cnt[1:] >= cnt[:-1]).all():
+                continue
+            perm = np.argsort(np.minimum(cnt, 255).astype(np.uint8), kind="stable")
+            ws, we = int(indptr[lo]), int(indptr[hi])
+            lens = cnt[perm]
+            ptr = np.zeros(len(lens) + 1, np.int64)
+            np.cumsum(lens, out=ptr[1:])
+            gather = np.repeat((indptr[lo:hi][perm] - ws) - ptr[:-1], lens) + np.arange(we - ws)
+            indices[ws:we] = indices[ws:we][gather]
+            data[ws:we] = data[ws:we][gather]
+            indptr[lo + 1:hi + 1] = ws + ptr[1:]
+            for arr in per_row:
+                if arr is not None:
+                    arr[lo:hi] = arr[lo:hi][perm]
+
+
 def _assemble(blocks: list, n: int, index: GroundIndex) -> HLMRF:
     """Stack the blocks into one model, emptying ``blocks`` as it goes.
 
@@ -944,6 +984,7 @@ def _assemble(blocks: list, n: int, index: GroundIndex) -> HLMRF:
         row, at = row + k, at + e
         del A, b
     blocks.clear()
+    _order_by_arity(indptr, indices, data, (c, w, p, kind, rule, getattr(index, "row_substitution", None)))
     A = sp.csr_matrix((data, indices, indptr), shape=(m, n), copy=False)
     A.has_sorted_indices = True
     return HLMRF(A, c, w, p, kind, rule, index=index)

@@ -65,7 +65,7 @@ def kind_tables() -> np.ndarray:
     return tab
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _copy_dual_update(k, tp, a, var, u, z_prev, z_cur, alpha, oma, relax):  # pragma: no cover
     """The previous iteration's dual step for copy ``k``: its local copy ``x`` (recomputed from
     the previous ``z`` and ``t``), over-relaxed, against the new ``z``; stores and returns
@@ -80,7 +80,7 @@ def _copy_dual_update(k, tp, a, var, u, z_prev, z_cur, alpha, oma, relax):  # pr
     return x, zc, un
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _centre(k, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending):  # pragma: no cover
     """``(z_cur[var[k]], u[k])``, after the previous iteration's dual update when ``pending``."""
     if pending:
@@ -89,32 +89,39 @@ def _centre(k, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending):  # pra
     return z_cur[var[k]], u[k]
 
 
-@njit(cache=True, inline="always")
-def _prox(i, acc, aa, rho, c, w, code, tab):  # pragma: no cover - compiled
-    """The prox step ``t`` of row ``i`` from ``a.v`` (``acc``) and ``|a|^2`` (``aa``):
-    terms.coefficients and terms.prox_bounds, in their order of operations."""
+@njit(cache=True, error_model="numpy", inline="always")
+def _kind_constants(tab, g):  # pragma: no cover - compiled
+    """Row ``g`` of :func:`kind_tables` as a tuple, read once per run of rows of one kind."""
+    return (tab[g, NUM0], tab[g, NUM1], tab[g, DEN0], tab[g, DEN1], tab[g, DEN2],
+            tab[g, RHO_IN_DEN] != 0.0, tab[g, LB], tab[g, K3], tab[g, CAP] != 0.0)
+
+
+@njit(cache=True, error_model="numpy")
+def _prox(i, acc, aa, rho, c, w, kc):  # pragma: no cover - compiled
+    """The prox step ``t`` of row ``i`` from ``a.v`` (``acc``) and ``|a|^2`` (``aa``), ``kc`` its
+    kind's :func:`_kind_constants`: terms.coefficients and terms.prox_bounds, in their order of
+    operations."""
+    num0, num1, den0, den1, den2, rho_in_den, lb, k3, cap = kc
     d = acc - c[i]
-    g = code[i]
     wi = w[i]
-    num = tab[g, NUM0] * wi + tab[g, NUM1]
-    den = tab[g, DEN0] * wi * aa + tab[g, DEN1] * aa + tab[g, DEN2]
-    if tab[g, RHO_IN_DEN] != 0.0:
+    num = num0 * wi + num1
+    den = den0 * wi * aa + den1 * aa + den2
+    if rho_in_den:
         den = rho + den
-    lb = tab[g, LB]
     h = lb if d < lb else d  # np.maximum: a NaN d stays NaN
     q = num * h
     if den == 0.0 and q == 0.0:  # a row without copies whose hinge is inactive (terms.prox_step)
-        tt = 0.0 + tab[g, K3]
+        tt = 0.0 + k3
     else:
-        tt = q / den + tab[g, K3]
-    if tab[g, CAP] != 0.0:
+        tt = q / den + k3
+    if cap:
         k1 = wi / rho
         if tt > k1:
             tt = k1
     return tt
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
 def _scatter(k, tt, zc, uk, a, var, alpha, oma, relax, P):  # pragma: no cover - compiled
     """Copy ``k``'s over-relaxed new value plus its dual into its variable's numerator."""
     x = (zc - uk) - tt * a[k]
@@ -122,61 +129,72 @@ def _scatter(k, tt, zc, uk, a, var, alpha, oma, relax, P):  # pragma: no cover -
     P[var[k]] += xh + uk
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def _term_pass(bounds, indptr, a, var, u, c, w, code, tab, rho, t,
+@njit(cache=True, error_model="numpy", inline="always")
+def _term(i, kc, rho, indptr, a, var, u, c, w, t, z_prev, z_cur, alpha, oma, relax, pending,
+          P):  # pragma: no cover - compiled
+    """Row ``i``: the pending dual update of its copies, its prox step, its numerators."""
+    s, e = indptr[i], indptr[i + 1]
+    tp = t[i]
+    # Terms of 1, 2 and 3 copies written out: their arities come in no order, and a loop
+    # whose trip count changes from term to term mispredicts its exit twice per term
+    # (acquaintances N=300: the pass is 24% faster on one thread). The same operations
+    # in the same order as the general loop below, so the same numbers.
+    if e - s == 1:
+        zc0, u0 = _centre(s, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending)
+        a0 = a[s]
+        tt = _prox(i, 0.0 + a0 * (zc0 - u0), 0.0 + a0 * a0, rho, c, w, kc)
+        t[i] = tt
+        _scatter(s, tt, zc0, u0, a, var, alpha, oma, relax, P)
+    elif e - s == 2:
+        zc0, u0 = _centre(s, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending)
+        zc1, u1 = _centre(s + 1, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending)
+        a0, a1 = a[s], a[s + 1]
+        tt = _prox(i, (0.0 + a0 * (zc0 - u0)) + a1 * (zc1 - u1),
+                   (0.0 + a0 * a0) + a1 * a1, rho, c, w, kc)
+        t[i] = tt
+        _scatter(s, tt, zc0, u0, a, var, alpha, oma, relax, P)
+        _scatter(s + 1, tt, zc1, u1, a, var, alpha, oma, relax, P)
+    elif e - s == 3:
+        zc0, u0 = _centre(s, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending)
+        zc1, u1 = _centre(s + 1, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending)
+        zc2, u2 = _centre(s + 2, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending)
+        a0, a1, a2 = a[s], a[s + 1], a[s + 2]
+        tt = _prox(i, ((0.0 + a0 * (zc0 - u0)) + a1 * (zc1 - u1)) + a2 * (zc2 - u2),
+                   ((0.0 + a0 * a0) + a1 * a1) + a2 * a2, rho, c, w, kc)
+        t[i] = tt
+        _scatter(s, tt, zc0, u0, a, var, alpha, oma, relax, P)
+        _scatter(s + 1, tt, zc1, u1, a, var, alpha, oma, relax, P)
+        _scatter(s + 2, tt, zc2, u2, a, var, alpha, oma, relax, P)
+    else:
+        acc = 0.0
+        aa = 0.0
+        for k in range(s, e):  # the dual update first (when pending), then d at the new centre
+            zc, un = _centre(k, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending)
+            acc += a[k] * (zc - un)
+            aa += a[k] * a[k]
+        tt = _prox(i, acc, aa, rho, c, w, kc)
+        t[i] = tt
+        for k in range(s, e):  # the term's copies are still in cache
+            _scatter(k, tt, z_cur[var[k]], u[k], a, var, alpha, oma, relax, P)
+
+
+@njit(cache=True, parallel=True, nogil=True, error_model="numpy")
+def _term_pass(bounds, runs, run_of, indptr, a, var, u, c, w, code, tab, rho, t,
                z_prev, z_cur, alpha, pending, partial):  # pragma: no cover - compiled
+    """One pass over the terms, chunk by chunk; within a chunk, run by run of rows of one kind
+    code (``runs``, :func:`kind_runs`), so each kind's constants are read once per run."""
     oma = 1.0 - alpha
     relax = alpha != 1.0
     for ch in prange(len(bounds) - 1):
         P = partial[ch]
         P[:] = 0.0
-        for i in range(bounds[ch], bounds[ch + 1]):
-            s, e = indptr[i], indptr[i + 1]
-            tp = t[i]
-            # Terms of 1, 2 and 3 copies written out: their arities come in no order, and a loop
-            # whose trip count changes from term to term mispredicts its exit twice per term
-            # (acquaintances N=300: the pass is 24% faster on one thread). The same operations
-            # in the same order as the general loop below, so the same numbers.
-            if e - s == 1:
-                zc0, u0 = _centre(s, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending)
-                a0 = a[s]
-                tt = _prox(i, 0.0 + a0 * (zc0 - u0), 0.0 + a0 * a0, rho, c, w, code, tab)
-                t[i] = tt
-                _scatter(s, tt, zc0, u0, a, var, alpha, oma, relax, P)
-            elif e - s == 2:
-                zc0, u0 = _centre(s, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending)
-                zc1, u1 = _centre(s + 1, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending)
-                a0, a1 = a[s], a[s + 1]
-                tt = _prox(i, (0.0 + a0 * (zc0 - u0)) + a1 * (zc1 - u1),
-                           (0.0 + a0 * a0) + a1 * a1, rho, c, w, code, tab)
-                t[i] = tt
-                _scatter(s, tt, zc0, u0, a, var, alpha, oma, relax, P)
-                _scatter(s + 1, tt, zc1, u1, a, var, alpha, oma, relax, P)
-            elif e - s == 3:
-                zc0, u0 = _centre(s, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending)
-                zc1, u1 = _centre(s + 1, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending)
-                zc2, u2 = _centre(s + 2, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending)
-                a0, a1, a2 = a[s], a[s + 1], a[s + 2]
-                tt = _prox(i, ((0.0 + a0 * (zc0 - u0)) + a1 * (zc1 - u1)) + a2 * (zc2 - u2),
-                           ((0.0 + a0 * a0) + a1 * a1) + a2 * a2, rho, c, w, code, tab)
-                t[i] = tt
-                _scatter(s, tt, zc0, u0, a, var, alpha, oma, relax, P)
-                _scatter(s + 1, tt, zc1, u1, a, var, alpha, oma, relax, P)
-                _scatter(s + 2, tt, zc2, u2, a, var, alpha, oma, relax, P)
-            else:
-                acc = 0.0
-                aa = 0.0
-                for k in range(s, e):  # the dual update first (when pending), then d at the new centre
-                    zc, un = _centre(k, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending)
-                    acc += a[k] * (zc - un)
-                    aa += a[k] * a[k]
-                tt = _prox(i, acc, aa, rho, c, w, code, tab)
-                t[i] = tt
-                for k in range(s, e):  # the term's copies are still in cache
-                    _scatter(k, tt, z_cur[var[k]], u[k], a, var, alpha, oma, relax, P)
+        for r in range(run_of[ch], run_of[ch + 1]):
+            kc = _kind_constants(tab, code[runs[r]])
+            for i in range(runs[r], runs[r + 1]):
+                _term(i, kc, rho, indptr, a, var, u, c, w, t, z_prev, z_cur, alpha, oma, relax, pending, P)
 
 
-@njit(cache=True, nogil=True)  # serial: n is small, and a parallel region costs a thread wake-up
+@njit(cache=True, nogil=True, error_model="numpy")  # serial: n is small, and a parallel region costs a thread wake-up
 def _var_pass(partial, inv_deg, has_copy, deg, z_cur, z_new):  # pragma: no cover - compiled
     n = len(z_cur)
     nch = partial.shape[0]
@@ -199,7 +217,7 @@ def _var_pass(partial, inv_deg, has_copy, deg, z_cur, z_new):  # pragma: no cove
     return s2
 
 
-@njit(cache=True, parallel=True, nogil=True)
+@njit(cache=True, parallel=True, nogil=True, error_model="numpy")
 def _finish_pass(bounds, indptr, a, var, u, t, z_prev, z_cur, alpha, no_empty, sums):  # pragma: no cover
     oma = 1.0 - alpha
     relax = alpha != 1.0
@@ -229,7 +247,7 @@ def _finish_pass(bounds, indptr, a, var, u, t, z_prev, z_cur, alpha, no_empty, s
         sums[ch, 3] = u2
 
 
-@njit(cache=True, parallel=True, nogil=True)
+@njit(cache=True, parallel=True, nogil=True, error_model="numpy")
 def _certificate_pass(bounds, indptr, a, var, c, w, code, tab, z, t, scale, bound, project,
                       partial, sums):  # pragma: no cover - compiled
     """Per chunk: energy, largest violation and (``bound``) the dual terms of ``theta = scale t``
@@ -282,6 +300,22 @@ def _certificate_pass(bounds, indptr, a, var, c, w, code, tab, z, t, scale, boun
         sums[ch, 3] = quad
 
 
+def kind_runs(code: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows cut into runs of one kind code that do not cross a chunk bound: ``runs`` holds the
+    first row of each run and then ``m``; chunk ``ch``'s runs are ``run_of[ch]`` to
+    ``run_of[ch + 1]``. A ground model has a few runs per rule (its rows are one kind)."""
+    m = len(code)
+    starts = np.flatnonzero(code[1:] != code[:-1]) + 1 if m else np.zeros(0, np.int64)
+    runs = np.union1d(np.union1d(starts, bounds[:-1]), [m]).astype(np.int64)
+    return runs, np.searchsorted(runs, bounds).astype(np.int64)
+
+
+def unsigned(idx: np.ndarray) -> np.ndarray:
+    """The same integers viewed as unsigned (no copy): numba then indexes without the
+    negative-index wraparound test it emits for signed indices (9% of the term pass)."""
+    return idx.view(np.uint32 if idx.dtype.itemsize == 4 else np.uint64)
+
+
 class FusedKernel:
     """The iteration body of ``solve_admm`` on a model's own arrays.
 
@@ -299,7 +333,8 @@ class FusedKernel:
         model, self.rows, self.m_all = local_rows(model, comm)
         A = model.A
         n, m, L = model.n, model.m, A.nnz
-        self.indptr, self.var = A.indptr, A.indices  # any integer type: numba compiles per type
+        self.indptr = A.indptr  # any integer type: numba compiles per type
+        self.var = unsigned(A.indices)
         self.a = A.data if A.data.dtype == np.float64 else A.data.astype(np.float64)
         self.c = np.ascontiguousarray(model.c, dtype=np.float64)
         self.w = np.ascontiguousarray(model.w, dtype=np.float64)
@@ -312,6 +347,7 @@ class FusedKernel:
         cuts = np.searchsorted(work, np.linspace(0, L + m, nch + 1)[1:-1])
         del work
         self.bounds = np.r_[0, cuts, m].astype(np.int64)
+        self.runs, self.run_of = kind_runs(self.code, self.bounds)
         self.partial = np.zeros((nch, n))
         self.sums = np.zeros((nch, 4))
         deg = column_counts(A, n)
@@ -331,7 +367,7 @@ class FusedKernel:
         """One iteration. Returns ``(z_new, norms)``; ``norms`` is None unless ``complete``, else
         ``(|x - z_new[var]|^2, sum deg (z_new - z)^2, |x|^2, |z_new[var]|^2, |u|^2)``."""
         pending = self.z_prev is not None
-        _term_pass(self.bounds, self.indptr, self.a, self.var, u, self.c, self.w, self.code, self.tab,
+        _term_pass(self.bounds, self.runs, self.run_of, self.indptr, self.a, self.var, u, self.c, self.w, self.code, self.tab,
                    float(rho), t, self.z_prev if pending else z, z, self.alpha, pending, self.partial)
         z_new = np.empty_like(z)
         num = self.partial

@@ -165,3 +165,19 @@ def test_fused_kernel_reads_the_kind_table(monkeypatch):
     assert FusedKernel(model, 1.0).certificate(z)[0] == pytest.approx(as_linear.energy(z), rel=1e-12)
     settings = replace(NO_STOP, max_iter=9, kernel="numba")
     np.testing.assert_allclose(solve_admm(model, settings).y, solve_admm(as_linear, settings).y, rtol=0, atol=1e-14)
+
+
+def test_int64_indices_give_the_same_iterates():
+    """Models past 2^31 copies carry int64 CSR indices; the kernel views them as unsigned, as it
+    does int32 ones, and must iterate alike (compiled once per index type)."""
+    from dataclasses import replace as dc_replace
+
+    model = _arities(True)
+    A = model.A.copy()
+    A.indices, A.indptr = A.indices.astype(np.int64), A.indptr.astype(np.int64)
+    wide = dc_replace(model, A=A)
+    assert wide.A.indices.dtype == np.int64
+    a = solve_admm(model, replace(NO_STOP, max_iter=7, kernel="numba"))
+    b = solve_admm(wide, replace(NO_STOP, max_iter=7, kernel="numba"))
+    np.testing.assert_array_equal(b.y, a.y)
+    np.testing.assert_array_equal(b.extra["state"]["u"], a.extra["state"]["u"])
