@@ -148,6 +148,8 @@ def _expected(what: str, value: Any, where: str, path: str | None) -> ClevrDataE
 
 
 def _obj(value: Any, where: str, path: str | None) -> Mapping[str, Any]:
+    if type(value) is dict:  # what JSON gives: skip typing.Mapping's slower isinstance
+        return value
     if not isinstance(value, Mapping):
         raise _expected("an object", value, where, path)
     return value
@@ -223,6 +225,88 @@ def _pixel_coords(value: Any, where: str, path: str | None) -> tuple[float, floa
     return x, y, depth
 
 
+# Fast paths. A scene file holds some 10^5 values and a question file 10^6; checking each through
+# the helpers above formats its location (an f-string) before knowing whether it is needed, which
+# was most of the loading time. The fast paths check the same things with exact types (what JSON
+# gives) and return None at the first doubt; the checked path then runs and reports the fault, so
+# they change no result and no message (tests/vqa/clevr/test_fast_paths.py runs both).
+
+
+def _finite(x: Any) -> bool:
+    if type(x) is float:
+        return math.isfinite(x)
+    return type(x) is int and -1e308 < x < 1e308  # a larger int overflows float(): the checked path says so
+
+
+def _object_fast(i: int, o: Any) -> "SceneObject | None":
+    if type(o) is not dict:
+        return None
+    try:
+        values = {a: o[a] for a in ATTRIBUTES}
+        pc, c3, rot = o["pixel_coords"], o["3d_coords"], o["rotation"]
+    except KeyError:
+        return None
+    for a, v in values.items():
+        if type(v) is not str or v not in ATTRIBUTE_VALUES[a]:
+            return None
+    if not (type(pc) is list and len(pc) == 3 and type(c3) is list and len(c3) == 3 and _finite(rot)
+            and all(map(_finite, pc)) and all(map(_finite, c3))):
+        return None
+    x, y, depth = (float(v) for v in pc)
+    W, H = IMAGE_SIZE
+    if not (0.0 <= x <= W and 0.0 <= y <= H and depth > 0.0):
+        return None
+    return SceneObject(index=i, pixel_coords=(x, y, depth), coords_3d=tuple(float(v) for v in c3),
+                       rotation=float(rot), **values)
+
+
+def _relation_fast(lists: Any, n: int) -> "tuple[tuple[int, ...], ...] | None":
+    if type(lists) is not list or len(lists) != n:
+        return None
+    rows = []
+    for js in lists:
+        if type(js) is not list:
+            return None
+        for j in js:
+            if type(j) is not int or not 0 <= j < n:
+                return None
+        rows.append(tuple(js))
+    return tuple(rows)
+
+
+def _program_fast(nodes: Any) -> "tuple[ProgramStep, ...] | None":
+    if type(nodes) is not list or not nodes:
+        return None
+    steps = []
+    for k, n in enumerate(nodes):
+        if type(n) is not dict:
+            return None
+        fn = n.get("function", n.get("type"))
+        if type(fn) is not str or fn not in FUNCTION_ARITY:
+            return None
+        inputs = n.get("inputs", [])
+        if type(inputs) is not list or len(inputs) != FUNCTION_ARITY[fn]:
+            return None
+        for i in inputs:
+            if type(i) is not int or not 0 <= i < k:
+                return None
+        values = n.get("value_inputs" if "value_inputs" in n else "side_inputs") or []
+        if type(values) is not list:
+            return None
+        for x in values:
+            if type(x) is not str:
+                return None
+        if fn.startswith("filter_") or fn == "relate":
+            if len(values) != 1:
+                return None
+            if values[0] not in (RELATIONS if fn == "relate" else ATTRIBUTE_VALUES[fn[len("filter_"):]]):
+                return None
+        elif values:
+            return None
+        steps.append(_step(fn, tuple(inputs), tuple(values)))
+    return tuple(steps)
+
+
 def scene_from_dict(d: Mapping[str, Any], path: str | None = None, where: str = "scene") -> Scene:
     """Build a :class:`Scene` from one entry of a scene file's ``scenes`` list.
 
@@ -241,6 +325,10 @@ def scene_from_dict(d: Mapping[str, Any], path: str | None = None, where: str = 
     raw_objects = _list(_key(d, "objects", where, path), f"{where}.objects", path)
     objects = []
     for i, o in enumerate(raw_objects):
+        fast = _object_fast(i, o)
+        if fast is not None:
+            objects.append(fast)
+            continue
         ow = f"{where}.objects[{i}]"
         o = _obj(o, ow, path)
         values = {a: _check_value(a, _key(o, a, ow, path), f"{ow}.{a}", path) for a in ATTRIBUTES}
@@ -257,6 +345,10 @@ def scene_from_dict(d: Mapping[str, Any], path: str | None = None, where: str = 
     n = len(objects)
     relationships: dict[str, tuple[tuple[int, ...], ...]] = {}
     for name, lists in rel.items():
+        fast = _relation_fast(lists, n)
+        if fast is not None:
+            relationships[name] = fast
+            continue
         rw = f"{where}.{rel_key}.{name}"
         lists = _list(lists, rw, path)
         if len(lists) != n:
@@ -287,6 +379,18 @@ _MAX_STEPS = 200_000
 millions: 700,000 questions' programs then take a fraction of the memory); up to this many."""
 
 
+def _step(fn: str, inputs: tuple, values: tuple) -> ProgramStep:
+    """The one :class:`ProgramStep` of these fields, keyed by the plain tuple (hashed and compared
+    in C, not by the dataclass's Python ``__hash__``/``__eq__``)."""
+    key = (fn, inputs, values)
+    step = _STEPS.get(key)
+    if step is None:
+        step = ProgramStep(fn, inputs, values)
+        if len(_STEPS) < _MAX_STEPS:
+            _STEPS[key] = step
+    return step
+
+
 def program_from_list(
     nodes: Iterable[Mapping[str, Any]], where: str = "program", path: str | None = None
 ) -> tuple[ProgramStep, ...]:
@@ -296,6 +400,9 @@ def program_from_list(
     function's number of inputs, each an index of an *earlier* node, and carry valid literal
     arguments (under ``value_inputs`` or ``side_inputs``) for ``filter_*`` and ``relate``.
     """
+    fast = _program_fast(nodes)
+    if fast is not None:
+        return fast
     steps = []
     for k, n in enumerate(_list(nodes, where, path)):
         nw = f"{where}[{k}]"
@@ -333,8 +440,7 @@ def program_from_list(
                 _check_value(fn[len("filter_"):], values[0], nw, path)
         elif values:
             raise _err(f"{nw}: {fn} takes no value inputs, got {_show(values)}", path)
-        step = ProgramStep(fn, tuple(inputs), tuple(values))
-        steps.append(_STEPS.setdefault(step, step) if len(_STEPS) < _MAX_STEPS else step)
+        steps.append(_step(fn, tuple(inputs), tuple(values)))
     if not steps:
         raise _err(f"{where}: empty program", path)
     return tuple(steps)
