@@ -191,9 +191,9 @@ def _previews(fs: FileSet, args, result, scenes, masks, facts_of, size) -> int:
 def _run_clevr(args, bar_enabled: bool) -> str:
     from vqa_adapters.clevr import load_questions, load_scenes
     from vqa_adapters.psl.facts import clevr_facts_lookup
-    from vqa_adapters.psl.io import choices_json, masks_npz_bytes, report_json, report_markdown
+    from vqa_adapters.psl.io import choices_json, masks_npz_bytes, masks_npz_streamed, report_json, report_markdown
     from vqa_adapters.psl.masks import parse_size
-    from vqa_adapters.psl.pipeline import clevr_pipeline, render_question_masks
+    from vqa_adapters.psl.pipeline import clevr_pipeline, question_mask_specs
 
     size = parse_size(args.size if args.size is not None else "128x128")
     settings = _settings(args)
@@ -218,10 +218,13 @@ def _run_clevr(args, bar_enabled: bool) -> str:
         result = clevr_pipeline(questions, scenes, settings, on_chunk=bar.update)
     del questions  # the results keep what the files need; the question records can go
     facts_of = clevr_facts_lookup(scenes)
-    masks = render_question_masks(result, facts_of, size, "uint8") if args.store == "arrays" else None
+    if args.store == "arrays":
+        masks, masks_file = masks_npz_streamed(result, question_mask_specs(result, facts_of), size, facts_of)
+    else:
+        masks, masks_file = None, masks_npz_bytes(result, None, size, facts_of)
     report = result.report()
     with fs:
-        fs.add("masks.npz", masks_npz_bytes(result, masks, size, facts_of))
+        fs.add("masks.npz", masks_file)
         fs.add("choices.json", choices_json(result))
         fs.add("report.json", report_json(result, report, config))
         fs.add("report.md", report_markdown(result, report, config))

@@ -75,11 +75,33 @@ def render_masks(specs: Sequence[MaskSpec], size: tuple[int, int], dtype: str = 
     if dtype not in ("float32", "uint8"):
         raise SettingsError(f"dtype must be 'float32' or 'uint8', got {dtype!r}")
     W, H = size
+    out = np.zeros((len(specs), H, W), np.dtype(dtype))
+    for _ in render_masks_into(out, specs, size, chunk):
+        pass
+    return out
+
+
+RENDER_WINDOW = 512
+"""Questions per window of :func:`render_masks_into`: each window is done before the next starts,
+so a consumer (the ``masks.npz`` deflater) can work on it meanwhile."""
+
+
+def render_masks_into(out: np.ndarray, specs: Sequence[MaskSpec], size: tuple[int, int],
+                      chunk: int = 32, window: int = RENDER_WINDOW):
+    """Render the masks into ``out`` (zeros, ``(N, height, width)``, float32 or uint8) window by
+    window of ``window`` questions in order, yielding each window's ``(start, stop)`` once done.
+
+    Each mask depends on its spec alone, so the windows change no value: :func:`render_masks`
+    is this run to the end.
+    """
+    W, H = size
     N = len(specs)
-    out = np.zeros((N, H, W), np.dtype(dtype))
+    quantised = out.dtype == np.uint8
     counts = np.fromiter((len(p.radii) for p in specs), np.int64, N)
     if not counts.any():
-        return out
+        for s in range(0, N, window):
+            yield s, min(s + window, N)
+        return
     # Every blob in one flat table (question by question); question i's blobs are
     # first[i]:first[i] + counts[i].
     has = [p for p in specs if len(p.radii)]
@@ -87,7 +109,7 @@ def render_masks(specs: Sequence[MaskSpec], size: tuple[int, int], dtype: str = 
     sig = np.maximum(np.concatenate([np.asarray(p.radii, np.float32).reshape(-1) for p in has])
                      * np.float32(SIGMA_PER_RADIUS), np.float32(1e-3))
     wt = np.concatenate([np.asarray(p.weights, np.float32).reshape(-1) for p in has])
-    if dtype == "uint8":
+    if quantised:
         wt = wt * np.float32(255.0)  # quantise as we go: max(255 b_j) = 255 max(b_j), no extra pass
     img = np.asarray([p.image_size for p in specs], np.float32).reshape(N, 2)
     sx, sy = img[:, 0] / W, img[:, 1] / H
@@ -96,31 +118,33 @@ def render_masks(specs: Sequence[MaskSpec], size: tuple[int, int], dtype: str = 
     gy0 = np.arange(H, dtype=np.float32) + np.float32(0.5)
     buf = np.empty((min(chunk, N), H, W), np.float32)
     tmp = np.empty_like(buf)
-    # Questions with as many blobs render together, so no chunk pays for another's blob count;
-    # questions without blobs keep their zeros.
-    order = np.argsort(counts, kind="stable")
-    for s in range(int(np.searchsorted(counts[order], 1)), N, chunk):
-        idx = order[s:s + chunk]
-        cnt = counts[idx]
-        view, t = buf[:len(idx)], tmp[:len(idx)]
-        gx = gx0[None, :] * sx[idx, None]  # in source coordinates, per question
-        gy = gy0[None, :] * sy[idx, None]
-        for j in range(int(cnt.max())):
-            # Blob slot j of each question (a question with fewer blobs repeats its last at
-            # weight 0, which leaves the maximum as it is).
-            b = first[idx] + np.minimum(j, cnt - 1)
-            ex = np.exp(np.float32(-0.5) * ((gx - cen[b, 0, None]) / sig[b, None]) ** 2)  # (n, W)
-            ey = (np.exp(np.float32(-0.5) * ((gy - cen[b, 1, None]) / sig[b, None]) ** 2)
-                  * np.where(cnt > j, wt[b], np.float32(0.0))[:, None])  # (n, H)
-            if j == 0:
-                np.multiply(ey[:, :, None], ex[:, None, :], out=view)
-            else:
-                np.multiply(ey[:, :, None], ex[:, None, :], out=t)
-                np.maximum(view, t, out=view)
-        if dtype == "uint8":
-            np.rint(view, out=view)
-        out[idx] = view
-    return out
+    for w0 in range(0, N, window):
+        w1 = min(w0 + window, N)
+        # Within the window, questions with as many blobs render together, so no chunk pays for
+        # another's blob count; questions without blobs keep their zeros.
+        order = w0 + np.argsort(counts[w0:w1], kind="stable")
+        for s in range(int(np.searchsorted(counts[order], 1)), len(order), chunk):
+            idx = order[s:s + chunk]
+            cnt = counts[idx]
+            view, t = buf[:len(idx)], tmp[:len(idx)]
+            gx = gx0[None, :] * sx[idx, None]  # in source coordinates, per question
+            gy = gy0[None, :] * sy[idx, None]
+            for j in range(int(cnt.max())):
+                # Blob slot j of each question (a question with fewer blobs repeats its last at
+                # weight 0, which leaves the maximum as it is).
+                b = first[idx] + np.minimum(j, cnt - 1)
+                ex = np.exp(np.float32(-0.5) * ((gx - cen[b, 0, None]) / sig[b, None]) ** 2)  # (n, W)
+                ey = (np.exp(np.float32(-0.5) * ((gy - cen[b, 1, None]) / sig[b, None]) ** 2)
+                      * np.where(cnt > j, wt[b], np.float32(0.0))[:, None])  # (n, H)
+                if j == 0:
+                    np.multiply(ey[:, :, None], ex[:, None, :], out=view)
+                else:
+                    np.multiply(ey[:, :, None], ex[:, None, :], out=t)
+                    np.maximum(view, t, out=view)
+            if quantised:
+                np.rint(view, out=view)
+            out[idx] = view
+        yield w0, w1
 
 
 def quantize(masks: np.ndarray) -> np.ndarray:

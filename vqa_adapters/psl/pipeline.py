@@ -334,9 +334,13 @@ def render_question_masks(result: PipelineResult, facts_of: Callable[[QuestionRe
 
     ``facts_of(r)`` gives a question's object facts (centres, radii, image size).
     """
+    return render_masks(question_mask_specs(result, facts_of), size, dtype)
+
+
+def question_mask_specs(result: PipelineResult, facts_of: Callable[[QuestionResult], ObjectFacts]) -> list:
+    """Each question's :class:`~vqa_adapters.psl.masks.MaskSpec` (what renders its mask)."""
     w = result.settings.weighted
-    specs = [question_mask_spec(facts_of(r), r.chosen, mask_weights(r, w)) for r in result.results]
-    return render_masks(specs, size, dtype)
+    return [question_mask_spec(facts_of(r), r.chosen, mask_weights(r, w)) for r in result.results]
 
 
 def render_question_mask(facts: ObjectFacts, chosen: Sequence[int], weights: np.ndarray,

@@ -88,3 +88,57 @@ def test_batch_matches_the_formula_per_pixel():
             ref = np.maximum(ref, w * np.exp(-((gy[:, None] - cy) ** 2 + (gx[None, :] - cx) ** 2) / (2 * sig**2)))
         np.testing.assert_allclose(fm, ref, atol=5e-6)  # float32 arithmetic
         assert np.abs(qm.astype(int) - np.rint(255 * ref)).max() <= 1
+
+
+def _run_and_specs(scenes, shared_questions):
+    from vqa_adapters.psl.facts import clevr_facts_lookup
+    from vqa_adapters.psl.pipeline import question_mask_specs
+
+    run = clevr_pipeline(list(shared_questions), scenes, PipelineSettings())
+    facts_of = clevr_facts_lookup(scenes)
+    return run, facts_of, question_mask_specs(run, facts_of)
+
+
+@pytest.mark.parametrize("window", [1, 7, 512])
+def test_windowed_rendering_changes_no_value(scenes, shared_questions, window):
+    from vqa_adapters.psl.masks import render_masks_into
+
+    _, _, specs = _run_and_specs(scenes, shared_questions)
+    whole = render_masks(specs, (64, 48), "uint8")
+    out = np.zeros_like(whole)
+    spans = list(render_masks_into(out, specs, (64, 48), window=window))
+    assert spans[0][0] == 0 and spans[-1][1] == len(specs)
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))  # in order, each once
+    np.testing.assert_array_equal(out, whole)
+
+
+def test_streamed_masks_file_is_the_same_bytes(scenes, shared_questions, monkeypatch):
+    from vqa_adapters.psl import masks as M
+    from vqa_adapters.psl.io import masks_npz_bytes, masks_npz_streamed
+
+    run, facts_of, specs = _run_and_specs(scenes, shared_questions)
+    monkeypatch.setattr(M, "RENDER_WINDOW", 5)  # several windows even on a small run
+    masks = render_masks(specs, (64, 48), "uint8")
+    streamed_masks, data = masks_npz_streamed(run, specs, (64, 48), facts_of)
+    np.testing.assert_array_equal(streamed_masks, masks)
+    assert data == masks_npz_bytes(run, masks, (64, 48), facts_of)
+
+
+def test_a_failing_deflater_is_reported_not_left_waiting(scenes, shared_questions, monkeypatch):
+    from vqa_adapters.psl import io as pio
+
+    run, facts_of, specs = _run_and_specs(scenes, shared_questions)
+
+    def broken(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pio, "masks_npz_bytes", broken)
+    with pytest.raises(OSError, match="disk full"):
+        pio.masks_npz_streamed(run, specs, (64, 48), facts_of)
+
+
+def test_a_short_stream_is_refused():
+    from vqa_adapters.psl.io import StreamedArray, npz_bytes
+
+    with pytest.raises(ValueError, match="rows written"):
+        npz_bytes({"m": StreamedArray((3, 2), np.uint8, iter([np.zeros((2, 2), np.uint8)]))})
