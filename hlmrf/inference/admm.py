@@ -31,8 +31,9 @@ from hlmrf.inference.result import Result, Status
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.hlmrf import HLMRF, column_counts, select_rows
 from hlmrf.inference.polish import WORK_PER_COPY_ITERATION, WORK_PER_ITERATION, Certificate, improve
-from hlmrf.model.terms import TABLE, Coefficients, Kind, coefficients, dual_bound, prox_bounds, prox_step
-from hlmrf.model.terms import project_dual as terms_project_dual
+from hlmrf.infra.memory import release_free_memory
+from hlmrf.model.terms import (PROX_FIELDS, TABLE, W, Coefficients, Kind, coefficients, dual_bound,
+                                prox_bounds, prox_step)
 
 
 class OneWorker:
@@ -202,7 +203,7 @@ def layout(model: HLMRF) -> _Layout:
     # constant term) the next row's first entry, or fails when that row is the last.
     aa = np.bincount(row, weights=a * a, minlength=len(counts)).astype(np.float64, copy=False)
     return _Layout(A, a, A.indices, model.c.astype(np.float64, copy=False), w,
-                   column_counts(A, model.n), groups, row, coefficients(model.kind, model.p, w, aa))
+                   column_counts(A, model.n), groups, row, coefficients(model.kind, model.p, w, aa, PROX_FIELDS))
 
 
 class _NumpyKernel:
@@ -282,7 +283,7 @@ class _NumpyKernel:
             return float(comm.sum(np.array([energy]))[0]), violation, float("nan")
         theta = scale * t
         if project:
-            theta = terms_project_dual(lay.co, theta)
+            theta = _project_dual(lay, theta)
         if comm.size == 1:
             return energy, violation, dual_bound(theta, lay.A, lay.c, lay.w, lay.co.sq)
         # dual_bound's three sums, each over rows, reduced across workers in one call
@@ -331,6 +332,7 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
                       lower_bound=0.0)
     alpha = float(st.alpha)
     kern = _kernel(st, model, alpha, comm)
+    release_free_memory()  # the kernel's construction temporaries, before the iterations allocate
     L = kern.L
     rho = float(st.rho)
     u = np.zeros(L)
@@ -446,6 +448,21 @@ def _certificate(kern, z: np.ndarray, t: np.ndarray, scale: float) -> Certificat
     if not kern.convex:  # negative weights: non-convex, no bound (see Certificate.convex)
         return Certificate(energy, float("nan"), violation, convex=False)
     return Certificate(energy, bound, violation)
+
+
+def _project_dual(lay: _Layout, theta: np.ndarray) -> np.ndarray:
+    """:func:`hlmrf.model.terms.project_dual` group by group from :data:`TABLE`'s dual domains, in
+    place: the layout holds no per-row ``lo``/``hi`` (16 bytes a row)."""
+    for kind, p, rows in lay.groups:
+        lo, hi = TABLE[kind, p].dual
+        th = theta[rows]
+        wr = lay.w[rows]
+        # fmax/fmin, not clip: a NaN multiplier of a fixed-multiplier row (lo = hi = w) becomes w.
+        np.fmax(th, wr if lo == W else lo, out=th)
+        np.fmin(th, wr if hi == W else hi, out=th)
+        th[~np.isfinite(th)] = 0.0
+        theta[rows] = th
+    return theta
 
 
 def _energy(lay: _Layout, z: np.ndarray) -> float:

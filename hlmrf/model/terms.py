@@ -37,6 +37,7 @@ in the code base re-derives these formulas.
 from __future__ import annotations
 
 import enum
+from typing import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,7 +88,8 @@ TABLE: dict = {
 
 @dataclass(frozen=True)
 class Coefficients:
-    """:data:`TABLE` laid out per row (arrays of the model's length), for vectorised solvers."""
+    """:data:`TABLE` laid out per row (arrays of the model's length), for vectorised solvers;
+    a field :func:`coefficients` was not asked for is None."""
 
     lb: np.ndarray  # h = max(d, lb)
     num: np.ndarray  # prox numerator
@@ -103,32 +105,50 @@ class Coefficients:
     eq: np.ndarray  # bool: violation |d|
 
 
-def coefficients(kind: np.ndarray, p: np.ndarray, w: np.ndarray, aa: np.ndarray | None = None) -> Coefficients:
-    """Each row's entry of :data:`TABLE`, as arrays; ``aa = |a|^2`` (needed for the prox only)."""
+def coefficients(kind: np.ndarray, p: np.ndarray, w: np.ndarray, aa: np.ndarray | None = None,
+                 fields: Sequence[str] | None = None) -> Coefficients:
+    """Each row's entry of :data:`TABLE`, as arrays; ``aa = |a|^2`` (needed for the prox only).
+
+    ``fields``: only these are computed (the others are None), so a solver that needs a few holds
+    no per-row arrays for the rest (the numpy ADMM kernel, :data:`PROX_FIELDS`).
+    """
     kind, p = np.asarray(kind), np.asarray(p)
     w = np.asarray(w, dtype=np.float64)
     m = len(w)
     aa = np.zeros(m) if aa is None else np.asarray(aa, dtype=np.float64)
-    cols = {name: np.zeros(m) for name in ("lb", "num", "den", "k3", "lo", "hi")}
-    flags = {name: np.zeros(m, bool) for name in ("rho_in_den", "cap", "soft", "sq", "leq", "eq")}
+    want = set(fields) if fields is not None else set(_FLOATS + _FLAGS)
+    cols = {name: (np.zeros(m) if name in want else None) for name in _FLOATS}
+    flags = {name: (np.zeros(m, bool) if name in want else None) for name in _FLAGS}
+    values = {
+        "lb": lambda km, wr, ar: km.lb,
+        "num": lambda km, wr, ar: km.num[0] * wr + km.num[1],
+        "den": lambda km, wr, ar: km.den[0] * wr * ar + km.den[1] * ar + km.den[2],
+        "k3": lambda km, wr, ar: km.k3,
+        "lo": lambda km, wr, ar: wr if km.dual[0] == W else km.dual[0],
+        "hi": lambda km, wr, ar: wr if km.dual[1] == W else km.dual[1],
+        "rho_in_den": lambda km, wr, ar: km.rho_in_den,
+        "cap": lambda km, wr, ar: km.cap,
+        "soft": lambda km, wr, ar: km.power > 0,
+        "sq": lambda km, wr, ar: km.power == 2,
+        "leq": lambda km, wr, ar: km.violation == 1,
+        "eq": lambda km, wr, ar: km.violation == 2,
+    }
     for (k, e), km in TABLE.items():
         rows = np.flatnonzero((kind == k) & (p == e))
         if len(rows) == 0:
             continue
         wr, ar = w[rows], aa[rows]
-        cols["lb"][rows] = km.lb
-        cols["num"][rows] = km.num[0] * wr + km.num[1]
-        cols["den"][rows] = km.den[0] * wr * ar + km.den[1] * ar + km.den[2]
-        cols["k3"][rows] = km.k3
-        cols["lo"][rows] = wr if km.dual[0] == W else km.dual[0]
-        cols["hi"][rows] = wr if km.dual[1] == W else km.dual[1]
-        flags["rho_in_den"][rows] = km.rho_in_den
-        flags["cap"][rows] = km.cap
-        flags["soft"][rows] = km.power > 0
-        flags["sq"][rows] = km.power == 2
-        flags["leq"][rows] = km.violation == 1
-        flags["eq"][rows] = km.violation == 2
+        for out in (cols, flags):
+            for name, arr in out.items():
+                if arr is not None:
+                    arr[rows] = values[name](km, wr, ar)
     return Coefficients(**cols, **flags)
+
+
+_FLOATS = ("lb", "num", "den", "k3", "lo", "hi")
+_FLAGS = ("rho_in_den", "cap", "soft", "sq", "leq", "eq")
+PROX_FIELDS = ("lb", "num", "den", "k3", "rho_in_den", "cap", "sq")
+"""What :func:`prox_bounds`, :func:`prox_step` and :func:`dual_bound` read."""
 
 
 def prox_bounds(co: Coefficients, w: np.ndarray, rho) -> tuple[np.ndarray, np.ndarray]:

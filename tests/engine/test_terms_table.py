@@ -186,3 +186,24 @@ def test_solvers_share_iterates_through_the_table():
             r = got[k][mode]
             assert r.iterations == ref.iterations, (k, mode, r.iterations, ref.iterations)
             np.testing.assert_allclose(r.y, ref.y, atol=1e-9, err_msg=f"{k} {mode}")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lean_coefficients_and_group_projection_match_the_full_table(seed):
+    """The numpy kernel's layout asks only for PROX_FIELDS and projects multipliers group by group
+    (no per-row lo/hi): the same numbers as the full per-row table, NaN and inf included."""
+    from hlmrf.inference.admm import _project_dual
+
+    rng = np.random.default_rng(seed)
+    model = random_model(rng, 30, 90, kinds=("linear", "hinge"), constraints=5, squared_share=0.5)
+    full = coefficients(model.kind, model.p, model.w)
+    lean = coefficients(model.kind, model.p, model.w, fields=terms.PROX_FIELDS)
+    for name in ("lb", "num", "den", "k3", "lo", "hi", "rho_in_den", "cap", "soft", "sq", "leq", "eq"):
+        if name in terms.PROX_FIELDS:
+            np.testing.assert_array_equal(getattr(lean, name), getattr(full, name))
+        else:
+            assert getattr(lean, name) is None
+    theta = rng.normal(0, 2, model.m)
+    theta[rng.choice(model.m, 6, replace=False)] = [np.nan, np.inf, -np.inf, np.nan, 1e300, -1e300]
+    np.testing.assert_array_equal(_project_dual(layout(model), theta.copy()),
+                                  terms.project_dual(full, theta))
