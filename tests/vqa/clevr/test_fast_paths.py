@@ -84,19 +84,12 @@ def test_valid_files_take_the_fast_paths_and_agree(monkeypatch):
     assert calls["object"] > 0 and calls["program"] > 0
 
 
+@pytest.mark.parametrize("fn, docs", [(_scene, SCENES[:8]), (_program, PROGRAMS[:20])], ids=["scene", "program"])
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.data())
-def test_a_scene_broken_in_one_place_gives_the_same_outcome(monkeypatch, data):
-    doc = _mutate(copy.deepcopy(data.draw(st.sampled_from(SCENES[:8]))), data)
-    fast, checked = _both(monkeypatch, _scene, doc)
-    assert fast == checked
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.data())
-def test_a_program_broken_in_one_place_gives_the_same_outcome(monkeypatch, data):
-    doc = _mutate(copy.deepcopy(data.draw(st.sampled_from(PROGRAMS[:20]))), data)
-    fast, checked = _both(monkeypatch, _program, doc)
+@given(data=st.data())
+def test_a_document_broken_in_one_place_gives_the_same_outcome(monkeypatch, fn, docs, data):
+    doc = _mutate(copy.deepcopy(data.draw(st.sampled_from(docs))), data)
+    fast, checked = _both(monkeypatch, fn, doc)
     assert fast == checked
 
 
