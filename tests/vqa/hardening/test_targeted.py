@@ -144,12 +144,13 @@ def test_masks_previews_are_part_of_the_run(tmp_path, capsys, clevr_files):
 
 
 def test_masks_memory_error_is_one_line_exit_1(tmp_path, capsys, clevr_files, monkeypatch):
-    import vqa_adapters.psl.pipeline as pipeline
+    import vqa_adapters.psl.masks as masks
 
     def oom(*a, **k):
         raise MemoryError
 
-    monkeypatch.setattr(pipeline, "render_question_masks", oom)
+    # the renderer the command uses (masks_npz_streamed), while the deflating thread waits
+    monkeypatch.setattr(masks, "render_masks_into", oom)
     rc, _, err = _masks(capsys, *clevr_files, tmp_path / "out")
     assert rc == 1 and "out of memory" in err and "Traceback" not in err, err
     assert not (tmp_path / "out").exists()
