@@ -197,11 +197,12 @@ def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, compact_share: flo
             cptr, tptr, vptr = W.starts()
             rho_t = W.rho[W.tmodel]
             K1, D = prox_bounds(W.co, W.w, rho_t)
+            zero_den = np.flatnonzero(D == 0.0)  # rows without copies: 0 / 0 is 0 (terms.prox_step)
             t = np.empty(len(W.c))
         # solve_admm's iteration, operation for operation, on the stacked arrays.
         v = W.zv - W.u
         d = np.bincount(W.term, weights=W.a * v, minlength=len(W.c)) - W.c
-        prox_step(W.co, d, K1, D, out=t)
+        prox_step(W.co, d, K1, D, out=t, zero_den=zero_den)
         x = v - np.take(t, W.term) * W.a
         xh = alpha * x + (1.0 - alpha) * W.zv if alpha != 1.0 else x
         z_old = W.z

@@ -385,12 +385,15 @@ class _Prox(NamedTuple):
     rho_c: "torch.Tensor"  # rho per copy
     K1: "torch.Tensor"
     D: "torch.Tensor"
+    zero: "torch.Tensor | None"  # rows whose D is 0 (no copies: a constant term), None if there are none
 
 
 def _prox(W: _Work) -> _Prox:
     rho_t = W.rho.index_select(0, W.tmodel)
     rho_c = W.rho.index_select(0, W.cmodel)
-    return _Prox(rho_t, rho_c, *_prox_coefs(W, rho_t))
+    K1, D = _prox_coefs(W, rho_t)
+    zero = D == 0
+    return _Prox(rho_t, rho_c, K1, D, zero if bool(zero.any()) else None)
 
 
 class _Iterate(NamedTuple):
@@ -419,7 +422,10 @@ def _step(W: _Work, prox: _Prox, buf: _Buffers, alpha: float, form_x: bool) -> _
     torch.mul(W.a, v, out=tmp)
     _segsum(W.term, tmp, m, out=d).sub_(W.c)
     torch.maximum(d, W.lb, out=d)
-    torch.mul(W.num, d, out=t).div_(prox.D).add_(W.k3)
+    torch.mul(W.num, d, out=t).div_(prox.D)
+    if prox.zero is not None:  # 0 / 0 is 0 there, as in terms.prox_step (d is finite: a constant)
+        t.masked_fill_(prox.zero & torch.isnan(t), 0.0)
+    t.add_(W.k3)
     torch.minimum(t, prox.K1, out=t)
     ta = torch.index_select(t, 0, W.term, out=tmp).mul_(W.a)
     if form_x:

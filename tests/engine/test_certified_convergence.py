@@ -202,3 +202,21 @@ def test_rows_without_copies_keep_the_bound_finite(kernel):
     assert_certified(model, res, ref)
     # the constant rows' energy (0.3 + 2.0 * 0.4^2) is part of both
     assert ref.energy >= 0.3 + 0.32 - 1e-9
+
+
+@pytest.mark.parametrize("solver", ["torch", "numpy-batch"])
+def test_batched_solvers_certify_models_with_rows_without_copies(solver):
+    """The batched solvers' prox takes 0 / 0 as 0 too: a constant inactive hinge left them at the
+    iteration limit (a nan multiplier, so no bound), though the state was optimal."""
+    rows = [({0: 1.0}, 0.5, 1.0, 1, int(Kind.HINGE), 0), ({}, 0.3, 1.0, 1, int(Kind.HINGE), 0),
+            ({}, -0.3, 1.0, 1, int(Kind.HINGE), 0), ({0: -1.0, 1: 1.0}, 0.2, 1.0, 2, int(Kind.HINGE), 0)]
+    model = HLMRF.from_rows(rows, 2)
+    if solver == "torch":
+        pytest.importorskip("torch")
+        from hlmrf.inference.torch_admm import solve_batch as batch
+    else:
+        from hlmrf.inference.batch_numpy import solve_batch_numpy as batch
+    ref = solve_cvxpy(model)
+    for res in batch([model, model]):
+        assert res.status == Status.CONVERGED and np.isfinite(res.lower_bound)
+        assert_certified(model, res, ref)
