@@ -31,6 +31,10 @@ def column_counts(A: sp.csr_matrix, n: int | None = None) -> np.ndarray:
     return out
 
 
+ENERGY_CHUNK = 1 << 18
+"""Rows per chunk of :meth:`HLMRF.energy_by_rule`."""
+
+
 def select_rows(A: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
     """``A[rows]`` for a few rows of a large CSR matrix, touching only those rows: scipy's
     fancy indexing copies the whole index arrays to int64 first when ``rows`` is int64."""
@@ -130,8 +134,20 @@ class HLMRF:
         return float(term_energy(self.distance(y), self.w, self.p, self.kind).sum())
 
     def energy_by_rule(self, y: np.ndarray) -> np.ndarray:
-        """Energy per rule (length = number of rules)."""
-        e = term_energy(self.distance(y), self.w, self.p, self.kind)
+        """Energy per rule (length = number of rules).
+
+        Each row's energy is computed :data:`ENERGY_CHUNK` rows at a time (a row's distance and
+        energy do not depend on the others, so the numbers are those of the whole-array form), and
+        summed per rule in one pass: one model-sized array, not the half-dozen of the whole-array
+        form (at the end of a large run, that was the command's memory peak).
+        """
+        y = np.asarray(y, dtype=np.float64)
+        e = np.empty(self.m)
+        for r0 in range(0, self.m, ENERGY_CHUNK):
+            r1 = min(r0 + ENERGY_CHUNK, self.m)
+            d = self.A[r0:r1] @ y
+            d -= self.c[r0:r1]
+            e[r0:r1] = term_energy(d, self.w[r0:r1], self.p[r0:r1], self.kind[r0:r1])
         return np.bincount(self.rule, weights=e, minlength=len(self.index.rule_texts) or
                            (int(self.rule.max()) + 1 if len(self.rule) else 0))
 

@@ -207,3 +207,19 @@ def test_lean_coefficients_and_group_projection_match_the_full_table(seed):
     theta[rng.choice(model.m, 6, replace=False)] = [np.nan, np.inf, -np.inf, np.nan, 1e300, -1e300]
     np.testing.assert_array_equal(_project_dual(layout(model), theta.copy()),
                                   terms.project_dual(full, theta))
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 18])
+def test_energy_by_rule_in_chunks_is_the_whole_array_form(chunk, monkeypatch):
+    from dataclasses import replace
+
+    from hlmrf.model import hlmrf as hlmrf_model
+
+    rng = np.random.default_rng(chunk)
+    model = random_model(rng, 25, 80, kinds=("linear", "hinge"), constraints=4, squared_share=0.5)
+    model = replace(model, rule=rng.integers(0, 5, model.m).astype(np.int32))  # several rules
+    y = rng.uniform(0, 1, model.n)
+    whole = np.bincount(model.rule, weights=term_energy(model.distance(y), model.w, model.p, model.kind),
+                        minlength=len(model.index.rule_texts) or int(model.rule.max()) + 1)
+    monkeypatch.setattr(hlmrf_model, "ENERGY_CHUNK", chunk)
+    np.testing.assert_array_equal(model.energy_by_rule(y), whole)
