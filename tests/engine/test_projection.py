@@ -42,9 +42,10 @@ def test_projection_is_the_least_norm_correction():
         assert abs(got[i] - got[j]) < 1e-10
 
 
-def _improve_at(feasible_energy):
+def _improve_at(feasible_energy, early=True):
     """``admm._improve`` at iteration 10 with the scheduled projection far away (1000) and
-    polishing off, on a symmetry model whose state breaks its constraints; returns the state."""
+    polishing off, on a symmetry model whose state breaks its constraints; returns the state.
+    ``early``: whether an early attempt is left since the last scheduled one."""
     from hlmrf.inference.admm import _improve, _NumpyKernel
     from hlmrf.inference.polish import Certificate
     from hlmrf.inference.settings import AdmmSettings
@@ -53,7 +54,8 @@ def _improve_at(feasible_energy):
     z = np.array([0.2, 0.4, 0.6, 0.6])
     kern = _NumpyKernel(m, 1.0)
     cert = Certificate(energy=0.0, lower_bound=-1e-9, violation=0.2)  # the gap holds, not the rows
-    log = {"next_projection": 1000, "next_polish": 1000, "attempts": 0, "polish_seconds": 0.0}
+    log = {"next_projection": 1000, "next_polish": 1000, "attempts": 0, "polish_seconds": 0.0,
+           "early": early}
     if feasible_energy is not None:
         log["feasible_energy"] = feasible_energy
     y, out = _improve(m, kern, z, np.zeros(m.m), 1.0, cert, AdmmSettings(), log, 10)
@@ -67,7 +69,12 @@ def test_projection_is_due_early_when_the_last_feasible_energy_would_pass():
     # the last feasible state's energy is far above the bound: still not due
     y, out, _ = _improve_at(5.0)
     assert out.violation == 0.2
-    # within the gap tolerance of the bound: projected now, and the new energy is remembered
+    # within the gap tolerance of the bound: projected now, and the new energy is remembered;
+    # no further early attempt until the next scheduled one
     y, out, log = _improve_at(1e-8)
     assert out.violation < 1e-12 and abs(y[0] - y[1]) < 1e-12
     assert log["feasible_energy"] == out.energy and log["next_projection"] == int(1.25 * 10)
+    assert log["early"] is False
+    # the early attempt after the last scheduled one was already used: the schedule decides
+    y, out, _ = _improve_at(1e-8, early=False)
+    assert out.violation == 0.2
