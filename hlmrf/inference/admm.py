@@ -404,7 +404,7 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
 
 FUSED_MIN_COPIES = 1_000_000
 """``kernel="auto"`` uses the fused kernel only above this many local copies: loading the compiled
-code from numba's disk cache costs 0.3-0.4 s per process (about 6 s to compile it the first time)
+code from numba's disk cache costs 0.3-0.4 s per process (about 7.5 s to compile it the first time)
 and numba's runtime about 105 MiB, which the ~10 ns it saves per copy and iteration on two threads
 (benchmarks/bench_admm_kernel.py) repays, in time and in memory, only on models of about a million
 copies and up (acquaintances N=150, 558k copies: 55 iterations save about 0.3 s)."""
