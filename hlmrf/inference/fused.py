@@ -240,9 +240,10 @@ def _finish_pass(bounds, indptr, a, var, u, t, z_prev, z_cur, alpha, no_empty, s
         # One loop over the chunk's copies, the row followed alongside: without a per-row inner
         # loop whose trip count varies there is no exit to mispredict (31% faster on one thread
         # at acquaintances N=300). Rows without copies need the while loop.
-        i = bounds[ch]
-        nxt = indptr[i + 1]
-        for k in range(indptr[bounds[ch]], indptr[bounds[ch + 1]]):
+        lo, hi = bounds[ch], bounds[ch + 1]
+        i = lo
+        nxt = indptr[lo + 1] if lo < hi else 0  # an empty chunk may start at m: no row to read
+        for k in range(indptr[lo], indptr[hi]):
             if no_empty:
                 i += k >= nxt  # branch-free: at most one row starts per copy
             else:

@@ -7,8 +7,10 @@ solves must stop at the same iteration with the same status.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 from dataclasses import replace
 
 import numpy as np
@@ -51,7 +53,16 @@ def _arities(empty_row: bool):
     return HLMRF.from_rows(rows, n)
 
 
+def _heavy_last_row():
+    """Three rows, the last with 98 copies: the chunk bounds by work are [0, 3, 3, 3], so two
+    chunks are empty and start at m (the completing pass must not read a row past the end)."""
+    rows = [({0: 1.0}, 0.5, 1.0, 1, int(Kind.HINGE), 0), ({1: -1.0}, 0.2, 1.0, 1, int(Kind.HINGE), 0),
+            ({j: (1.0 if j % 2 else -1.0) for j in range(2, 100)}, 0.3, 1.0, 2, int(Kind.HINGE), 0)]
+    return HLMRF.from_rows(rows, 100)
+
+
 MODELS = {
+    "heavy-last-row": _heavy_last_row,
     "arities-1-to-5": lambda: _arities(False),
     "arities-and-empty-rows": lambda: _arities(True),
     "hinge-linear": lambda: _random(0),
@@ -181,3 +192,23 @@ def test_int64_indices_give_the_same_iterates():
     b = solve_admm(wide, replace(NO_STOP, max_iter=7, kernel="numba"))
     np.testing.assert_array_equal(b.y, a.y)
     np.testing.assert_array_equal(b.extra["state"]["u"], a.extra["state"]["u"])
+
+
+def test_no_pass_reads_past_the_arrays(tmp_path):
+    """The passes under numba's bounds checking (a fresh cache, so they are compiled with it), on
+    models with empty chunks, rows without copies and every arity: an index past an array is an
+    IndexError there, where the normal build would read whatever lies beyond."""
+    code = (
+        "import importlib.util\n"
+        "spec = importlib.util.spec_from_file_location('fused_tests', %r)\n"
+        "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
+        "MODELS = mod.MODELS\n"
+        "from hlmrf.inference.admm import solve_admm\n"
+        "from hlmrf.inference.settings import AdmmSettings\n"
+        "for name in ('heavy-last-row', 'arities-and-empty-rows', 'constrained'):\n"
+        "    solve_admm(MODELS[name](), AdmmSettings(kernel='numba', max_iter=40))\n"
+        "print('ok')\n" % str(Path(__file__)))
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
