@@ -169,12 +169,12 @@ def prox_step(co: Coefficients, d: np.ndarray, K1: np.ndarray, D: np.ndarray, ou
     t = np.maximum(d, co.lb, out=out)
     np.multiply(co.num, t, out=t)
     if zero_den is not None and len(zero_den):
+        q = t[zero_den]
         with np.errstate(divide="ignore", invalid="ignore"):
-            q = t[zero_den]
-            t[zero_den] = np.where(q == 0.0, 0.0, q / 0.0)
-            D = D.copy()
-            D[zero_den] = 1.0
-    np.divide(t, D, out=t)
+            np.divide(t, D, out=t)
+        t[zero_den] = np.where(q == 0.0, 0.0, t[zero_den])  # 0 / 0 is 0; q / 0 stays +-inf
+    else:
+        np.divide(t, D, out=t)
     np.add(t, co.k3, out=t)
     return np.minimum(t, K1, out=t)
 
