@@ -117,32 +117,22 @@ def coefficients(kind: np.ndarray, p: np.ndarray, w: np.ndarray, aa: np.ndarray 
     m = len(w)
     aa = np.zeros(m) if aa is None else np.asarray(aa, dtype=np.float64)
     want = set(fields) if fields is not None else set(_FLOATS + _FLAGS)
-    cols = {name: (np.zeros(m) if name in want else None) for name in _FLOATS}
-    flags = {name: (np.zeros(m, bool) if name in want else None) for name in _FLAGS}
-    values = {
-        "lb": lambda km, wr, ar: km.lb,
-        "num": lambda km, wr, ar: km.num[0] * wr + km.num[1],
-        "den": lambda km, wr, ar: km.den[0] * wr * ar + km.den[1] * ar + km.den[2],
-        "k3": lambda km, wr, ar: km.k3,
-        "lo": lambda km, wr, ar: wr if km.dual[0] == W else km.dual[0],
-        "hi": lambda km, wr, ar: wr if km.dual[1] == W else km.dual[1],
-        "rho_in_den": lambda km, wr, ar: km.rho_in_den,
-        "cap": lambda km, wr, ar: km.cap,
-        "soft": lambda km, wr, ar: km.power > 0,
-        "sq": lambda km, wr, ar: km.power == 2,
-        "leq": lambda km, wr, ar: km.violation == 1,
-        "eq": lambda km, wr, ar: km.violation == 2,
-    }
+    arrays = {name: np.zeros(m, float if name in _FLOATS else bool) if name in want else None
+              for name in _FLOATS + _FLAGS}
     for (k, e), km in TABLE.items():
         rows = np.flatnonzero((kind == k) & (p == e))
         if len(rows) == 0:
             continue
         wr, ar = w[rows], aa[rows]
-        for out in (cols, flags):
-            for name, arr in out.items():
-                if arr is not None:
-                    arr[rows] = values[name](km, wr, ar)
-    return Coefficients(**cols, **flags)
+        for name, value in (
+                ("lb", km.lb), ("num", km.num[0] * wr + km.num[1]),
+                ("den", km.den[0] * wr * ar + km.den[1] * ar + km.den[2]), ("k3", km.k3),
+                ("lo", wr if km.dual[0] == W else km.dual[0]), ("hi", wr if km.dual[1] == W else km.dual[1]),
+                ("rho_in_den", km.rho_in_den), ("cap", km.cap), ("soft", km.power > 0),
+                ("sq", km.power == 2), ("leq", km.violation == 1), ("eq", km.violation == 2)):
+            if arrays[name] is not None:
+                arrays[name][rows] = value
+    return Coefficients(**arrays)
 
 
 _FLOATS = ("lb", "num", "den", "k3", "lo", "hi")
