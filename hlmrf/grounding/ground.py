@@ -910,7 +910,7 @@ ARITY_WINDOW = 1 << 16
 """Rows per window that :func:`_order_by_arity` orders (windows start at each rule's first row)."""
 
 
-def _order_by_arity(indptr, indices, data, per_row) -> None:
+def _order_by_arity(indptr, indices, data, rule, per_row) -> None:
     """Order each rule's rows by their number of copies, in place, window by window.
 
     Which atoms of a grounding are observed varies from grounding to grounding, so arities come
@@ -918,11 +918,10 @@ def _order_by_arity(indptr, indices, data, per_row) -> None:
     mispredicts its choice on most rows (acquaintances N=300: its pass 8-9% faster ordered).
     Stable within a window, and a function of the assembled rows only (not of the parts they were
     ground in), so every backend still gives the same model row for row. Windows of
-    :data:`ARITY_WINDOW` rows bound the temporaries. ``per_row`` arrays (None skipped) move with
-    the rows.
+    :data:`ARITY_WINDOW` rows bound the temporaries. ``rule`` (each row's rule) and the
+    ``per_row`` arrays (None skipped) move with the rows.
     """
     m = len(indptr) - 1
-    rule = per_row[4]
     if m < 2:
         return
     firsts = np.flatnonzero(rule[1:] != rule[:-1]) + 1
@@ -941,7 +940,7 @@ def _order_by_arity(indptr, indices, data, per_row) -> None:
             indices[ws:we] = indices[ws:we][gather]
             data[ws:we] = data[ws:we][gather]
             indptr[lo + 1:hi + 1] = ws + ptr[1:]
-            for arr in per_row:
+            for arr in (rule, *per_row):
                 if arr is not None:
                     arr[lo:hi] = arr[lo:hi][perm]
 
@@ -984,7 +983,7 @@ def _assemble(blocks: list, n: int, index: GroundIndex) -> HLMRF:
         row, at = row + k, at + e
         del A, b
     blocks.clear()
-    _order_by_arity(indptr, indices, data, (c, w, p, kind, rule, getattr(index, "row_substitution", None)))
+    _order_by_arity(indptr, indices, data, rule, (c, w, p, kind, getattr(index, "row_substitution", None)))
     A = sp.csr_matrix((data, indices, indptr), shape=(m, n), copy=False)
     A.has_sorted_indices = True
     return HLMRF(A, c, w, p, kind, rule, index=index)

@@ -28,7 +28,7 @@ def test_rows_are_ordered_by_arity_within_rule_windows(rows, window, seed):
     old = G.ARITY_WINDOW
     G.ARITY_WINDOW = window
     try:
-        G._order_by_arity(indptr, indices, data, (c, None, None, None, rule, sub))
+        G._order_by_arity(indptr, indices, data, rule, (c, None, sub))
     finally:
         G.ARITY_WINDOW = old
     after = [(int(rule[i]), c[i], tuple(indices[indptr[i]:indptr[i + 1]]), tuple(data[indptr[i]:indptr[i + 1]]))
