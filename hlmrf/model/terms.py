@@ -124,15 +124,28 @@ def coefficients(kind: np.ndarray, p: np.ndarray, w: np.ndarray, aa: np.ndarray 
         if len(rows) == 0:
             continue
         wr, ar = w[rows], aa[rows]
-        for name, value in (
-                ("lb", km.lb), ("num", km.num[0] * wr + km.num[1]),
-                ("den", km.den[0] * wr * ar + km.den[1] * ar + km.den[2]), ("k3", km.k3),
-                ("lo", wr if km.dual[0] == W else km.dual[0]), ("hi", wr if km.dual[1] == W else km.dual[1]),
-                ("rho_in_den", km.rho_in_den), ("cap", km.cap), ("soft", km.power > 0),
-                ("sq", km.power == 2), ("leq", km.violation == 1), ("eq", km.violation == 2)):
+        for name, value in _VALUES:  # only the fields asked for: each is a group-sized array
             if arrays[name] is not None:
-                arrays[name][rows] = value
+                arrays[name][rows] = value(km, wr, ar)
     return Coefficients(**arrays)
+
+
+_VALUES = (
+    ("lb", lambda km, wr, ar: km.lb),
+    ("num", lambda km, wr, ar: km.num[0] * wr + km.num[1]),
+    ("den", lambda km, wr, ar: km.den[0] * wr * ar + km.den[1] * ar + km.den[2]),
+    ("k3", lambda km, wr, ar: km.k3),
+    ("lo", lambda km, wr, ar: wr if km.dual[0] == W else km.dual[0]),
+    ("hi", lambda km, wr, ar: wr if km.dual[1] == W else km.dual[1]),
+    ("rho_in_den", lambda km, wr, ar: km.rho_in_den),
+    ("cap", lambda km, wr, ar: km.cap),
+    ("soft", lambda km, wr, ar: km.power > 0),
+    ("sq", lambda km, wr, ar: km.power == 2),
+    ("leq", lambda km, wr, ar: km.violation == 1),
+    ("eq", lambda km, wr, ar: km.violation == 2),
+)
+"""Each :class:`Coefficients` field's value on the rows of one table entry ``km`` (their
+weights ``wr`` and ``|a|^2`` ``ar``), computed only when :func:`coefficients` is asked for it."""
 
 
 _FLOATS = ("lb", "num", "den", "k3", "lo", "hi")
