@@ -543,7 +543,9 @@ def _improve(model: HLMRF, kern, z: np.ndarray, t: np.ndarray, scale: float, cer
     # On several workers every one polishes the whole model (each holds it) with the gathered
     # multipliers: the same deterministic steps, so the same state and certificate calls on all.
     # Split, only the projection runs (budget -1), and ``improve`` reads no multipliers.
-    out = improve(model, z, scale * kern.gather(t) if whole else None, cert, st, budget=budget,
+    # The multipliers as a function: gathered into a model-sized array only when a polish gets
+    # past its size checks (a model of millions of rows seldom does).
+    out = improve(model, z, (lambda: scale * kern.gather(t)) if whole else None, cert, st, budget=budget,
                   project=project, log=log, certify=certify)
     log["polish_seconds"] += time.perf_counter() - start
     if out[1].violation <= st.constraint_tol and math.isfinite(out[1].energy):

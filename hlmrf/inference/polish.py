@@ -96,7 +96,9 @@ def polish(model: HLMRF, y: np.ndarray, theta: np.ndarray, delta: float = 1e-7,
     Parameters
     ----------
     y : the approximate state (ADMM's consensus; values exactly 0 or 1 are taken as at a bound).
-    theta : the approximate multiplier of every row (ADMM: ``rho * t``).
+    theta : the approximate multiplier of every row (ADMM: ``rho * t``), or a function of no
+        arguments that returns it: called only once the size checks pass (a solver's multipliers
+        of a model too large to polish are then never gathered into one model-sized array).
     delta : the KKT regularisation; refinement removes its effect.
     max_dim : do not polish when the KKT system has more rows than this (its sparse LU can fill
         in to a dense matrix on densely connected models: 20,000 rows is at most 3.2 GB).
@@ -110,8 +112,6 @@ def polish(model: HLMRF, y: np.ndarray, theta: np.ndarray, delta: float = 1e-7,
     ``(y_polished, theta_polished)`` or None when skipped or singular. Neither is guaranteed
     better: check them with :func:`certificate`.
     """
-    from scipy.sparse.linalg import splu
-
     y = np.clip(np.asarray(y, dtype=np.float64), 0.0, 1.0)
     log = {} if log is None else log
     free = (y > 0.0) & (y < 1.0)
@@ -124,7 +124,7 @@ def polish(model: HLMRF, y: np.ndarray, theta: np.ndarray, delta: float = 1e-7,
     if int(free.sum()) + n_eq > max_dim:  # every equality row is in the KKT system
         log["skipped"] = f"KKT system of at least {int(free.sum()) + n_eq:,} rows > polish_max_dim"
         return None
-    theta = np.asarray(theta, dtype=np.float64)
+    theta = np.asarray(theta() if callable(theta) else theta, dtype=np.float64)
     tiny = 1e-12
     # Row classes. A linear hinge is at its kink when its multiplier lies strictly inside [0, w]
     # (ADMM's prox step projected its copy onto the hinge's boundary). One float temporary,
@@ -154,6 +154,10 @@ def polish(model: HLMRF, y: np.ndarray, theta: np.ndarray, delta: float = 1e-7,
         log["skipped"] = "over the work budget"
         return None
     log["work"] = log.get("work", 0.0) + cost
+    # Imported here, past the checks: scipy.sparse.linalg costs about 10 MiB and 50 ms to load,
+    # which a model too large to polish should not pay.
+    from scipy.sparse.linalg import splu
+
     yX = np.where(free, 0.0, y)
     AF = A[:, F]
     Aq, Ae = AF[q], AF[eq]
@@ -201,7 +205,8 @@ def improve(model: HLMRF, y: np.ndarray, theta: np.ndarray, cert: Certificate, s
     ``polish_max_dim``). Returns the best state tried and the best certificate: its energy and
     violation, and the largest lower bound found. ``log`` counts ``attempts`` and sets ``used``.
     ``certify(y, theta)`` replaces :func:`certificate` (a solver's leaner version of the same;
-    ``theta=None`` means ``cert``'s multipliers, whose bound is already known).
+    ``theta=None`` means ``cert``'s multipliers, whose bound is already known). ``theta`` is
+    passed on to :func:`polish` as it is (an array, or a function that returns it).
     """
     st = settings
     if certify is None:
@@ -288,20 +293,29 @@ def _distinct_equations(AH: sp.csr_matrix, c: np.ndarray, rhs: np.ndarray):
     """The active hard rows held as equations ``AH y = c``, each equation once: a row equal to
     another up to its sign (a symmetry constraint ground for both orders, ``K(a,b) - K(b,a) = 0``
     and ``K(b,a) - K(a,b) = 0``) states the same equation, and its copy only makes the Gram
-    matrix singular. Rows with the same number of entries are compared (all of them, usually);
-    ``(rows, rhs)`` are returned unchanged otherwise."""
+    matrix singular (and not diagonal, so the projection would need a factorisation). Rows are
+    compared with the rows of the same number of entries (a model mixes rows of one entry, whose
+    partner atom is observed, with rows of two); rows without entries are all kept. ``(rows,
+    rhs)`` are returned unchanged when nothing repeats or the indices are not sorted."""
     nnz = np.diff(AH.indptr)
-    if AH.shape[0] < 2 or nnz[0] == 0 or not (nnz == nnz[0]).all() or not AH.has_sorted_indices:
+    if AH.shape[0] < 2 or not AH.has_sorted_indices:
         return AH, rhs
-    k = int(nnz[0])
-    val = AH.data.reshape(-1, k)
-    sign = np.where(val[:, 0] < 0, -1.0, 1.0)
-    key = np.concatenate([AH.indices.reshape(-1, k).astype(np.float64), val * sign[:, None],
-                          (c * sign)[:, None]], axis=1)
-    _, first = np.unique(key, axis=0, return_index=True)
-    if len(first) == AH.shape[0]:
+    keep = [np.flatnonzero(nnz == 0)]
+    for k in np.unique(nnz[nnz > 0]):
+        rows = np.flatnonzero(nnz == k)
+        if len(rows) < 2:
+            keep.append(rows)
+            continue
+        k = int(k)
+        at = (AH.indptr[rows][:, None] + np.arange(k)).ravel()  # each row's k entries, in order
+        val = AH.data[at].reshape(-1, k)
+        sign = np.where(val[:, 0] < 0, -1.0, 1.0)
+        key = np.concatenate([AH.indices[at].reshape(-1, k).astype(np.float64), val * sign[:, None],
+                              (c[rows] * sign)[:, None]], axis=1)
+        keep.append(rows[np.unique(key, axis=0, return_index=True)[1]])
+    keep = np.sort(np.concatenate(keep))
+    if len(keep) == AH.shape[0]:
         return AH, rhs
-    keep = np.sort(first)
     return AH[keep], rhs[keep]
 
 

@@ -124,6 +124,17 @@ def test_polish_skips_models_over_its_size_limit():
     assert res.extra["polished"] is False
     assert polish(model, res.y, np.zeros(model.m), max_dim=1) is None
 
+    def never():
+        raise AssertionError("multipliers gathered for a model too large to polish")
+
+    # the multipliers may be given as a function: not called when the size checks fail ...
+    assert polish(model, res.y, never, max_dim=1) is None
+    # ... and the same polish as with the array when they pass
+    theta = np.random.default_rng(1).uniform(0.0, 1.0, model.m)
+    a, b = polish(model, res.y, theta), polish(model, res.y, lambda: theta)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
 
 def test_batched_torch_solver_certifies_linear_models_by_polishing():
     """Linear-hinge models leave the batch when their residuals are small, are polished on the CPU,

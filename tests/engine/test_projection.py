@@ -28,6 +28,29 @@ def test_equations_stated_twice_are_kept_once():
     assert _distinct_equations(other.A, other.c, np.zeros(2))[0].shape[0] == 2
 
 
+def test_equations_are_compared_within_each_count_of_entries(monkeypatch):
+    # A symmetry constraint whose partner atom is observed grounds to a row of one entry; rows of
+    # one and two entries mixed must still have their repeats dropped, so that the Gram matrix of
+    # disjoint constraints is diagonal and the projection needs no factorisation.
+    import scipy.sparse.linalg
+
+    one = [({4: 1.0}, 0.3, 0.0, 1, int(Kind.EQ), 0), ({5: 1.0}, 0.7, 0.0, 1, int(Kind.EQ), 0)]
+    sym = [({i: 1.0, j: -1.0}, 0.0, 0.0, 1, int(Kind.EQ), 0) for i, j in [(0, 1), (1, 0), (2, 3), (3, 2)]]
+    m = HLMRF.from_rows(sym[:2] + one[:1] + sym[2:] + one[1:], 6)  # rows of 2, 2, 1, 2, 2, 1 entries
+    AH, rhs = _distinct_equations(m.A, m.c, np.arange(6.0))
+    assert AH.shape[0] == 4 and list(rhs) == [0.0, 2.0, 3.0, 5.0]
+    assert (AH @ AH.T).nnz == 4  # diagonal
+
+    def no_factorisation(*args, **kwargs):
+        raise AssertionError("splu called on disjoint constraints")
+
+    monkeypatch.setattr(scipy.sparse.linalg, "splu", no_factorisation)
+    y = np.array([0.2, 0.4, 0.5, 0.7, 0.9, 0.1])
+    got = project_hard(m, y, rounds=1)
+    A = m.A.toarray()
+    np.testing.assert_allclose(got, y + np.linalg.pinv(A) @ (m.c - A @ y), rtol=0, atol=1e-10)
+
+
 def test_projection_is_the_least_norm_correction():
     rng = np.random.default_rng(0)
     n = 12
