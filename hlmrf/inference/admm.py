@@ -158,7 +158,8 @@ def gather_rows(comm, rows: slice, t: np.ndarray, m: int) -> np.ndarray:
 
 @dataclass
 class _Layout:
-    """What the numpy iteration needs beyond the model: per-copy rows and per-row coefficients.
+    """What the numpy iteration needs beyond the model: the matrix ``P`` of each row's coefficients
+    on its own local copies (A's arrays, plus one index per copy) and per-row coefficients.
 
     Rows keep the model's order (so duals, multipliers and warm-start state are in the model's
     row and copy order for every kernel); ``groups`` lists each (kind, exponent) with its rows.
@@ -171,7 +172,7 @@ class _Layout:
     w: np.ndarray
     deg: np.ndarray  # (n,) copies per variable
     groups: list  # (kind, p, rows): rows a slice when contiguous, else an index array
-    row: np.ndarray  # (L,) term of each local copy (segment sums by bincount, not reduceat)
+    P: object  # (m, L) CSR: row i holds the coefficients of its own copies (see _NumpyKernel)
     co: Coefficients  # each row's entry of the kind table
 
 
@@ -198,20 +199,45 @@ def layout(model: HLMRF) -> _Layout:
     w = model.w.astype(np.float64, copy=False)
     # Index arrays in the CSR matrix's own integer type (int32 below 2^31 copies): np.take and
     # np.bincount read either, and a model-sized int64 copy would be 8 bytes a copy more.
-    row = np.repeat(np.arange(len(counts), dtype=A.indices.dtype), counts)
-    # |a|^2 per row by bincount, not np.add.reduceat: reduceat gives a row without copies (a
+    # P shares A's coefficients and row pointers; its column k is local copy k (4 bytes a copy).
+    P = _csr(a, np.arange(len(a), dtype=A.indices.dtype), A.indptr, (len(counts), len(a)))
+    # |a|^2 per row as a product, not np.add.reduceat: reduceat gives a row without copies (a
     # constant term) the next row's first entry, or fails when that row is the last.
-    aa = np.bincount(row, weights=a * a, minlength=len(counts)).astype(np.float64, copy=False)
+    aa = P @ a
     return _Layout(A, a, A.indices, model.c.astype(np.float64, copy=False), w,
-                   column_counts(A, model.n), groups, row, coefficients(model.kind, model.p, w, aa, PROX_FIELDS))
+                   column_counts(A, model.n), groups, P, coefficients(model.kind, model.p, w, aa, PROX_FIELDS))
+
+
+def _csr(data, indices, indptr, shape):
+    """A CSR matrix on these arrays themselves (no copies; scipy would widen int32 indices to the
+    type of an int64 ``indptr``, so both are given in one type)."""
+    import scipy.sparse as sp
+
+    M = sp.csr_matrix((data, indices, indptr), shape=shape, copy=False)
+    M.has_sorted_indices = True  # each row's columns are increasing: copies, or A's own sorted ones
+    return M
 
 
 class _NumpyKernel:
-    """The reference iteration body: numpy passes over :func:`layout`'s arrays.
+    """The reference iteration body: numpy and scipy.sparse passes over :func:`layout`'s arrays.
 
     Same interface as :class:`hlmrf.inference.fused.FusedKernel`: :meth:`step` updates ``u`` and
     ``t`` in place and returns the new ``z`` and (when ``complete``) the squared norms the
     stopping rule needs; :meth:`certificate` returns ``(energy, violation, lower_bound)``.
+
+    The iteration is the usual one (``v = z[var] - u``, ``x = v - t a`` with ``t`` from the prox
+    at ``d = a.v - c``, ``xh = alpha x + (1 - alpha) z[var]``, ``z' = clip(mean(xh + u))``,
+    ``u' = u + xh - z'[var]``), with its per-copy arrays folded away: ``xh + u = z[var] + g``
+    with ``g = (1 - alpha) u - alpha t a``, so
+
+    * ``d = A z - P u - c`` (``P``: each row's coefficients on its own copies),
+    * ``z' = clip(z + (sum of g over each variable's copies) / deg)``,
+    * ``u' = g + (z - z')[var]``.
+
+    Every product runs on the model's own int32 indices through scipy's sparse kernels (``g`` is
+    summed as ``Q^T 1`` with ``Q`` the matrix of ``u`` on the model's pattern, so nothing is
+    widened to int64 per step), and a step holds one per-copy temporary (two on the completing
+    steps, which also form ``x`` for the residual norms).
     """
 
     def __init__(self, model: HLMRF, alpha: float, comm=None):
@@ -229,47 +255,48 @@ class _NumpyKernel:
             self.L_all, self.hard, self.convex = self.L, self.hard_here, not bool((lay.w < 0).any())
         self.has_copy = lay.deg > 0
         self.inv_deg = np.where(self.has_copy, 1.0 / np.maximum(lay.deg, 1), 0.0)
+        self.PT = lay.P.T  # t -> t[row] a, one value per copy
+        self.ones = np.ones(self.m)
         self._rho = None
-        self._zv = None  # z[var] of the z the next step starts from
+        self._u = self.QT = None  # Q^T for the u the steps update in place
 
     def step(self, z, u, t, rho: float, complete: bool):
         lay, alpha = self.lay, self.alpha
-        a, var, row = lay.a, lay.var, lay.row
         if self._rho != rho:
             self.K1, self.D = prox_bounds(lay.co, lay.w, rho)
             self.zero_den = np.flatnonzero(self.D == 0.0)  # rows without copies: 0 / 0 is 0
             self._rho = rho
-        zv = self._zv if self._zv is not None and len(self._zv) == len(var) else z[var]
-        # Three per-copy work arrays reused within the step: the same operations in the same order
-        # as ``x = v - t[row] a``, ``xh = alpha x + (1 - alpha) zv`` written out, so the same
-        # numbers, with three per-copy temporaries instead of seven. They are not kept between
-        # steps: the certificate's temporaries then do not add to them.
-        b1, b2, b3 = (np.empty(len(var)) for _ in range(3))
-        v = np.subtract(zv, u, out=b1)
-        d = np.bincount(row, weights=np.multiply(a, v, out=b2), minlength=self.m)
-        d = d.astype(np.float64, copy=False)  # bincount of no rows (a worker's empty share) is int64
+        if self._u is not u:  # Q holds u itself, so it follows u's updates in place
+            self.QT = _csr(u, lay.var, lay.A.indptr, (self.m, self.n)).T
+            self._u = u
+        d = lay.A @ z
+        d -= lay.P @ u
         d -= lay.c
         prox_step(lay.co, d, self.K1, self.D, out=t, zero_den=self.zero_den)
-        ta = np.take(t, row, out=b2)
-        ta *= a
-        x = np.subtract(v, ta, out=b1)  # v is not needed after this
-        if alpha != 1.0:
-            xh = np.multiply(x, alpha, out=b3)
-            xh += np.multiply(zv, 1.0 - alpha, out=b2)
-        else:
-            xh = x
-        z_new = self.comm.sum(np.bincount(var, weights=np.add(xh, u, out=b2), minlength=self.n)) * self.inv_deg
+        ta = self.PT @ t  # t a, per copy
+        if complete:  # x = z[var] - u - t a, for the residual norms
+            x = np.take(z, lay.var)
+            x -= u
+            x -= ta
+        g = np.multiply(ta, -alpha, out=ta)
+        u *= 1.0 - alpha
+        u += g  # u is g now
+        z_new = self.comm.sum(self.QT @ self.ones)
+        z_new *= self.inv_deg
+        z_new += z
         np.clip(z_new, 0.0, 1.0, out=z_new)
         z_new = np.where(self.has_copy, z_new, z)
-        zv_new = z_new[var]
-        u += np.subtract(xh, zv_new, out=b2)
-        self._zv = zv_new
+        dz = z - z_new  # z is the same on every worker: its norms need no reduction
+        u += np.take(dz, lay.var, out=ta)
         if not complete:
             return z_new, None
-        dz = z_new - z  # z is the same on every worker: its norm needs no reduction
-        r = np.subtract(x, zv_new, out=b2 if alpha == 1.0 else b3)  # xh is not needed any more
-        r2, x2, zv2, u2 = self.comm.sum(np.array([_sq(r), _sq(x), _sq(zv_new), _sq(u)]))
-        return z_new, (float(r2), float(np.einsum("i,i,i->", lay.deg, dz, dz)), float(x2), float(zv2), float(u2))
+        zv_new = np.take(z_new, lay.var, out=ta)
+        x2 = _sq(x)
+        r = np.subtract(x, zv_new, out=x)
+        r2, x2, u2 = self.comm.sum(np.array([_sq(r), x2, _sq(u)]))
+        deg = lay.deg
+        return z_new, (float(r2), float(np.einsum("i,i,i->", deg, dz, dz)), float(x2),
+                       float(np.einsum("i,i,i->", deg, z_new, z_new)), float(u2))
 
     def certificate(self, z, t=None, scale: float = 1.0, project: bool = False):
         """``(energy, violation, lower_bound)`` at ``z`` with ``theta = scale * t`` (``t`` this
@@ -405,9 +432,10 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
 FUSED_MIN_COPIES = 1_000_000
 """``kernel="auto"`` uses the fused kernel only above this many local copies: loading the compiled
 code from numba's disk cache costs 0.3-0.4 s per process (about 7.5 s to compile it the first time)
-and numba's runtime about 105 MiB, which the ~10 ns it saves per copy and iteration on two threads
-(benchmarks/bench_admm_kernel.py) repays, in time and in memory, only on models of about a million
-copies and up (acquaintances N=150, 558k copies: 55 iterations save about 0.3 s)."""
+and numba's runtime about 105 MiB, which the ~8 ns it saves per copy and iteration on two threads
+(3.8 against 12 ns per copy at acquaintances N=150, benchmarks/bench_admm_kernel.py) repays, in
+time and in memory, only on models of about a million copies and up (N=150, 558k copies: its 55
+iterations would save about 0.25 s)."""
 
 
 def _kernel(st: AdmmSettings, model: HLMRF, alpha: float, comm=None):
