@@ -18,6 +18,10 @@ from typing import Sequence
 
 import numpy as np
 
+from hlmrf.infra.fast_import import import_scipy_sparse
+
+import_scipy_sparse()  # first: every module below imports scipy.sparse, which this makes cheaper
+
 from hlmrf.api import Inference, infer, load_facts, load_rules
 from hlmrf.data.store import FactStore
 from hlmrf.errors import (
