@@ -197,9 +197,9 @@ def layout(model: HLMRF) -> _Layout:
         first = rows.start if isinstance(rows, slice) else rows[0]
         groups.append((int(model.kind[first]), int(model.p[first]), rows))
     w = model.w.astype(np.float64, copy=False)
-    # Index arrays in the CSR matrix's own integer type (int32 below 2^31 copies): np.take and
-    # np.bincount read either, and a model-sized int64 copy would be 8 bytes a copy more.
-    # P shares A's coefficients and row pointers; its column k is local copy k (4 bytes a copy).
+    # Index arrays in the CSR matrix's own integer type (int32 below 2^31 copies): scipy's sparse
+    # products read either, and a model-sized int64 copy would be 8 bytes a copy more. P shares
+    # A's coefficients and row pointers; its column k is local copy k (4 bytes a copy).
     P = _csr(a, np.arange(len(a), dtype=A.indices.dtype), A.indptr, (len(counts), len(a)))
     # |a|^2 per row as a product, not np.add.reduceat: reduceat gives a row without copies (a
     # constant term) the next row's first entry, or fails when that row is the last.
