@@ -234,7 +234,14 @@ class _NumpyKernel:
     * ``z' = clip(z + (sum of g over each variable's copies) / deg)``,
     * ``u' = g + (z - z')[var]``.
 
-    Every product runs on the model's own int32 indices through scipy's sparse kernels (``g`` is
+    The last term is per variable, so it is not spread over the copies at every step: the duals
+    are kept as ``u = h + e[var]``, ``h`` per copy (in the caller's ``u`` array) and ``e`` per
+    variable, with ``d = A (z - e) - P h - c``, ``h' = (1 - alpha) h - alpha t a``, the sum of
+    ``g`` per variable ``Q^T 1 + (1 - alpha) deg e`` and ``e' = (1 - alpha) e + (z - z')``. A
+    completing step spreads ``e`` into ``u``, so that ``u`` is exact after it (as with the fused
+    kernel: between two steps without ``complete``, read ``u`` only after a completed one).
+
+    Every product runs on the model's own int32 indices through scipy's sparse kernels (``h`` is
     summed as ``Q^T 1`` with ``Q`` the matrix of ``u`` on the model's pattern, so nothing is
     widened to int64 per step), and a step holds one per-copy temporary (two on the completing
     steps, which also form ``x`` for the residual norms).
@@ -259,6 +266,7 @@ class _NumpyKernel:
         self.ones = np.ones(self.m)
         self._rho = None
         self._u = self.QT = None  # Q^T for the u the steps update in place
+        self._e = None  # the duals' per-variable part not yet spread into u (None: zero)
 
     def step(self, z, u, t, rho: float, complete: bool):
         lay, alpha = self.lay, self.alpha
@@ -268,28 +276,35 @@ class _NumpyKernel:
             self._rho = rho
         if self._u is not u:  # Q holds u itself, so it follows u's updates in place
             self.QT = _csr(u, lay.var, lay.A.indptr, (self.m, self.n)).T
-            self._u = u
-        d = lay.A @ z
+            self._u, self._e = u, None  # a new u is exact
+        e = self._e
+        ze = z if e is None else z - e  # z[var] - u = (z - e)[var] - h
+        d = lay.A @ ze
         d -= lay.P @ u
         d -= lay.c
         prox_step(lay.co, d, self.K1, self.D, out=t, zero_den=self.zero_den)
         ta = self.PT @ t  # t a, per copy
         if complete:  # x = z[var] - u - t a, for the residual norms
-            x = np.take(z, lay.var)
+            x = np.take(ze, lay.var)
             x -= u
             x -= ta
-        g = np.multiply(ta, -alpha, out=ta)
+        h = np.multiply(ta, -alpha, out=ta)
         u *= 1.0 - alpha
-        u += g  # u is g now
-        z_new = self.comm.sum(self.QT @ self.ones)
-        z_new *= self.inv_deg
+        u += h  # u holds h' now
+        num = self.comm.sum(self.QT @ self.ones)
+        if e is not None:  # the same on every worker: added after the reduction
+            num += (1.0 - alpha) * lay.deg * e
+        z_new = np.multiply(num, self.inv_deg, out=num)
         z_new += z
         np.clip(z_new, 0.0, 1.0, out=z_new)
         z_new = np.where(self.has_copy, z_new, z)
         dz = z - z_new  # z is the same on every worker: its norms need no reduction
-        u += np.take(dz, lay.var, out=ta)
+        e_new = dz if e is None else np.add((1.0 - alpha) * e, dz)
         if not complete:
+            self._e = e_new
             return z_new, None
+        u += np.take(e_new, lay.var, out=ta)  # u exact again
+        self._e = None
         zv_new = np.take(z_new, lay.var, out=ta)
         x2 = _sq(x)
         r = np.subtract(x, zv_new, out=x)
