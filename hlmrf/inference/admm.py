@@ -32,8 +32,8 @@ from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.hlmrf import HLMRF, column_counts, select_rows
 from hlmrf.inference.polish import WORK_PER_COPY_ITERATION, WORK_PER_ITERATION, Certificate, improve
 from hlmrf.infra.memory import release_free_memory
-from hlmrf.model.terms import (PROX_FIELDS, TABLE, W, Coefficients, Kind, coefficients, dual_bound,
-                                prox_bounds, prox_step)
+from hlmrf.model.terms import (PROX_FIELDS, TABLE, Coefficients, Kind, clip_dual, coefficients,
+                                dual_bound, dual_domain, prox_bounds, prox_step)
 
 
 class OneWorker:
@@ -495,17 +495,11 @@ def _certificate(kern, z: np.ndarray, t: np.ndarray, scale: float) -> Certificat
 
 
 def _project_dual(lay: _Layout, theta: np.ndarray) -> np.ndarray:
-    """:func:`hlmrf.model.terms.project_dual` group by group from :data:`TABLE`'s dual domains, in
-    place: the layout holds no per-row ``lo``/``hi`` (16 bytes a row)."""
+    """:func:`hlmrf.model.terms.project_dual` group by group, in place: the layout holds no
+    per-row ``lo``/``hi`` (16 bytes a row)."""
     for kind, p, rows in lay.groups:
-        lo, hi = TABLE[kind, p].dual
         th = theta[rows]
-        wr = lay.w[rows]
-        # fmax/fmin, not clip: a NaN multiplier of a fixed-multiplier row (lo = hi = w) becomes w.
-        np.fmax(th, wr if lo == W else lo, out=th)
-        np.fmin(th, wr if hi == W else hi, out=th)
-        th[~np.isfinite(th)] = 0.0
-        theta[rows] = th
+        theta[rows] = clip_dual(th, *dual_domain(TABLE[kind, p], lay.w[rows]), out=th)
     return theta
 
 

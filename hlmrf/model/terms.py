@@ -135,8 +135,8 @@ _VALUES = (
     ("num", lambda km, wr, ar: km.num[0] * wr + km.num[1]),
     ("den", lambda km, wr, ar: km.den[0] * wr * ar + km.den[1] * ar + km.den[2]),
     ("k3", lambda km, wr, ar: km.k3),
-    ("lo", lambda km, wr, ar: wr if km.dual[0] == W else km.dual[0]),
-    ("hi", lambda km, wr, ar: wr if km.dual[1] == W else km.dual[1]),
+    ("lo", lambda km, wr, ar: dual_domain(km, wr)[0]),
+    ("hi", lambda km, wr, ar: dual_domain(km, wr)[1]),
     ("rho_in_den", lambda km, wr, ar: km.rho_in_den),
     ("cap", lambda km, wr, ar: km.cap),
     ("soft", lambda km, wr, ar: km.power > 0),
@@ -217,12 +217,25 @@ def term_violation(d: np.ndarray, kind: np.ndarray) -> np.ndarray:
     return out
 
 
-def project_dual(co: Coefficients, theta: np.ndarray) -> np.ndarray:
-    """``theta`` moved into each row's dual domain ``[lo, hi]`` (non-finite values to 0)."""
+def dual_domain(km: KindMath, w):
+    """``(lo, hi)``, the dual domain of ``theta`` on rows of table entry ``km`` whose weights are
+    ``w`` (:data:`W` in the table stands for the weight)."""
+    lo, hi = km.dual
+    return (w if lo == W else lo), (w if hi == W else hi)
+
+
+def clip_dual(theta: np.ndarray, lo, hi, out: np.ndarray | None = None) -> np.ndarray:
+    """``theta`` moved into ``[lo, hi]``, non-finite values to 0 (into ``out`` when given)."""
     # fmax/fmin, not clip: a NaN multiplier of a fixed-multiplier row (lo = hi = w) becomes w.
-    out = np.fmin(np.fmax(np.asarray(theta, dtype=np.float64), co.lo), co.hi)
+    out = np.fmax(theta, lo, out=out)
+    np.fmin(out, hi, out=out)
     out[~np.isfinite(out)] = 0.0
     return out
+
+
+def project_dual(co: Coefficients, theta: np.ndarray) -> np.ndarray:
+    """``theta`` moved into each row's dual domain ``[lo, hi]`` (non-finite values to 0)."""
+    return clip_dual(np.asarray(theta, dtype=np.float64), co.lo, co.hi)
 
 
 def dual_bound(theta: np.ndarray, A, c: np.ndarray, w: np.ndarray, sq: np.ndarray) -> float:
