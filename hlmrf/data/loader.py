@@ -17,6 +17,7 @@ from typing import Mapping
 import numpy as np
 
 from hlmrf.data.arities import ArityMismatchError, columns_text
+from hlmrf.data.keys import row_keys
 from hlmrf.data.store import FactStore
 from hlmrf.errors import DataError
 
@@ -307,8 +308,8 @@ def load_facts(directory: str | os.PathLike, arities: Mapping[str, int] | None =
 def _check_duplicates(codes: np.ndarray, linenos: list[int], path: str) -> None:
     if len(codes) < 2:
         return
-    _, first, counts = np.unique(codes, axis=0, return_index=True, return_counts=True)
-    if (counts > 1).any():
+    keys = np.sort(row_keys(codes))  # one int64 per atom: a 1-d sort, not np.unique(axis=0)
+    if (keys[1:] == keys[:-1]).any():
         order = np.lexsort(codes.T[::-1])
         srt = codes[order]
         dup = np.flatnonzero((srt[1:] == srt[:-1]).all(axis=1))[0]
@@ -318,9 +319,8 @@ def _check_duplicates(codes: np.ndarray, linenos: list[int], path: str) -> None:
 
 
 def _check_disjoint(p, store: FactStore, kinds) -> None:
-    both = np.concatenate([p.obs_args, p.target_args])
-    _, counts = np.unique(both, axis=0, return_counts=True)
-    if (counts > 1).any():
+    keys = np.sort(row_keys(np.concatenate([p.obs_args, p.target_args])))
+    if (keys[1:] == keys[:-1]).any():
         obs_set = {tuple(r) for r in p.obs_args.tolist()}
         for i, r in enumerate(p.target_args.tolist()):
             if tuple(r) in obs_set:

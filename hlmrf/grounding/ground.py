@@ -27,6 +27,7 @@ import scipy.sparse as sp
 
 from hlmrf.data.arities import rule_atoms
 from hlmrf.data.store import ConstantTable, FactStore
+from hlmrf.data.keys import pack_keys
 from hlmrf.errors import GroundingError, RuleError
 from hlmrf.grounding.plan import Scan, UnionPlan, plan_rule
 from hlmrf.infra.memory import release_free_memory
@@ -36,7 +37,6 @@ from hlmrf.grounding.relational import (
     join_indices,
     lookup_rows,
     match_pattern,
-    pack_keys,
 )
 from hlmrf.language.ast import ArithmeticRule, BoolOp, Comparison, Constant, Program, Variable, coef_value
 from hlmrf.model.hlmrf import HLMRF, GroundIndex

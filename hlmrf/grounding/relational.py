@@ -16,31 +16,9 @@ from typing import Callable
 
 import numpy as np
 
+from hlmrf.data.keys import pack_keys
 from hlmrf.grounding.plan import Filter, JoinPlan, Scan
 from hlmrf.language.ast import Constant
-
-_LIMIT = np.int64(2**62)
-
-
-def pack_keys(left: np.ndarray, right: np.ndarray, base: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pack the rows of two ``(n, k)`` code tables into comparable int64 keys, consistently."""
-    k = left.shape[1]
-    if k == 0:
-        return np.zeros(len(left), np.int64), np.zeros(len(right), np.int64)
-    base = max(int(base), 1)
-    lk, rk = left[:, 0].astype(np.int64), right[:, 0].astype(np.int64)
-    span = base
-    for j in range(1, k):
-        if span * base >= _LIMIT:
-            both = np.concatenate([lk, rk])
-            _, inv = np.unique(both, return_inverse=True)
-            lk, rk = inv[: len(lk)].astype(np.int64), inv[len(lk):].astype(np.int64)
-            span = int(inv.max()) + 1 if len(inv) else 1
-        lk = lk * base + left[:, j]
-        rk = rk * base + right[:, j]
-        span *= base
-    return lk, rk
-
 
 def join_indices(left_keys: np.ndarray, right_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """All pairs ``(i, j)`` with ``left_keys[i] == right_keys[j]`` (left order preserved)."""
