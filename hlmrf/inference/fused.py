@@ -2,23 +2,23 @@
 
 The numpy loop makes some twenty passes over whole arrays per iteration; this module makes one
 pass over the terms (and their local copies, which are contiguous per term) and one small pass
-over the variables. Per term, the pass gathers ``z`` at its copies, forms ``d = a.v - c``, takes
-the prox step ``t = min(K1, K3 + num max(d, lb) / D)`` and forms the over-relaxed copies, which it
-scatters into the consensus numerators. The step's numbers are those of
+over the variables. Per term, the pass gathers ``z - eps`` at its copies, forms ``d = a.v - c``, takes
+the prox step ``t = min(K1, K3 + num max(d, lb) / D)``, updates the row's dual ``tau`` and
+scatters ``a tau`` into the consensus numerators. The step's numbers are those of
 :func:`hlmrf.model.terms.coefficients` and :func:`~hlmrf.model.terms.prox_bounds`, computed per
 term from its weight, ``|a|^2`` (summed in the same pass) and rho, with the per-(kind, exponent)
 constants read from :data:`hlmrf.model.terms.TABLE` into small arrays (:func:`kind_tables`): no
 formula is restated here, and no per-row coefficient array is stored or streamed.
 
 The kernel works on the model's own arrays (``A``'s CSR arrays, ``c``, ``w``, one byte of kind code
-per row): it holds only the scaled duals ``u`` (one per copy), ``t`` (one per row) and per-chunk
-numerators, so a solve needs about 21 bytes per row beyond the model (issue 14's memory target).
-:meth:`FusedKernel.certificate` computes the energy, the largest violation and the Lagrangian
-bound in one more pass, without model-sized temporaries. The local copies ``x`` are never stored: the dual update ``u += xh - z[var]``
-of an iteration needs the new ``z``, so it is done at the start of the *next* iteration's pass,
-which recomputes ``xh`` from the previous ``z`` and ``t`` (cheaper than streaming ``x`` out and
-back). On stopping-check iterations a separate pass completes ``u`` at once and returns the
-residual norms, so the caller sees exactly the state the numpy loop has.
+per row): it holds ``t`` and the duals' per-row part ``tau`` (one each per row), their
+per-variable part and per-chunk numerators. The duals are held in the row form of
+:mod:`hlmrf.inference.duals` (``u = a tau[row] + eps[var] + beta h0``), so the pass reads each copy's
+coefficient and column and nothing else per copy (12 bytes), and a solve needs about 16 bytes per
+row beyond the model. :meth:`FusedKernel.certificate` computes the energy, the largest violation
+and the Lagrangian bound in one more pass, without model-sized temporaries. On stopping-check
+iterations a second pass over the copies forms the local copies ``x`` and the new duals to sum
+the residual norms (and only then updates ``tau``, which it needs at its old value).
 
 What makes the pass fast, measured on acquaintances N=300 on one thread (bench_admm_kernel.py,
 docs/benchmarks.md): terms of 1, 2 and 3 copies are written out instead of looped over (their
@@ -45,6 +45,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from hlmrf.inference.duals import RowDuals
 from hlmrf.model.hlmrf import column_counts
 
 N_CHUNKS = 8
@@ -73,30 +74,6 @@ def kind_tables() -> np.ndarray:
                   float(lo == W), 0.0 if lo == W else lo, float(hi == W), 0.0 if hi == W else hi)
     assert len(Kind) * 2 == len(tab)
     return tab
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _copy_dual_update(k, tp, a, var, u, z_prev, z_cur, alpha, oma, relax):  # pragma: no cover
-    """The previous iteration's dual step for copy ``k``: its local copy ``x`` (recomputed from
-    the previous ``z`` and ``t``), over-relaxed, against the new ``z``; stores and returns
-    ``(x, z_new, u_new)``."""
-    j = var[k]
-    zo = z_prev[j]
-    x = (zo - u[k]) - tp * a[k]
-    xh = alpha * x + oma * zo if relax else x
-    zc = z_cur[j]
-    un = u[k] + (xh - zc)
-    u[k] = un
-    return x, zc, un
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _centre(k, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending):  # pragma: no cover
-    """``(z_cur[var[k]], u[k])``, after the previous iteration's dual update when ``pending``."""
-    if pending:
-        x, zc, un = _copy_dual_update(k, tp, a, var, u, z_prev, z_cur, alpha, oma, relax)
-        return zc, un
-    return z_cur[var[k]], u[k]
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -131,110 +108,115 @@ def _prox(i, acc, aa, rho, c, w, kc):  # pragma: no cover - compiled
     return tt
 
 
-@njit(cache=True, error_model="numpy")
-def _scatter(k, tt, zc, uk, a, var, alpha, oma, relax, P):  # pragma: no cover - compiled
-    """Copy ``k``'s over-relaxed new value plus its dual into its variable's numerator."""
-    x = (zc - uk) - tt * a[k]
-    xh = alpha * x + oma * zc if relax else x
-    P[var[k]] += xh + uk
+@njit(cache=True, error_model="numpy", inline="always")
+def _row_step(i, acc, aa, kc, rho, c, w, t, tau, alpha, oma, beta, ph0, store):  # pragma: no cover
+    """Row ``i`` from ``sum a_k ze[var_k]`` (``acc``) and ``|a|^2``: ``a.v`` at ``v = ze[var] - a
+    tau_i - beta h0`` (the row's share of ``beta h0`` is ``beta ph0_i``), the prox step ``t_i``,
+    and ``tau_i' = (1 - alpha) tau_i - alpha t_i`` (stored when ``store``), which it returns."""
+    ti = tau[i]
+    acc -= aa * ti
+    if beta != 0.0:
+        acc -= beta * ph0[i]
+    tt = _prox(i, acc, aa, rho, c, w, kc)
+    t[i] = tt
+    tn = oma * ti - alpha * tt
+    if store:
+        tau[i] = tn
+    return tn
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _term(i, kc, rho, indptr, a, var, u, c, w, t, z_prev, z_cur, alpha, oma, relax, pending,
+def _term(i, kc, rho, indptr, a, var, c, w, t, tau, ze, alpha, oma, beta, ph0, store,
           P):  # pragma: no cover - compiled
-    """Row ``i``: the pending dual update of its copies, its prox step, its numerators."""
+    """Row ``i``: :func:`_row_step` on its copies, then ``a tau_i'`` scattered into the numerators."""
     s, e = indptr[i], indptr[i + 1]
-    tp = t[i]
     # Terms of 1, 2 and 3 copies written out: their arities come in no order, and a loop
     # whose trip count changes from term to term mispredicts its exit twice per term
     # (acquaintances N=300: the pass is 24% faster on one thread). The same operations
     # in the same order as the general loop below, so the same numbers.
     if e - s == 1:
-        zc0, u0 = _centre(s, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending)
-        a0 = a[s]
-        tt = _prox(i, 0.0 + a0 * (zc0 - u0), 0.0 + a0 * a0, rho, c, w, kc)
-        t[i] = tt
-        _scatter(s, tt, zc0, u0, a, var, alpha, oma, relax, P)
+        a0, j0 = a[s], var[s]
+        tn = _row_step(i, 0.0 + a0 * ze[j0], 0.0 + a0 * a0, kc, rho, c, w, t, tau, alpha, oma, beta, ph0, store)
+        P[j0] += a0 * tn
     elif e - s == 2:
-        zc0, u0 = _centre(s, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending)
-        zc1, u1 = _centre(s + 1, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending)
-        a0, a1 = a[s], a[s + 1]
-        tt = _prox(i, (0.0 + a0 * (zc0 - u0)) + a1 * (zc1 - u1),
-                   (0.0 + a0 * a0) + a1 * a1, rho, c, w, kc)
-        t[i] = tt
-        _scatter(s, tt, zc0, u0, a, var, alpha, oma, relax, P)
-        _scatter(s + 1, tt, zc1, u1, a, var, alpha, oma, relax, P)
+        a0, a1, j0, j1 = a[s], a[s + 1], var[s], var[s + 1]
+        tn = _row_step(i, (0.0 + a0 * ze[j0]) + a1 * ze[j1], (0.0 + a0 * a0) + a1 * a1, kc, rho, c, w, t,
+                       tau, alpha, oma, beta, ph0, store)
+        P[j0] += a0 * tn
+        P[j1] += a1 * tn
     elif e - s == 3:
-        zc0, u0 = _centre(s, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending)
-        zc1, u1 = _centre(s + 1, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending)
-        zc2, u2 = _centre(s + 2, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending)
-        a0, a1, a2 = a[s], a[s + 1], a[s + 2]
-        tt = _prox(i, ((0.0 + a0 * (zc0 - u0)) + a1 * (zc1 - u1)) + a2 * (zc2 - u2),
-                   ((0.0 + a0 * a0) + a1 * a1) + a2 * a2, rho, c, w, kc)
-        t[i] = tt
-        _scatter(s, tt, zc0, u0, a, var, alpha, oma, relax, P)
-        _scatter(s + 1, tt, zc1, u1, a, var, alpha, oma, relax, P)
-        _scatter(s + 2, tt, zc2, u2, a, var, alpha, oma, relax, P)
+        a0, a1, a2, j0, j1, j2 = a[s], a[s + 1], a[s + 2], var[s], var[s + 1], var[s + 2]
+        tn = _row_step(i, ((0.0 + a0 * ze[j0]) + a1 * ze[j1]) + a2 * ze[j2],
+                       ((0.0 + a0 * a0) + a1 * a1) + a2 * a2, kc, rho, c, w, t, tau, alpha, oma, beta,
+                       ph0, store)
+        P[j0] += a0 * tn
+        P[j1] += a1 * tn
+        P[j2] += a2 * tn
     else:
         acc = 0.0
         aa = 0.0
-        for k in range(s, e):  # the dual update first (when pending), then d at the new centre
-            zc, un = _centre(k, tp, a, var, u, z_prev, z_cur, alpha, oma, relax, pending)
-            acc += a[k] * (zc - un)
+        for k in range(s, e):
+            acc += a[k] * ze[var[k]]
             aa += a[k] * a[k]
-        tt = _prox(i, acc, aa, rho, c, w, kc)
-        t[i] = tt
+        tn = _row_step(i, acc, aa, kc, rho, c, w, t, tau, alpha, oma, beta, ph0, store)
         for k in range(s, e):  # the term's copies are still in cache
-            _scatter(k, tt, z_cur[var[k]], u[k], a, var, alpha, oma, relax, P)
+            P[var[k]] += a[k] * tn
 
 
 @njit(cache=True, parallel=True, nogil=True, error_model="numpy")
-def _term_pass(bounds, runs, run_of, indptr, a, var, u, c, w, code, tab, rho, t,
-               z_prev, z_cur, alpha, pending, partial):  # pragma: no cover - compiled
+def _term_pass(bounds, runs, run_of, indptr, a, var, c, w, code, tab, rho, t, tau, ze, alpha,
+               beta, ph0, store, partial):  # pragma: no cover - compiled
     """One pass over the terms, chunk by chunk; within a chunk, run by run of rows of one kind
     code (``runs``, :func:`kind_runs`), so each kind's constants are read once per run."""
     oma = 1.0 - alpha
-    relax = alpha != 1.0
     for ch in prange(len(bounds) - 1):
         P = partial[ch]
         P[:] = 0.0
         for r in range(run_of[ch], run_of[ch + 1]):
             kc = _kind_constants(tab, code[runs[r]])
-            if pending:  # two loops with the flag a constant in each: 3-5% faster than one
+            if store:  # two loops with the flag a constant in each
                 for i in range(runs[r], runs[r + 1]):
-                    _term(i, kc, rho, indptr, a, var, u, c, w, t, z_prev, z_cur, alpha, oma, relax, True, P)
+                    _term(i, kc, rho, indptr, a, var, c, w, t, tau, ze, alpha, oma, beta, ph0, True, P)
             else:
                 for i in range(runs[r], runs[r + 1]):
-                    _term(i, kc, rho, indptr, a, var, u, c, w, t, z_prev, z_cur, alpha, oma, relax, False, P)
+                    _term(i, kc, rho, indptr, a, var, c, w, t, tau, ze, alpha, oma, beta, ph0, False, P)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")  # serial: n is small, and a parallel region costs a thread wake-up
-def _var_pass(partial, inv_deg, has_copy, deg, z_cur, z_new):  # pragma: no cover - compiled
+def _var_pass(partial, extra, inv_deg, has_copy, deg, z_cur, z_new, eps, oma):  # pragma: no cover - compiled
+    """``z' = clip(z + (numerators + extra) / deg)`` where a variable has copies, and
+    ``eps' = (1 - alpha) eps + (z - z')``; returns ``sum deg (z' - z)^2``."""
     n = len(z_cur)
     nch = partial.shape[0]
     s2 = 0.0
     for j in range(n):
+        zj = z_cur[j]
         if has_copy[j]:
             acc = 0.0
             for ch in range(nch):
                 acc += partial[ch, j]
-            v = acc * inv_deg[j]
+            acc += extra[j]
+            v = acc * inv_deg[j] + zj
             if v < 0.0:
                 v = 0.0
             elif v > 1.0:
                 v = 1.0
         else:
-            v = z_cur[j]
+            v = zj
         z_new[j] = v
-        dz = v - z_cur[j]
+        dz = zj - v
         s2 += deg[j] * dz * dz
+        eps[j] = oma * eps[j] + dz
     return s2
 
 
 @njit(cache=True, parallel=True, nogil=True, error_model="numpy")
-def _finish_pass(bounds, indptr, a, var, u, t, z_prev, z_cur, alpha, no_empty, sums):  # pragma: no cover
+def _finish_pass(bounds, indptr, a, var, t, tau, ze, z_new, eps, alpha, beta, beta_new, h0, no_empty,
+                 sums):  # pragma: no cover
+    """The completing pass: per copy, ``x = ze[var] - a (tau + t) - beta h0`` (``tau`` not yet
+    updated) and the new duals ``u' = a tau' + eps'[var] + beta' h0``, summed into the residual
+    norms; then ``tau' = (1 - alpha) tau - alpha t`` per row."""
     oma = 1.0 - alpha
-    relax = alpha != 1.0
     for ch in prange(len(bounds) - 1):
         r2 = x2 = zv2 = u2 = 0.0
         # One loop over the chunk's copies, the row followed alongside: without a per-row inner
@@ -251,11 +233,21 @@ def _finish_pass(bounds, indptr, a, var, u, t, z_prev, z_cur, alpha, no_empty, s
                     i += 1
                     nxt = indptr[i + 1]
             nxt = indptr[i + 1]
-            x, zc, un = _copy_dual_update(k, t[i], a, var, u, z_prev, z_cur, alpha, oma, relax)
+            j = var[k]
+            ak = a[k]
+            ti, tt = tau[i], t[i]
+            x = ze[j] - ak * (ti + tt)
+            un = ak * (oma * ti - alpha * tt) + eps[j]
+            if beta != 0.0:
+                x -= beta * h0[k]
+                un += beta_new * h0[k]
+            zc = z_new[j]
             r2 += (x - zc) * (x - zc)
             x2 += x * x
             zv2 += zc * zc
             u2 += un * un
+        for q in range(lo, hi):  # not i: numba's parfor pass would read i as a reduction
+            tau[q] = oma * tau[q] - alpha * t[q]
         sums[ch, 0] = r2
         sums[ch, 1] = x2
         sums[ch, 2] = zv2
@@ -334,11 +326,10 @@ def unsigned(idx: np.ndarray) -> np.ndarray:
 class FusedKernel:
     """The iteration body of ``solve_admm`` on a model's own arrays.
 
-    :meth:`step` maps ``(z, u, t)`` to the next iterate the way the numpy loop body does; ``u``
-    and ``t`` are updated in place, ``z`` is returned as a new array. Between two steps without
-    ``complete=True``, ``u`` lags one dual update behind (see the module docstring): read ``u``
-    only after a completed step. Nothing model-sized is copied: the kernel reads ``model.A``'s
-    CSR arrays, ``model.c`` and ``model.w`` in place.
+    :meth:`step` maps ``z`` to the next iterate the way the numpy kernel does, updating ``t``
+    and the duals (``duals``, a :class:`~hlmrf.inference.duals.RowDuals`: one number per row and
+    one per variable) in place; ``z`` is returned as a new array. Nothing model-sized is copied:
+    the kernel reads ``model.A``'s CSR arrays, ``model.c`` and ``model.w`` in place.
     """
 
     def __init__(self, model, alpha: float, comm=None):
@@ -376,25 +367,36 @@ class FusedKernel:
         self.has_copy = deg > 0
         self.inv_deg = np.where(self.has_copy, 1.0 / np.maximum(deg, 1), 0.0)
         self.alpha = float(alpha)
-        self.z_prev = None  # the z of the step whose dual update is pending
+        self.duals = RowDuals(A, n)
 
-    def step(self, z, u, t, rho: float, complete: bool):
-        """One iteration. Returns ``(z_new, norms)``; ``norms`` is None unless ``complete``, else
-        ``(|x - z_new[var]|^2, sum deg (z_new - z)^2, |x|^2, |z_new[var]|^2, |u|^2)``."""
-        pending = self.z_prev is not None
-        _term_pass(self.bounds, self.runs, self.run_of, self.indptr, self.a, self.var, u, self.c, self.w, self.code, self.tab,
-                   float(rho), t, self.z_prev if pending else z, z, self.alpha, pending, self.partial)
-        z_new = np.empty_like(z)
+    def step(self, z, t, rho: float, complete: bool):
+        """One iteration: updates ``t`` and the duals in place. Returns ``(z_new, norms)``;
+        ``norms`` is None unless ``complete``, else ``(|x - z_new[var]|^2, sum deg (z_new - z)^2,
+        |x|^2, |z_new[var]|^2, |u|^2)``."""
+        du, alpha = self.duals, self.alpha
+        oma = 1.0 - alpha
+        ze = z - du.eps
+        beta = du.beta
+        _term_pass(self.bounds, self.runs, self.run_of, self.indptr, self.a, self.var, self.c, self.w, self.code,
+                   self.tab, float(rho), t, du.tau, ze, alpha, beta, self.c if beta == 0.0 else du.ph0,
+                   not complete, self.partial)
+        beta_new = oma * beta
         num = self.partial
+        extra = oma * self.deg * du.eps  # eps is the same on every worker: not reduced
         if self.comm.size > 1:  # the numerators summed over chunks, then over workers
-            num = self.comm.sum(num.sum(axis=0)).reshape(1, -1)
-        s2 = _var_pass(num, self.inv_deg, self.has_copy, self.deg, z, z_new)
+            local = num.sum(axis=0)
+            if beta_new != 0.0:
+                local += beta_new * du.s0
+            num = self.comm.sum(local).reshape(1, -1)
+        elif beta_new != 0.0:
+            extra += beta_new * du.s0
+        z_new = np.empty_like(z)
+        s2 = _var_pass(num, extra, self.inv_deg, self.has_copy, self.deg, z, z_new, du.eps, oma)
+        du.beta = beta_new
         if not complete:
-            self.z_prev = z
             return z_new, None
-        self.z_prev = None
-        _finish_pass(self.bounds, self.indptr, self.a, self.var, u, t, z, z_new, self.alpha, self.no_empty,
-                     self.sums)
+        _finish_pass(self.bounds, self.indptr, self.a, self.var, t, du.tau, ze, z_new, du.eps, alpha, beta,
+                     beta_new, self.a if beta == 0.0 else du.h0, self.no_empty, self.sums)
         r2, x2, zv2, u2 = (float(v) for v in self.comm.sum(self.sums.sum(axis=0)))
         return z_new, (r2, float(s2), x2, zv2, u2)
 
@@ -425,10 +427,12 @@ class FusedKernel:
         array streamed once (twice with the completing pass), the per-variable arrays once."""
         L, m, n = self.L, self.m, self.n
         ib, pb = self.var.itemsize, self.indptr.itemsize
-        per_copy = 8 + ib + 8 + 8  # a, var, u read and written
-        per_term = pb + 8 + 8 + 1 + 8 + 8  # indptr, c, w, code, t read and written
-        per_var = 8 * 3 + 1 + 8 + 8 * self.partial.shape[0] * 2  # z twice, z_new, masks, numerators
+        per_copy = 8 + ib  # a, var
+        per_term = pb + 8 + 8 + 1 + 8 + 8 + 8  # indptr, c, w, code, tau read and written, t written
+        # z, eps and ze = z - eps (numpy), then ze, z, eps read and written, z_new, masks, the
+        # per-variable extra term and the numerators in the variable pass
+        per_var = 8 * 4 + 8 * 6 + 1 + 8 * 2 + 8 * self.partial.shape[0] * 2
         total = L * per_copy + m * per_term + n * per_var
-        if complete:
-            total += L * per_copy + m * (pb + 8)
+        if complete:  # copies again; indptr, t read, tau read and written; ze, z_new, eps read
+            total += L * per_copy + m * (pb + 8 + 16) + n * 24
         return int(total)

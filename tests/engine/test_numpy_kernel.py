@@ -1,13 +1,13 @@
 """The numpy ADMM kernel (``admm._NumpyKernel``) against the iteration written out per local copy.
 
-The kernel folds its per-copy arrays away (``d = A z - P u - c``, ``u' = g + (z - z')[var]``; see
-its docstring); the reference below keeps them all, as the textbook states the iteration
+The kernel holds no per-copy arrays (the duals are ``u = a tau[row] + eps[var] + beta h0``, see
+:mod:`hlmrf.inference.duals`); the reference below keeps them all, as the textbook states the iteration
 (Boyd et al. 2011, section 3.4.3, with over-relaxation): ``v = z[var] - u``, the prox of every
 term at ``v``, ``x = v - t a``, ``xh = alpha x + (1 - alpha) z[var]``, ``z' = clip(mean(xh +
 u))``, ``u' = u + xh - z'[var]``. Both run from the same start for several steps, completing and
-not, and must agree to rounding: values and prox multipliers at every step, the duals and the
-residual norms after each completing step (between them the kernel keeps part of the duals per
-variable, as the fused kernel keeps a pending update).
+not, from duals not of the kernel's row form (a per-copy warm start) and through a rescaled rho,
+and must agree to rounding: values, prox multipliers and duals at every step, the residual norms
+after each completing step.
 """
 from __future__ import annotations
 
@@ -68,8 +68,9 @@ def _with_constant_rows(model: HLMRF, rng) -> HLMRF:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), alpha=st.sampled_from([1.0, 1.6, 1.9]),
-       constraints=st.integers(0, 4), constant_rows=st.booleans(), rho=st.floats(0.2, 5.0))
-def test_numpy_kernel_steps_equal_the_per_copy_iteration(seed, alpha, constraints, constant_rows, rho):
+       constraints=st.integers(0, 4), constant_rows=st.booleans(), rho=st.floats(0.2, 5.0),
+       warm=st.booleans())
+def test_numpy_kernel_steps_equal_the_per_copy_iteration(seed, alpha, constraints, constant_rows, rho, warm):
     rng = np.random.default_rng(seed)
     model = random_model(rng, int(rng.integers(3, 25)), int(rng.integers(1, 60)),
                          kinds=("linear", "hinge"), constraints=constraints,
@@ -78,17 +79,23 @@ def test_numpy_kernel_steps_equal_the_per_copy_iteration(seed, alpha, constraint
         model = _with_constant_rows(model, rng)
     kern, ref = admm._NumpyKernel(model, alpha), _PerCopy(model, alpha)
     z = rng.uniform(0, 1, model.n)
-    u = rng.normal(0, 0.3, kern.L)
+    u = rng.normal(0, 0.3, kern.L) if warm else np.zeros(kern.L)
+    if warm:  # duals not of the kernel's row form
+        kern.duals.set_per_copy(u.copy())
     t = np.zeros(model.m)
     z_ref, u_ref = z.copy(), u.copy()
     for it in range(9):  # runs of one, two and three steps without completing
         complete = it in (1, 4, 8)
-        z, norms = kern.step(z, u, t, rho, complete)
+        if it == 6:  # a rescaled rho (solve_admm's residual balancing)
+            rho *= 2.0
+            kern.duals.scale(2.0)
+            u_ref = u_ref / 2.0
+        z, norms = kern.step(z, t, rho, complete)
         z_ref, u_ref, t_ref, norms_ref = ref.step(z_ref, u_ref, rho)
         np.testing.assert_allclose(z, z_ref, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(t, t_ref, rtol=1e-10, atol=1e-12)
-        if complete:  # u is exact after a completing step (its per-variable part spread in)
-            np.testing.assert_allclose(u, u_ref, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(kern.duals.per_copy(), u_ref, rtol=1e-10, atol=1e-12)
+        if complete:
             np.testing.assert_allclose(norms, norms_ref, rtol=1e-9, atol=1e-12)
         else:
             assert norms is None
