@@ -450,11 +450,11 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
 
 FUSED_MIN_COPIES = 1_000_000
 """``kernel="auto"`` uses the fused kernel only above this many local copies: loading the compiled
-code from numba's disk cache costs 0.3-0.4 s per process (about 7.5 s to compile it the first time)
-and numba's runtime about 105 MiB, which the ~8 ns it saves per copy and iteration on two threads
-(3.8 against 12 ns per copy at acquaintances N=150, benchmarks/bench_admm_kernel.py) repays, in
-time and in memory, only on models of about a million copies and up (N=150, 558k copies: its 55
-iterations would save about 0.25 s)."""
+code from numba's disk cache costs 0.3-0.4 s per process (about 7 s to compile it the first time)
+and numba's runtime about 92 MiB, which the ~6 ns it saves per copy and iteration on two threads
+(2.5 against 8.4 ns per copy at acquaintances N=150, benchmarks/bench_admm_kernel.py, 2026-11-30)
+repays, in time and in memory, only on models of about a million copies and up (N=150, 558k
+copies: its 55 iterations would save about 0.18 s)."""
 
 
 def _kernel(st: AdmmSettings, model: HLMRF, alpha: float, comm=None):
