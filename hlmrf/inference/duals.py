@@ -119,3 +119,8 @@ class DualState(Mapping):
 
     def __repr__(self) -> str:
         return f"DualState(copies={self.duals.A.nnz}, rho={self.rho})"
+
+    def __reduce__(self):
+        """Pickled (and deep-copied) as the plain ``{"u": ..., "rho": ...}`` it stands for, not
+        with the model's matrix it refers to."""
+        return dict, ([("u", self["u"]), ("rho", self.rho)],)

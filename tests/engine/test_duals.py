@@ -7,6 +7,7 @@ Both routes must continue the solve alike.
 """
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -39,6 +40,13 @@ def test_state_is_a_mapping_of_per_copy_duals(kernel):
     assert np.abs(state["u"]).max() > 0
     with pytest.raises(KeyError):
         state["tau"]
+    again = pickle.loads(pickle.dumps(state))  # a plain mapping, without the model's matrix
+    assert type(again) is dict and again["rho"] == state["rho"]
+    np.testing.assert_array_equal(again["u"], state["u"])
+    warm = solve_admm(model, replace(NO_STOP, max_iter=3, kernel=kernel), y0=res.y, state=again)
+    np.testing.assert_allclose(
+        warm.y, solve_admm(model, replace(NO_STOP, max_iter=3, kernel=kernel), y0=res.y, state=state).y,
+        rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("kernel", ["numpy", "numba"])
