@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-from _common import run_measured  # noqa: E402
+from _common import compile_packages, run_measured  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "clevr"
 SCENES = DATA / "CLEVR_val_scenes_000000-000499.json"
@@ -47,13 +47,7 @@ def main(argv=None) -> int:
     ap.add_argument("--solver", default="auto", choices=("auto", "numpy-batch", "torch", "numpy"))
     args = ap.parse_args(argv)
 
-    # Bytecode as an installed package has it: pip compiles it at install, an editable install at
-    # the first import, but not where PYTHONDONTWRITEBYTECODE is set (then every run of changed
-    # modules recompiled them: 0.1-0.2 s of "cold start" that no user pays).
-    import compileall
-
-    for pkg in ("hlmrf", "vqa_adapters"):
-        compileall.compile_dir(str(ROOT / pkg), quiet=1)
+    compile_packages("hlmrf", "vqa_adapters")  # as installed (see _common.compile_packages)
     with tempfile.TemporaryDirectory(prefix="vqa-cold-") as tmp:
         qfile = Path(tmp) / "questions.json"
         write_questions(qfile, args.questions)
