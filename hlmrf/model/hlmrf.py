@@ -133,23 +133,28 @@ class HLMRF:
         """Total weighted energy of the soft rows at ``y``."""
         return float(term_energy(self.distance(y), self.w, self.p, self.kind).sum())
 
+    def _n_rules(self) -> int:
+        """The length ``np.bincount(self.rule, minlength=len(rule_texts))`` would have."""
+        return max(len(self.index.rule_texts), int(self.rule.max()) + 1 if len(self.rule) else 0)
+
     def energy_by_rule(self, y: np.ndarray) -> np.ndarray:
         """Energy per rule (length = number of rules).
 
-        Each row's energy is computed :data:`ENERGY_CHUNK` rows at a time (a row's distance and
-        energy do not depend on the others, so the numbers are those of the whole-array form), and
-        summed per rule in one pass: one model-sized array, not the half-dozen of the whole-array
-        form (at the end of a large run, that was the command's memory peak).
+        Computed :data:`ENERGY_CHUNK` rows at a time and summed per rule chunk by chunk: no
+        model-sized array (the whole-array form held half a dozen, and a per-row energy array
+        plus ``rule`` widened to int64 for ``np.bincount`` still made the peak of a large
+        ``hlmrf-infer`` run after its solve). A row's distance and energy do not depend on the
+        others; only the order of the per-rule sums differs from one whole-array ``bincount``.
         """
         y = np.asarray(y, dtype=np.float64)
-        e = np.empty(self.m)
+        out = np.zeros(self._n_rules())
         for r0 in range(0, self.m, ENERGY_CHUNK):
             r1 = min(r0 + ENERGY_CHUNK, self.m)
             d = self.A[r0:r1] @ y
             d -= self.c[r0:r1]
-            e[r0:r1] = term_energy(d, self.w[r0:r1], self.p[r0:r1], self.kind[r0:r1])
-        return np.bincount(self.rule, weights=e, minlength=len(self.index.rule_texts) or
-                           (int(self.rule.max()) + 1 if len(self.rule) else 0))
+            e = term_energy(d, self.w[r0:r1], self.p[r0:r1], self.kind[r0:r1])
+            out += np.bincount(self.rule[r0:r1], weights=e, minlength=len(out))
+        return out
 
     def violation(self, y: np.ndarray) -> float:
         """Largest violation of a hard constraint at ``y`` (0 when all hold)."""
@@ -161,7 +166,12 @@ class HLMRF:
         return np.flatnonzero(term_violation(self.distance(y), self.kind) > tol)
 
     def potentials_per_rule(self) -> np.ndarray:
-        return np.bincount(self.rule, minlength=len(self.index.rule_texts))
+        """Rows per rule, counted :data:`ENERGY_CHUNK` rows at a time (``np.bincount`` on the
+        whole int32 ``rule`` would first copy it to int64)."""
+        out = np.zeros(self._n_rules(), np.int64)
+        for r0 in range(0, self.m, ENERGY_CHUNK):
+            out += np.bincount(self.rule[r0:r0 + ENERGY_CHUNK], minlength=len(out))
+        return out
 
     def normalized(self, wmax: float | None = None) -> "HLMRF":
         """The same model with weights divided by the largest (PSL's default before inference);
