@@ -174,6 +174,7 @@ class _Layout:
     deg: np.ndarray  # (n,) copies per variable
     groups: list  # (kind, p, rows): rows a slice when contiguous, else an index array
     P: object  # (m, L) CSR: row i holds the coefficients of its own copies (see _NumpyKernel)
+    aa: np.ndarray  # (m,) |a|^2 per row
     co: Coefficients  # each row's entry of the kind table
 
 
@@ -206,7 +207,7 @@ def layout(model: HLMRF) -> _Layout:
     # constant term) the next row's first entry, or fails when that row is the last.
     aa = P @ a
     return _Layout(A, a, A.indices, model.c.astype(np.float64, copy=False), w,
-                   column_counts(A, model.n), groups, P, coefficients(model.kind, model.p, w, aa, PROX_FIELDS))
+                   column_counts(A, model.n), groups, P, aa, coefficients(model.kind, model.p, w, aa, PROX_FIELDS))
 
 
 def _csr(data, indices, indptr, shape):
@@ -263,7 +264,6 @@ class _NumpyKernel:
         self.inv_deg = np.where(self.has_copy, 1.0 / np.maximum(lay.deg, 1), 0.0)
         self.PT = lay.P.T  # a per-row array -> its value times a, one per copy
         self.AT = lay.A.T
-        self.aa = lay.P @ lay.a  # |a|^2 per row
         self.duals = RowDuals(lay.A, self.n)
         self._rho = None
 
@@ -276,7 +276,7 @@ class _NumpyKernel:
             self._rho = rho
         ze = z - du.eps  # z[var] - u = (z - eps)[var] - a tau[row] - beta h0
         d = lay.A @ ze
-        d -= self.aa * du.tau
+        d -= lay.aa * du.tau
         if du.beta != 0.0:
             d -= du.beta * du.ph0
         d -= lay.c
