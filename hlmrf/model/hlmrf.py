@@ -21,14 +21,19 @@ from hlmrf.model.terms import Kind, term_energy, term_violation
 _CHUNK = 1 << 20
 
 
-def column_counts(A: sp.csr_matrix, n: int | None = None) -> np.ndarray:
-    """Entries per column of a CSR matrix, counted a million at a time: ``np.bincount`` on the
-    whole int32 ``A.indices`` would first copy it to int64 (8 bytes per entry)."""
-    n = A.shape[1] if n is None else n
+def code_counts(codes: np.ndarray, n: int) -> np.ndarray:
+    """``np.bincount(codes, minlength=n)`` for non-negative codes below ``n``, counted a million
+    at a time: ``np.bincount`` on a whole int32 array would first copy it to int64 (8 bytes per
+    entry)."""
     out = np.zeros(n, np.int64)
-    for s in range(0, A.nnz, _CHUNK):
-        out += np.bincount(A.indices[s:s + _CHUNK], minlength=n)
+    for s in range(0, len(codes), _CHUNK):
+        out += np.bincount(codes[s:s + _CHUNK], minlength=n)
     return out
+
+
+def column_counts(A: sp.csr_matrix, n: int | None = None) -> np.ndarray:
+    """Entries per column of a CSR matrix (:func:`code_counts` of its column indices)."""
+    return code_counts(A.indices, A.shape[1] if n is None else n)
 
 
 ENERGY_CHUNK = 1 << 18
@@ -166,12 +171,8 @@ class HLMRF:
         return np.flatnonzero(term_violation(self.distance(y), self.kind) > tol)
 
     def potentials_per_rule(self) -> np.ndarray:
-        """Rows per rule, counted :data:`ENERGY_CHUNK` rows at a time (``np.bincount`` on the
-        whole int32 ``rule`` would first copy it to int64)."""
-        out = np.zeros(self._n_rules(), np.int64)
-        for r0 in range(0, self.m, ENERGY_CHUNK):
-            out += np.bincount(self.rule[r0:r0 + ENERGY_CHUNK], minlength=len(out))
-        return out
+        """Rows per rule (:func:`code_counts`: no int64 copy of ``rule``)."""
+        return code_counts(self.rule, self._n_rules())
 
     def normalized(self, wmax: float | None = None) -> "HLMRF":
         """The same model with weights divided by the largest (PSL's default before inference);
