@@ -1,7 +1,7 @@
 """MAP inference by consensus ADMM (Bach et al., JMLR 2017), vectorised over potentials in numpy.
 
 Each potential keeps local copies ``x`` of its variables and a scaled multiplier ``u``; an
-iteration updates every term in closed form (:func:`hlmrf.model.terms.prox_step`, on per-row
+iteration updates every term in closed form (:meth:`hlmrf.model.terms.ProxAt.step`, on per-row
 coefficients read from :data:`hlmrf.model.terms.TABLE`), averages the copies into the consensus ``z``
 (clipped to [0, 1]) and updates ``u``. It stops on the reference engine's primal/dual residual
 rule. On top of the reference algorithm: over-relaxation (``alpha``), residual-balancing
@@ -34,7 +34,7 @@ from hlmrf.model.hlmrf import HLMRF, column_counts, select_rows
 from hlmrf.inference.polish import WORK_PER_COPY_ITERATION, WORK_PER_ITERATION, Certificate, improve
 from hlmrf.infra.memory import release_free_memory
 from hlmrf.model.terms import (PROX_FIELDS, TABLE, Coefficients, Kind, clip_dual, coefficients,
-                                dual_bound, dual_domain, prox_bounds, prox_step)
+                                dual_bound, dual_domain, prox_at)
 
 
 class OneWorker:
@@ -220,6 +220,66 @@ def _csr(data, indices, indptr, shape):
     return M
 
 
+COPIES_PER_PART = 250_000
+"""The numpy kernel cuts a model into ``L // COPIES_PER_PART`` row ranges (at most
+:data:`MAX_PARTS`; one below 500,000 local copies): at that size a part's sparse product takes
+about 0.2 ms, several times what handing it to a thread costs."""
+MAX_PARTS = 8
+
+
+def _row_parts(indptr: np.ndarray) -> list[tuple[int, int]]:
+    """Contiguous row ranges ``(r0, r1)`` with about equal numbers of copies; how many depends on
+    the model's size only (so a solve's iterates do not depend on the machine's cores)."""
+    m, L = len(indptr) - 1, int(indptr[-1])
+    k = max(1, min(MAX_PARTS, L // COPIES_PER_PART, m))
+    cuts = np.searchsorted(indptr, np.arange(1, k) * (L / k)) if k > 1 else np.zeros(0, int)
+    bounds = np.unique(np.r_[0, np.clip(cuts, 0, m), m].astype(np.int64))
+    if len(bounds) < 2:  # no rows (a worker's empty share): one empty part
+        return [(0, m)]
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+class _Part:
+    """Rows ``r0:r1`` of a :class:`_Layout`, as views: their slices of the per-row arrays, and CSR
+    matrices on their own copies (``copies``): ``A``, ``AT`` (its transpose) and ``PT`` (a per-row
+    array of the part -> its value times ``a``, one per copy of the part). ``prox`` is the part's
+    :class:`~hlmrf.model.terms.ProxAt` at the current rho."""
+
+    def __init__(self, lay: _Layout, r0: int, r1: int, k: int):
+        A = lay.A
+        c0, c1 = int(A.indptr[r0]), int(A.indptr[r1])
+        self.k, self.rows, self.copies = k, slice(r0, r1), slice(c0, c1)
+        indptr = A.indptr[r0:r1 + 1]
+        if c0:
+            indptr = indptr - A.indptr.dtype.type(c0)
+        self.A = _csr(A.data[c0:c1], A.indices[c0:c1], indptr, (r1 - r0, A.shape[1]))
+        self.AT = self.A.T
+        # P's column k is copy k: the part's columns are its own copies (the first part shares
+        # P's index array).
+        cols = lay.P.indices[c0:c1] if c0 == 0 else np.arange(c1 - c0, dtype=A.indices.dtype)
+        self.PT = _csr(lay.a[c0:c1], cols, indptr, (r1 - r0, c1 - c0)).T
+        self.var = lay.var[c0:c1]
+        self.aa, self.c = lay.aa[r0:r1], lay.c[r0:r1]
+        self.prox = None
+
+
+_POOL: tuple = (None, 0, -1)  # (executor, its threads, the process that made it)
+
+
+def _pool(workers: int):
+    """The process's thread pool for the numpy kernel's parts: made on first use, made anew when
+    a solve asks for more threads, and in a forked child (whose copy of the pool has no threads)."""
+    global _POOL
+    import os
+
+    pool, size, pid = _POOL
+    if pool is None or size < workers or pid != os.getpid():
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = pool, size, pid = ThreadPoolExecutor(workers, thread_name_prefix="hlmrf-admm"), workers, os.getpid()
+    return pool
+
+
 class _NumpyKernel:
     """The reference iteration body: numpy and scipy.sparse passes over :func:`layout`'s arrays.
 
@@ -242,12 +302,18 @@ class _NumpyKernel:
     model's own int32 indices) and a few passes over rows and variables; only the completing
     steps form per-copy arrays (``x`` and ``u'``, for the residual norms).
 
+    The rows are cut into :func:`_row_parts` contiguous parts (by the model's size alone), each
+    with its own views of the row arrays and CSR matrices on its own copies. Every pass over rows
+    or copies runs part by part, the parts on up to ``threads`` threads (numpy's and scipy's
+    loops release the GIL), and their contributions to the per-variable numerators and to the
+    norms are added in part order: the iterates do not depend on the thread count.
+
     The gathers ``z[var]`` use ``np.take(..., mode="clip")``: the indices are the CSR matrix's
     own (in range), and numpy's default ``mode="raise"`` on int32 indices converts them to int64 and,
     with ``out``, buffers the result: 1.7 ms instead of 0.6 per gather of 558k copies.
     """
 
-    def __init__(self, model: HLMRF, alpha: float, comm=None):
+    def __init__(self, model: HLMRF, alpha: float, comm=None, threads: int = 1):
         self.comm = comm = comm or ONE_WORKER
         model, self.rows, self.m_all = local_rows(model, comm)
         lay = self.lay = layout(model)
@@ -262,35 +328,35 @@ class _NumpyKernel:
             self.L_all, self.hard, self.convex = self.L, self.hard_here, not bool((lay.w < 0).any())
         self.has_copy = lay.deg > 0
         self.inv_deg = np.where(self.has_copy, 1.0 / np.maximum(lay.deg, 1), 0.0)
-        self.PT = lay.P.T  # a per-row array -> its value times a, one per copy
-        self.AT = lay.A.T
+        self.parts = [_Part(lay, r0, r1, k) for k, (r0, r1) in enumerate(_row_parts(lay.A.indptr))]
+        self.threads = max(1, min(int(threads), len(self.parts)))
         self.duals = RowDuals(lay.A, self.n)
         self._rho = None
+
+    def _each(self, fn, *args) -> list:
+        """``fn(part, *args)`` for every part, in part order; on ``threads`` threads."""
+        parts = self.parts
+        if self.threads == 1:
+            return [fn(p, *args) for p in parts]
+        pool = _pool(self.threads - 1)
+        rest = [pool.submit(fn, p, *args) for p in parts[1:]]
+        return [fn(parts[0], *args)] + [f.result() for f in rest]
 
     def step(self, z, t, rho: float, complete: bool):
         lay, alpha, du = self.lay, self.alpha, self.duals
         oma = 1.0 - alpha
         if self._rho != rho:
-            self.K1, self.D = prox_bounds(lay.co, lay.w, rho)
-            self.zero_den = np.flatnonzero(self.D == 0.0)  # rows without copies: 0 / 0 is 0
+            prox = prox_at(lay.co, lay.w, rho)
+            for p in self.parts:
+                p.prox = prox.rows(p.rows.start, p.rows.stop)
             self._rho = rho
         ze = z - du.eps  # z[var] - u = (z - eps)[var] - a tau[row] - beta h0
-        d = lay.A @ ze
-        d -= lay.aa * du.tau
-        if du.beta != 0.0:
-            d -= du.beta * du.ph0
-        d -= lay.c
-        prox_step(lay.co, d, self.K1, self.D, out=t, zero_den=self.zero_den)
-        if complete:  # x = z[var] - u - t a, for the residual norms
-            x = np.take(ze, lay.var, mode="clip")
-            x -= self.PT @ np.add(du.tau, t, out=d)
-            if du.beta != 0.0:
-                x -= du.beta * du.h0
-        tau = du.tau
-        tau *= oma
-        tau -= np.multiply(t, alpha, out=d)
+        beta = du.beta
+        out = self._each(self._rows_pass, ze, t, complete, alpha, oma, beta)
         du.beta *= oma
-        num = self.AT @ tau
+        num = out[0][0]
+        for part_num, _ in out[1:]:
+            num += part_num
         if du.beta != 0.0:
             num += du.beta * du.s0
         num = self.comm.sum(num)
@@ -305,18 +371,45 @@ class _NumpyKernel:
         du.eps += dz
         if not complete:
             return z_new, None
-        zv_new = np.take(z_new, lay.var, mode="clip")
-        x2 = _sq(x)
-        r = np.subtract(x, zv_new, out=x)
-        r2 = _sq(r)
-        u = self.PT @ tau
-        u += np.take(du.eps, lay.var, out=zv_new, mode="clip")
-        if du.beta != 0.0:
-            u += du.beta * du.h0
-        r2, x2, u2 = self.comm.sum(np.array([r2, x2, _sq(u)]))
+        sums = np.sum(self._each(self._norms_pass, [x for _, x in out], z_new, du.beta), axis=0)
+        r2, x2, u2 = self.comm.sum(sums)
         deg = lay.deg
         return z_new, (float(r2), float(np.einsum("i,i,i->", deg, dz, dz)), float(x2),
                        float(np.einsum("i,i,i->", deg, z_new, z_new)), float(u2))
+
+    def _rows_pass(self, p: "_Part", ze, t, complete: bool, alpha: float, oma: float, beta: float):
+        """Part ``p``'s rows: ``d``, the prox step (into ``t``), ``x`` when ``complete`` (for the
+        norms), ``tau'``; returns the part's per-variable numerator ``A^T tau'`` and ``x``."""
+        du = self.duals
+        tau, tp = du.tau[p.rows], t[p.rows]
+        d = p.A @ ze
+        d -= np.multiply(p.aa, tau, out=tp)
+        if beta != 0.0:
+            d -= beta * du.ph0[p.rows]
+        d -= p.c
+        p.prox.step(d, out=tp)
+        x = None
+        if complete:  # x = z[var] - u - t a
+            x = np.take(ze, p.var, mode="clip")
+            x -= p.PT @ np.add(tau, tp, out=d)
+            if beta != 0.0:
+                x -= beta * du.h0[p.copies]
+        tau *= oma
+        tau -= np.multiply(tp, alpha, out=d)
+        return p.AT @ tau, x
+
+    def _norms_pass(self, p: "_Part", xs: list, z_new, beta: float):
+        """Part ``p``'s share of ``|x - z'[var]|^2``, ``|x|^2`` and ``|u'|^2``."""
+        du = self.duals
+        x = xs[p.k]
+        zv_new = np.take(z_new, p.var, mode="clip")
+        x2 = _sq(x)
+        r2 = _sq(np.subtract(x, zv_new, out=x))
+        u = p.PT @ du.tau[p.rows]
+        u += np.take(du.eps, p.var, out=zv_new, mode="clip")
+        if beta != 0.0:
+            u += beta * du.h0[p.copies]
+        return r2, x2, _sq(u)
 
     def certificate(self, z, t=None, scale: float = 1.0, project: bool = False):
         """``(energy, violation, lower_bound)`` at ``z`` with ``theta = scale * t`` (``t`` this
@@ -459,21 +552,33 @@ copies: its 55 iterations would save about 0.18 s)."""
 
 def _kernel(st: AdmmSettings, model: HLMRF, alpha: float, comm=None):
     """The iteration body for ``st.kernel``: the compiled one or the numpy reference (chosen by
-    the whole model's size, so every worker chooses alike)."""
-    nnz = model.A.nnz if st.kernel != "auto" else int(whole_sum(model, comm or ONE_WORKER, np.array([model.A.nnz], float))[0])
+    the whole model's size, so every worker chooses alike), on ``st.threads`` threads."""
+    comm = comm or ONE_WORKER
+    nnz = model.A.nnz if st.kernel != "auto" else int(whole_sum(model, comm, np.array([model.A.nnz], float))[0])
+    threads = st.threads or (1 if comm.size > 1 else available_cores())
     if st.kernel == "numpy" or (st.kernel == "auto" and nnz <= FUSED_MIN_COPIES):
-        return _NumpyKernel(model, alpha, comm)
+        return _NumpyKernel(model, alpha, comm, threads)
     if st.kernel == "auto":
         import importlib.util
 
         if importlib.util.find_spec("numba") is None:
-            return _NumpyKernel(model, alpha, comm)
+            return _NumpyKernel(model, alpha, comm, threads)
     from hlmrf.errors import require
 
     require("numba", "fast")  # kernel="numba" without numba: MissingDependencyError naming hlmrf[fast]
     from hlmrf.inference.fused import FusedKernel
 
-    return FusedKernel(model, alpha, comm)
+    return FusedKernel(model, alpha, comm, st.threads)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the platform tells it)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _diverged(model: HLMRF, it: int) -> SolverError:

@@ -27,7 +27,7 @@ from hlmrf.inference.result import Result
 from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.batch import ModelBatch
 from hlmrf.model.hlmrf import HLMRF
-from hlmrf.model.terms import Coefficients, prox_bounds, prox_step
+from hlmrf.model.terms import Coefficients, prox_at
 
 __all__ = ["solve_batch_numpy"]
 
@@ -189,20 +189,19 @@ def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, compact_share: flo
     rec.conv |= W.done  # models without copies are solved by their start, as in solve_admm
     W = _compact(W) if W.done.any() else W
     alpha = float(st.alpha)
-    K1 = D = rho_t = None
+    prox = rho_t = None
     it = 0
     while W.B and it < st.max_iter:
         it += 1
-        if K1 is None:  # only when rho or the working set changes
+        if prox is None:  # only when rho or the working set changes
             cptr, tptr, vptr = W.starts()
             rho_t = W.rho[W.tmodel]
-            K1, D = prox_bounds(W.co, W.w, rho_t)
-            zero_den = np.flatnonzero(D == 0.0)  # rows without copies: 0 / 0 is 0 (terms.prox_step)
+            prox = prox_at(W.co, W.w, rho_t)
             t = np.empty(len(W.c))
         # solve_admm's iteration, operation for operation, on the stacked arrays.
         v = W.zv - W.u
         d = np.bincount(W.term, weights=W.a * v, minlength=len(W.c)) - W.c
-        prox_step(W.co, d, K1, D, out=t, zero_den=zero_den)
+        prox.step(d, out=t)
         x = v - np.take(t, W.term) * W.a
         xh = alpha * x + (1.0 - alpha) * W.zv if alpha != 1.0 else x
         z_old = W.z
@@ -244,7 +243,7 @@ def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, compact_share: flo
                     keep = ~W.done
                     r, s = r[keep], s[keep]
                     W = _compact(W)
-                    K1 = None
+                    prox = None
                     if not W.B:
                         break
         if adapt:
@@ -258,7 +257,7 @@ def _run(batch: ModelBatch, st: AdmmSettings, z0: np.ndarray, compact_share: flo
                 scale = np.where(change, np.clip(np.sqrt(ratio), 0.1, 10.0), 1.0)
                 W.rho = W.rho * scale
                 W.u /= scale[W.cmodel]
-                K1 = None
+                prox = None
     results = batch_results(batch, rec.y, rec.it, rec.conv, rec.r, rec.s, rec.rho, rec.bound,
                             time.perf_counter() - t0, SOLVER_NAME)
     if st.polish:

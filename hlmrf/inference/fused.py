@@ -43,7 +43,10 @@ certificate's sums across the workers; with one worker nothing changes.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
+import numba
 from numba import njit, prange
 
 from hlmrf.inference.duals import RowDuals
@@ -98,7 +101,7 @@ def _prox(i, acc, aa, rho, c, w, kc):  # pragma: no cover - compiled
         den = rho + den
     h = lb if d < lb else d  # np.maximum: a NaN d stays NaN
     q = num * h
-    if den == 0.0 and q == 0.0:  # a row without copies whose hinge is inactive (terms.prox_step)
+    if den == 0.0 and q == 0.0:  # a row without copies whose hinge is inactive (terms.ProxAt.step)
         tt = 0.0 + k3
     else:
         tt = q / den + k3
@@ -333,7 +336,7 @@ class FusedKernel:
     the kernel reads ``model.A``'s CSR arrays, ``model.c`` and ``model.w`` in place.
     """
 
-    def __init__(self, model, alpha: float, comm=None):
+    def __init__(self, model, alpha: float, comm=None, threads: int = 0):
         from hlmrf.inference.admm import ONE_WORKER, global_counts, local_rows
 
         self.comm = comm = comm or ONE_WORKER
@@ -369,6 +372,9 @@ class FusedKernel:
         self.inv_deg = np.where(self.has_copy, 1.0 / np.maximum(deg, 1), 0.0)
         self.alpha = float(alpha)
         self.duals = RowDuals(A, n)
+        # numba's threads for this solve (0: numba's own count); set before each parallel call,
+        # since numba.set_num_threads holds for the calling thread only
+        self.threads = min(int(threads), numba.config.NUMBA_NUM_THREADS) if threads else 0
 
     def step(self, z, t, rho: float, complete: bool):
         """One iteration: updates ``t`` and the duals in place. Returns ``(z_new, norms)``;
@@ -378,6 +384,10 @@ class FusedKernel:
         oma = 1.0 - alpha
         ze = z - du.eps
         beta = du.beta
+        with self._numba_threads():
+            return self._step(z, t, rho, complete, du, alpha, oma, ze, beta)
+
+    def _step(self, z, t, rho, complete, du, alpha, oma, ze, beta):
         _term_pass(self.bounds, self.runs, self.run_of, self.indptr, self.a, self.var, self.c, self.w, self.code,
                    self.tab, float(rho), t, du.tau, ze, alpha, beta, self.c if beta == 0.0 else du.ph0,
                    not complete, self.partial)
@@ -405,9 +415,10 @@ class FusedKernel:
         """``(energy, violation, lower_bound)`` at ``z`` with ``theta = scale * t`` (moved into the
         dual domain first when ``project``); ``lower_bound`` is nan when ``t`` is None."""
         bound = t is not None
-        _certificate_pass(self.bounds, self.indptr, self.a, self.var, self.c, self.w, self.code,
-                          self.tab, np.ascontiguousarray(z, dtype=np.float64), self.c if t is None else t,
-                          float(scale), bound, bool(project), self.partial, self.sums)
+        with self._numba_threads():
+            _certificate_pass(self.bounds, self.indptr, self.a, self.var, self.c, self.w, self.code,
+                              self.tab, np.ascontiguousarray(z, dtype=np.float64), self.c if t is None else t,
+                              float(scale), bound, bool(project), self.partial, self.sums)
         comm = self.comm
         violation = max(0.0, float(comm.max(self.sums[:, 1].max(initial=0.0, keepdims=True))[0]))
         if not bound:
@@ -416,6 +427,21 @@ class FusedKernel:
                              self.partial.sum(axis=0)])  # energy, the dual terms and A^T theta
         lower = -float(tot[1]) - float(tot[2]) + float(np.minimum(tot[3:], 0.0).sum())
         return float(tot[0]), violation, lower
+
+    @contextmanager
+    def _numba_threads(self):
+        """numba's thread count set to ``threads`` for the calls inside (numba.set_num_threads
+        holds for the calling thread until changed: restored after, so a later solve in this
+        thread is not held to this one's count)."""
+        if not self.threads:
+            yield
+            return
+        before = numba.get_num_threads()
+        numba.set_num_threads(self.threads)
+        try:
+            yield
+        finally:
+            numba.set_num_threads(before)
 
     def gather(self, t: np.ndarray) -> np.ndarray:
         """A per-row array of the whole model from each worker's rows (``t`` itself on one)."""

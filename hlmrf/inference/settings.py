@@ -47,6 +47,11 @@ class AdmmSettings:
     """The ADMM iteration body: ``numpy`` (the reference implementation), ``numba`` (one fused,
     compiled pass; ``pip install "hlmrf[fast]"``) or ``auto`` (numba when installed and the model
     has more than a million local copies, where its compile-cache load pays, else numpy)."""
+    threads: int = 0
+    """Threads one solve iterates on; 0: one per core this process may use (one per worker
+    process when the solve is distributed). The compiled kernel passes it to numba (at most
+    ``NUMBA_NUM_THREADS``); the numpy kernel runs the row ranges of a model of more than 500,000
+    local copies on them. The iterates do not depend on it."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -59,6 +64,7 @@ class AdmmSettings:
             (self.gap_rel >= 0 and self.gap_abs >= 0, "gap_rel and gap_abs must be >= 0"),
             (self.polish_max_dim >= 0, "polish_max_dim must be >= 0"),
             (self.kernel in ("auto", "numpy", "numba"), "kernel must be one of auto, numpy, numba"),
+            (self.threads >= 0, "threads must be >= 0 (0: one per core)"),
         ]
         for ok, msg in checks:
             if not ok:

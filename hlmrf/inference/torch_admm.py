@@ -423,7 +423,7 @@ def _step(W: _Work, prox: _Prox, buf: _Buffers, alpha: float, form_x: bool) -> _
     _segsum(W.term, tmp, m, out=d).sub_(W.c)
     torch.maximum(d, W.lb, out=d)
     torch.mul(W.num, d, out=t).div_(prox.D)
-    if prox.zero is not None:  # 0 / 0 is 0 there, as in terms.prox_step (d is finite: a constant)
+    if prox.zero is not None:  # 0 / 0 is 0 there, as in terms.ProxAt.step (d is finite: a constant)
         t.masked_fill_(prox.zero & torch.isnan(t), 0.0)
     t.add_(W.k3)
     torch.minimum(t, prox.K1, out=t)

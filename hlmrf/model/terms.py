@@ -151,7 +151,7 @@ weights ``wr`` and ``|a|^2`` ``ar``), computed only when :func:`coefficients` is
 _FLOATS = ("lb", "num", "den", "k3", "lo", "hi")
 _FLAGS = ("rho_in_den", "cap", "soft", "sq", "leq", "eq")
 PROX_FIELDS = ("lb", "num", "den", "k3", "rho_in_den", "cap", "sq")
-"""What :func:`prox_bounds`, :func:`prox_step` and :func:`dual_bound` read."""
+"""What :func:`prox_bounds`, :func:`prox_at` and :func:`dual_bound` read."""
 
 
 def prox_bounds(co: Coefficients, w: np.ndarray, rho) -> tuple[np.ndarray, np.ndarray]:
@@ -160,26 +160,55 @@ def prox_bounds(co: Coefficients, w: np.ndarray, rho) -> tuple[np.ndarray, np.nd
         return np.where(co.cap, w / rho, np.inf), np.where(co.rho_in_den, rho + co.den, co.den)
 
 
-def prox_step(co: Coefficients, d: np.ndarray, K1: np.ndarray, D: np.ndarray, out: np.ndarray | None = None,
-              zero_den: np.ndarray | None = None) -> np.ndarray:
-    """The scalar ``t = min(K1, K3 + num * max(d, lb) / D)`` of ``x = v - t a`` for every term.
-
-    ``d = a.v - c`` at the prox centre ``v``; ``(K1, D)`` from :func:`prox_bounds`. ``zero_den``
-    lists the rows whose ``D`` is 0 (a row without copies, a constant term): there ``0 / 0`` is
-    taken as 0 (an inactive hinge's multiplier), not nan; a positive numerator gives inf, which
-    ``K1`` caps at the weight.
+@dataclass(frozen=True)
+class ProxAt:
+    """The prox step of every row at one ``rho``, with what does not depend on ``d`` folded:
+    ``t = min(K1, K3 + h * ratio)``, ``h = max(d, lb)``, ``ratio = num / D`` (``K1``, ``D`` from
+    :func:`prox_bounds`). ``k3`` is None when it is 0 on every row and ``K1`` None when it is
+    +inf on every row (then :meth:`step` skips those passes: two of the four on a model of squared
+    hinges). Made by :func:`prox_at` whenever rho changes; :meth:`rows` gives a contiguous share.
     """
-    t = np.maximum(d, co.lb, out=out)
-    np.multiply(co.num, t, out=t)
-    if zero_den is not None and len(zero_den):
-        q = t[zero_den]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            np.divide(t, D, out=t)
-        t[zero_den] = np.where(q == 0.0, 0.0, t[zero_den])  # 0 / 0 is 0; q / 0 stays +-inf
-    else:
-        np.divide(t, D, out=t)
-    np.add(t, co.k3, out=t)
-    return np.minimum(t, K1, out=t)
+
+    lb: np.ndarray
+    ratio: np.ndarray
+    k3: np.ndarray | None
+    K1: np.ndarray | None
+    zero: np.ndarray  # rows whose D is 0 (rows without copies: constant terms)
+    num: np.ndarray  # num, on ``zero``'s rows
+
+    def step(self, d: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The multiplier ``t`` of ``x = v - t a`` for every row, from ``d = a.v - c`` at the prox
+        centre ``v`` (into ``out`` when given; ``d`` itself may be ``out``). On a row whose ``D``
+        is 0, ``0 / 0`` is taken as 0 (an inactive hinge's multiplier), not nan; a positive
+        numerator gives inf, which ``K1`` caps at the weight."""
+        t = np.maximum(d, self.lb, out=out)
+        if len(self.zero):
+            q = self.num * t[self.zero]
+            np.multiply(t, self.ratio, out=t)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t[self.zero] = np.where(q == 0.0, 0.0, q / 0.0)  # 0 / 0 is 0; q / 0 stays +-inf
+        else:
+            np.multiply(t, self.ratio, out=t)
+        if self.k3 is not None:
+            np.add(t, self.k3, out=t)
+        if self.K1 is not None:
+            np.minimum(t, self.K1, out=t)
+        return t
+
+    def rows(self, r0: int, r1: int) -> "ProxAt":
+        """The same step on rows ``r0:r1`` only (views, no copies of the per-row arrays)."""
+        part = (self.zero >= r0) & (self.zero < r1)
+        return ProxAt(self.lb[r0:r1], self.ratio[r0:r1], None if self.k3 is None else self.k3[r0:r1],
+                      None if self.K1 is None else self.K1[r0:r1], self.zero[part] - r0, self.num[part])
+
+
+def prox_at(co: Coefficients, w: np.ndarray, rho) -> ProxAt:
+    """:class:`ProxAt` at ``rho`` (a scalar or one per row) from the per-row table entries."""
+    K1, D = prox_bounds(co, w, rho)
+    zero = np.flatnonzero(D == 0.0)
+    ratio = np.divide(co.num, D, out=np.zeros(len(D)), where=D != 0.0)  # D = 0: see step
+    return ProxAt(co.lb, ratio, co.k3 if bool(co.k3.any()) else None,
+                  K1 if bool(np.isfinite(K1).any()) else None, zero, co.num[zero])
 
 
 def _entries(kind: np.ndarray, p: np.ndarray):

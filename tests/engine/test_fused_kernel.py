@@ -119,6 +119,19 @@ def test_kernel_setting_is_validated():
     assert AdmmSettings.from_mapping({"kernel": "numba"}).kernel == "numba"
 
 
+def test_threads_setting_is_validated_and_leaves_numba_as_it_was():
+    with pytest.raises(SettingsError, match="threads"):
+        AdmmSettings(threads=-1)
+    assert AdmmSettings.from_options(["threads=2"]).threads == 2
+    model = _random(3, constraints=3)
+    before = numba.get_num_threads()
+    one = solve_admm(model, AdmmSettings(kernel="numba", threads=1))
+    assert numba.get_num_threads() == before  # restored after the solve
+    every = solve_admm(model, AdmmSettings(kernel="numba"))
+    assert one.iterations == every.iterations and one.status == every.status
+    np.testing.assert_array_equal(one.y, every.y)  # fixed chunks: the same bits on any thread count
+
+
 def test_missing_numba_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "numba", None)  # what an environment without numba imports
     with pytest.raises(MissingDependencyError, match=r"hlmrf\[fast\]"):

@@ -11,13 +11,25 @@ after each completing step.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from hlmrf.inference import admm
 from hlmrf.model.hlmrf import HLMRF
-from hlmrf.model.terms import Kind, coefficients, prox_bounds, prox_step
+from hlmrf.model.terms import Kind, coefficients, prox_bounds
 from hlmrf.testing.random_models import random_model
+
+
+def _prox_unfolded(co, d, K1, D):
+    """``t = min(K1, K3 + num max(d, lb) / D)`` as written, 0 / 0 taken as 0 (the kernel folds
+    ``num / D`` once per rho: terms.ProxAt)."""
+    q = co.num * np.maximum(d, co.lb)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where((D == 0.0) & (q == 0.0), 0.0, q / D)
+    return np.minimum(t + co.k3, K1)
 
 
 class _PerCopy:
@@ -40,7 +52,7 @@ class _PerCopy:
         zv = z[var]
         v = zv - u
         d = np.bincount(row, weights=a * v, minlength=self.m) - self.c
-        t = prox_step(self.co, d, K1, D, zero_den=np.flatnonzero(D == 0.0))
+        t = _prox_unfolded(self.co, d, K1, D)
         x = v - t[row] * a
         xh = alpha * x + (1 - alpha) * zv
         mean = np.bincount(var, weights=xh + u, minlength=self.n) / np.maximum(self.deg, 1)
@@ -66,18 +78,30 @@ def _with_constant_rows(model: HLMRF, rng) -> HLMRF:
     return HLMRF.from_rows(rows, model.n)
 
 
+def _kernel(model: HLMRF, alpha: float, parts: int, threads: int):
+    """The numpy kernel with its rows cut into about ``parts`` ranges (a test model is far below
+    admm.COPIES_PER_PART), run on ``threads`` threads."""
+    old = admm.COPIES_PER_PART
+    admm.COPIES_PER_PART = max(1, model.A.nnz // parts)
+    try:
+        return admm._NumpyKernel(model, alpha, threads=threads)
+    finally:
+        admm.COPIES_PER_PART = old
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), alpha=st.sampled_from([1.0, 1.6, 1.9]),
        constraints=st.integers(0, 4), constant_rows=st.booleans(), rho=st.floats(0.2, 5.0),
-       warm=st.booleans())
-def test_numpy_kernel_steps_equal_the_per_copy_iteration(seed, alpha, constraints, constant_rows, rho, warm):
+       warm=st.booleans(), parts=st.integers(1, 4), threads=st.sampled_from([1, 2]))
+def test_numpy_kernel_steps_equal_the_per_copy_iteration(seed, alpha, constraints, constant_rows, rho, warm,
+                                                         parts, threads):
     rng = np.random.default_rng(seed)
     model = random_model(rng, int(rng.integers(3, 25)), int(rng.integers(1, 60)),
                          kinds=("linear", "hinge"), constraints=constraints,
                          squared_share=float(rng.uniform(0, 1)))
     if constant_rows:
         model = _with_constant_rows(model, rng)
-    kern, ref = admm._NumpyKernel(model, alpha), _PerCopy(model, alpha)
+    kern, ref = _kernel(model, alpha, parts, threads), _PerCopy(model, alpha)
     z = rng.uniform(0, 1, model.n)
     u = rng.normal(0, 0.3, kern.L) if warm else np.zeros(kern.L)
     if warm:  # duals not of the kernel's row form
@@ -99,3 +123,71 @@ def test_numpy_kernel_steps_equal_the_per_copy_iteration(seed, alpha, constraint
             np.testing.assert_allclose(norms, norms_ref, rtol=1e-9, atol=1e-12)
         else:
             assert norms is None
+
+
+def test_row_parts_cover_the_rows_in_order():
+    indptr = np.r_[0, np.cumsum(np.random.default_rng(0).integers(0, 5, 1000))]
+    old = admm.COPIES_PER_PART
+    try:
+        for per_part in (10**9, 1000, 300, 1):
+            admm.COPIES_PER_PART = per_part
+            parts = admm._row_parts(indptr)
+            assert parts[0][0] == 0 and parts[-1][1] == 1000
+            assert all(a < b for a, b in parts) and all(p[1] == q[0] for p, q in zip(parts, parts[1:]))
+            assert len(parts) == max(1, min(admm.MAX_PARTS, indptr[-1] // per_part))
+        assert admm._row_parts(np.zeros(1, np.int32)) == [(0, 0)]  # no rows: one empty part
+    finally:
+        admm.COPIES_PER_PART = old
+
+
+def test_a_solve_on_row_parts_does_not_depend_on_the_thread_count():
+    """The parts' sums are added in part order, so one thread or several give the same bits;
+    and the parts only regroup sums, so cutting the rows changes the result by rounding only."""
+    from hlmrf.inference.settings import AdmmSettings
+
+    model = random_model(np.random.default_rng(5), 60, 400, kinds=("linear", "hinge"), constraints=3,
+                         squared_share=0.5)
+    old = admm.COPIES_PER_PART
+    try:
+        admm.COPIES_PER_PART = model.A.nnz // 3
+        one, two, many = (admm.solve_admm(model, AdmmSettings(kernel="numpy", threads=k)) for k in (1, 2, 8))
+    finally:
+        admm.COPIES_PER_PART = old
+    whole = admm.solve_admm(model, AdmmSettings(kernel="numpy"))
+    assert one.status.value == "converged" and one.iterations == two.iterations == many.iterations
+    assert np.array_equal(one.y, two.y) and np.array_equal(one.y, many.y) and one.energy == two.energy
+    assert whole.iterations == one.iterations
+    np.testing.assert_allclose(whole.y, one.y, rtol=0, atol=1e-10)
+
+
+def _solve_on_threads(model, conn):
+    from hlmrf.inference.settings import AdmmSettings
+
+    conn.send(admm.solve_admm(model, AdmmSettings(kernel="numpy", threads=2)).y)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX only")
+def test_a_forked_child_solves_on_threads():
+    """A child forked after a threaded solve inherits the pool's object but none of its threads:
+    the kernel makes a new pool there instead of waiting on the dead one."""
+    import multiprocessing as mp
+
+    from hlmrf.inference.settings import AdmmSettings
+
+    model = random_model(np.random.default_rng(7), 30, 200, kinds=("linear", "hinge"))
+    old = admm.COPIES_PER_PART
+    admm.COPIES_PER_PART = model.A.nnz // 2
+    try:
+        here = admm.solve_admm(model, AdmmSettings(kernel="numpy", threads=2)).y
+        ctx = mp.get_context("fork")
+        a, b = ctx.Pipe()
+        child = ctx.Process(target=_solve_on_threads, args=(model, b))
+        child.start()
+        got = a.recv() if a.poll(60) else None
+        child.join(10)
+        if child.is_alive():
+            child.kill()
+    finally:
+        admm.COPIES_PER_PART = old
+    assert got is not None, "the forked child's threaded solve hung"
+    np.testing.assert_array_equal(got, here)

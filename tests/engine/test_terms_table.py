@@ -14,7 +14,7 @@ import pytest
 from hlmrf.inference.admm import _energy, _violation, layout, solve_admm
 from hlmrf.inference.polish import project_dual
 from hlmrf.model import terms
-from hlmrf.model.terms import TABLE, Kind, coefficients, prox_bounds, prox_step, term_energy, term_violation
+from hlmrf.model.terms import TABLE, Kind, coefficients, prox_at, term_energy, term_violation
 from hlmrf.testing.psl_corpus import NAMES, corpus_model
 from hlmrf.testing.random_models import clevr_like_model, random_model
 
@@ -47,8 +47,7 @@ def test_prox_step_minimises_the_prox_objective(key):
     d, w, aa = rng.normal(0, 2, m), rng.uniform(0.1, 3, m), rng.uniform(0.2, 4, m)
     rho = 1.7
     co = coefficients(np.full(m, int(kind)), np.full(m, p), w, aa)
-    K1, D = prox_bounds(co, w, rho)
-    t = prox_step(co, d.copy(), K1, D)
+    t = prox_at(co, w, rho).step(d.copy())
     grid = np.linspace(-6, 6, 24001)
     for i in range(m):
         # along x = v - t a: d(x) = d - t |a|^2 and rho/2 |x - v|^2 = rho/2 t^2 |a|^2
@@ -62,6 +61,34 @@ def test_prox_step_minimises_the_prox_objective(key):
             assert not nearer
         else:
             assert phi(t[i]) <= min(phi(s) for s in grid) + 1e-9
+
+
+@pytest.mark.parametrize("keys", [KEYS, [(Kind.HINGE, 2)], [(Kind.LINEAR, 1), (Kind.HINGE, 1)]])
+def test_prox_at_folds_the_formula_and_splits_by_rows(keys):
+    """ProxAt's folded step (ratio = num / D; k3, K1 left out when trivial) equals the formula as
+    written, rows without copies included (D = 0: 0 / 0 is 0, q / 0 is inf capped at w / rho),
+    and a share of its rows steps as the whole does on those rows."""
+    rng = np.random.default_rng(len(keys))
+    m = 300
+    pick = rng.integers(0, len(keys), m)
+    kind = np.array([keys[i][0] for i in pick], np.int8)
+    p = np.array([keys[i][1] for i in pick], np.int8)
+    w, aa = rng.uniform(0.1, 3, m), rng.uniform(0.2, 4, m)
+    aa[::17] = 0.0  # constant terms
+    d = rng.normal(0, 2, m)
+    co = coefficients(kind, p, w, aa)
+    rho = 1.3
+    K1, D = terms.prox_bounds(co, w, rho)
+    q = co.num * np.maximum(d, co.lb)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want = np.minimum(np.where((D == 0.0) & (q == 0.0), 0.0, q / D) + co.k3, K1)
+    prox = prox_at(co, w, rho)
+    assert (prox.k3 is None) == (not co.k3.any()) and (prox.K1 is None) == (not np.isfinite(K1).any())
+    got = prox.step(d.copy())
+    np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
+    assert np.array_equal(np.isnan(got), np.isnan(want)) and not np.isnan(got).any()
+    for r0, r1 in [(0, 100), (100, 257), (257, m)]:
+        np.testing.assert_array_equal(prox.rows(r0, r1).step(d[r0:r1].copy()), got[r0:r1])
 
 
 @pytest.mark.parametrize("key", KEYS)
