@@ -223,7 +223,9 @@ def _csr(data, indices, indptr, shape):
 COPIES_PER_PART = 250_000
 """The numpy kernel cuts a model into ``L // COPIES_PER_PART`` row ranges (at most
 :data:`MAX_PARTS`; one below 500,000 local copies): at that size a part's sparse product takes
-about 0.2 ms, several times what handing it to a thread costs."""
+about 0.2 ms, several times what handing it to a thread costs. Two threads help while the
+arrays fit in the cache (acquaintances N=150: 4.3 to 2.8 ms per iteration), not once the passes
+stream from DRAM (N=300: 33.5 and 34.1 ms; benchmarks/bench_admm_kernel.py, 2026-11-30 10:47)."""
 MAX_PARTS = 8
 
 
@@ -543,11 +545,12 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
 
 FUSED_MIN_COPIES = 1_000_000
 """``kernel="auto"`` uses the fused kernel only above this many local copies: loading the compiled
-code from numba's disk cache costs 0.3-0.4 s per process (about 7 s to compile it the first time)
-and numba's runtime about 92 MiB, which the ~6 ns it saves per copy and iteration on two threads
-(2.5 against 8.4 ns per copy at acquaintances N=150, benchmarks/bench_admm_kernel.py, 2026-11-30)
-repays, in time and in memory, only on models of about a million copies and up (N=150, 558k
-copies: its 55 iterations would save about 0.18 s)."""
+code from numba's disk cache costs 0.3-0.65 s per process (about 7-9 s to compile it the first
+time) and numba's runtime about 92 MiB. On two threads the numpy kernel takes 5.0 ns per copy and
+iteration at acquaintances N=150 (558k copies, whose arrays fit in this machine's 32 MiB L3
+cache) against 2.5-4.5 for the fused one, and 8.9 against 4.5 at N=300 (3.8M copies, in DRAM;
+benchmarks/bench_admm_kernel.py, 2026-11-30 10:47): the load pays only from about a million
+copies up (N=150's 55 iterations would save at most 0.08 s)."""
 
 
 def _kernel(st: AdmmSettings, model: HLMRF, alpha: float, comm=None):
