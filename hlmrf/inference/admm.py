@@ -332,17 +332,26 @@ class _NumpyKernel:
         self.inv_deg = np.where(self.has_copy, 1.0 / np.maximum(lay.deg, 1), 0.0)
         self.parts = [_Part(lay, r0, r1, k) for k, (r0, r1) in enumerate(_row_parts(lay.A.indptr))]
         self.threads = max(1, min(int(threads), len(self.parts)))
+        cuts = np.linspace(0, len(self.parts), self.threads + 1).round().astype(int)
+        self.groups = [self.parts[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
         self.duals = RowDuals(lay.A, self.n)
         self._rho = None
 
     def _each(self, fn, *args) -> list:
-        """``fn(part, *args)`` for every part, in part order; on ``threads`` threads."""
-        parts = self.parts
+        """``fn(part, *args)`` for every part, in part order; on ``threads`` threads, each taking
+        a contiguous group of the parts (this thread the first)."""
         if self.threads == 1:
-            return [fn(p, *args) for p in parts]
-        pool = _pool(self.threads - 1)
-        rest = [pool.submit(fn, p, *args) for p in parts[1:]]
-        return [fn(parts[0], *args)] + [f.result() for f in rest]
+            return [fn(p, *args) for p in self.parts]
+
+        def run(group):
+            return [fn(p, *args) for p in group]
+
+        first, *others = self.groups
+        rest = [_pool(self.threads - 1).submit(run, g) for g in others]
+        out = run(first)
+        for f in rest:
+            out += f.result()
+        return out
 
     def step(self, z, t, rho: float, complete: bool):
         lay, alpha, du = self.lay, self.alpha, self.duals
