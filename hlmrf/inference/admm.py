@@ -33,8 +33,8 @@ from hlmrf.inference.settings import AdmmSettings
 from hlmrf.model.hlmrf import HLMRF, column_counts, select_rows
 from hlmrf.inference.polish import WORK_PER_COPY_ITERATION, WORK_PER_ITERATION, Certificate, improve
 from hlmrf.infra.memory import release_free_memory
-from hlmrf.model.terms import (PROX_FIELDS, TABLE, Coefficients, Kind, clip_dual, coefficients,
-                                dual_bound, dual_domain, prox_at)
+from hlmrf.model.terms import (TABLE, Coefficients, Kind, clip_dual, coefficients,
+                                dual_bound, dual_domain, prox_at_groups)
 
 
 class OneWorker:
@@ -175,7 +175,7 @@ class _Layout:
     groups: list  # (kind, p, rows): rows a slice when contiguous, else an index array
     P: object  # (m, L) CSR: row i holds the coefficients of its own copies (see _NumpyKernel)
     aa: np.ndarray  # (m,) |a|^2 per row
-    co: Coefficients  # each row's entry of the kind table
+    co: Coefficients  # each row's ``sq`` entry of the kind table (the other fields None)
 
 
 def _sorted_csr(model: HLMRF):
@@ -206,16 +206,24 @@ def layout(model: HLMRF) -> _Layout:
     # |a|^2 per row as a product, not np.add.reduceat: reduceat gives a row without copies (a
     # constant term) the next row's first entry, or fails when that row is the last.
     aa = P @ a
+    # Of the table's per-row entries only ``sq`` is held (the dual bound's); the prox step's are
+    # made group by group when rho changes (terms.prox_at_groups), not held at 32 bytes a row.
     return _Layout(A, a, A.indices, model.c.astype(np.float64, copy=False), w,
-                   column_counts(A, model.n), groups, P, aa, coefficients(model.kind, model.p, w, aa, PROX_FIELDS))
+                   column_counts(A, model.n), groups, P, aa, coefficients(model.kind, model.p, w, aa, ("sq",)))
 
 
-def _csr(data, indices, indptr, shape):
-    """A CSR matrix on these arrays themselves (no copies; scipy would widen int32 indices to the
-    type of an int64 ``indptr``, so both are given in one type)."""
+def _csr(data, indices, indptr, shape, fmt: str = "csr"):
+    """A CSR matrix (CSC with ``fmt="csc"``: the transpose of the CSR one on the same arrays) on
+    these arrays themselves, which must share one integer type.
+
+    Not through scipy's ``(data, indices, indptr)`` constructor: its format check copies an array
+    that is a view of one more than twice its size (``scipy._lib._util._prune_array``), which
+    every row range of a model is (75 MiB of copies for the eight ranges at acquaintances N=300).
+    """
     import scipy.sparse as sp
 
-    M = sp.csr_matrix((data, indices, indptr), shape=shape, copy=False)
+    M = (sp.csr_matrix if fmt == "csr" else sp.csc_matrix)(shape)  # empty: a pointer array of zeros
+    M.data, M.indices, M.indptr = data, indices, indptr
     M.has_sorted_indices = True  # each row's columns are increasing: copies, or A's own sorted ones
     return M
 
@@ -254,12 +262,13 @@ class _Part:
         indptr = A.indptr[r0:r1 + 1]
         if c0:
             indptr = indptr - A.indptr.dtype.type(c0)
-        self.A = _csr(A.data[c0:c1], A.indices[c0:c1], indptr, (r1 - r0, A.shape[1]))
-        self.AT = self.A.T
+        data, indices, shape = A.data[c0:c1], A.indices[c0:c1], (r1 - r0, A.shape[1])
+        self.A = _csr(data, indices, indptr, shape)
+        self.AT = _csr(data, indices, indptr, shape[::-1], "csc")
         # P's column k is copy k: the part's columns are its own copies (the first part shares
         # P's index array).
         cols = lay.P.indices[c0:c1] if c0 == 0 else np.arange(c1 - c0, dtype=A.indices.dtype)
-        self.PT = _csr(lay.a[c0:c1], cols, indptr, (r1 - r0, c1 - c0)).T
+        self.PT = _csr(lay.a[c0:c1], cols, indptr, (c1 - c0, r1 - r0), "csc")
         self.var = lay.var[c0:c1]
         self.aa, self.c = lay.aa[r0:r1], lay.c[r0:r1]
         self.prox = None
@@ -357,7 +366,7 @@ class _NumpyKernel:
         lay, alpha, du = self.lay, self.alpha, self.duals
         oma = 1.0 - alpha
         if self._rho != rho:
-            prox = prox_at(lay.co, lay.w, rho)
+            prox = prox_at_groups(lay.groups, lay.w, lay.aa, rho)
             for p in self.parts:
                 p.prox = prox.rows(p.rows.start, p.rows.stop)
             self._rho = rho

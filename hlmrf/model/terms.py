@@ -169,7 +169,7 @@ class ProxAt:
     hinges). Made by :func:`prox_at` whenever rho changes; :meth:`rows` gives a contiguous share.
     """
 
-    lb: np.ndarray
+    lb: np.ndarray | float  # a number when every row has the same
     ratio: np.ndarray
     k3: np.ndarray | None
     K1: np.ndarray | None
@@ -198,8 +198,42 @@ class ProxAt:
     def rows(self, r0: int, r1: int) -> "ProxAt":
         """The same step on rows ``r0:r1`` only (views, no copies of the per-row arrays)."""
         part = (self.zero >= r0) & (self.zero < r1)
-        return ProxAt(self.lb[r0:r1], self.ratio[r0:r1], None if self.k3 is None else self.k3[r0:r1],
+        lb = self.lb if np.ndim(self.lb) == 0 else self.lb[r0:r1]
+        return ProxAt(lb, self.ratio[r0:r1], None if self.k3 is None else self.k3[r0:r1],
                       None if self.K1 is None else self.K1[r0:r1], self.zero[part] - r0, self.num[part])
+
+
+def prox_at_groups(groups, w: np.ndarray, aa: np.ndarray, rho) -> ProxAt:
+    """:func:`prox_at` for a model whose rows come in ``groups``, ``(kind, p, rows)`` with ``rows``
+    a slice or an index array (as :func:`hlmrf.inference.admm.layout` lists them), made group by
+    group: no per-row :class:`Coefficients` is held (32 bytes a row), only the step's own arrays,
+    and ``lb`` is a number when every group has the same."""
+    m = len(w)
+    lbs = {TABLE[k, p].lb for k, p, _ in groups}
+    lb = lbs.pop() if len(lbs) == 1 else np.empty(m)
+    ratio = np.zeros(m)
+    k3 = K1 = None
+    zero, num = [np.zeros(0, np.int64)], [np.zeros(0)]
+    for kind, p, rows in groups:
+        wr, ar = w[rows], aa[rows]
+        code = np.full(len(wr), kind, np.int8)
+        g = prox_at(coefficients(code, np.full(len(wr), p, np.int8), wr, ar, PROX_FIELDS), wr, rho)
+        del code, ar
+        ratio[rows] = g.ratio
+        if np.ndim(lb):
+            lb[rows] = TABLE[kind, p].lb
+        if g.k3 is not None:
+            k3 = np.zeros(m) if k3 is None else k3
+            k3[rows] = g.k3
+        if g.K1 is not None:
+            K1 = np.full(m, np.inf) if K1 is None else K1
+            K1[rows] = g.K1
+        if len(g.zero):
+            zero.append(g.zero + rows.start if isinstance(rows, slice) else rows[g.zero])
+            num.append(g.num)
+    zero, num = np.concatenate(zero), np.concatenate(num)
+    order = np.argsort(zero, kind="stable")
+    return ProxAt(lb, ratio, k3, K1, zero[order], num[order])
 
 
 def prox_at(co: Coefficients, w: np.ndarray, rho) -> ProxAt:

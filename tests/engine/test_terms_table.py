@@ -91,6 +91,36 @@ def test_prox_at_folds_the_formula_and_splits_by_rows(keys):
         np.testing.assert_array_equal(prox.rows(r0, r1).step(d[r0:r1].copy()), got[r0:r1])
 
 
+@pytest.mark.parametrize("keys", [KEYS, [(Kind.HINGE, 2)], [(Kind.HINGE, 1), (Kind.LEQ, 1)]])
+def test_prox_at_groups_equals_the_per_row_table(keys):
+    """Made group by group (a slice or an index array each, as the numpy kernel's layout lists
+    them), the step is the per-row one's, constant rows included; ``lb`` is a number exactly when
+    every group has the same."""
+    from hlmrf.model.terms import prox_at_groups
+
+    rng = np.random.default_rng(7 * len(keys))
+    m = 240
+    pick = np.sort(rng.integers(0, len(keys), m))
+    pick[:40] = rng.permutation(pick[:40])  # the first groups' rows interleave: index arrays
+    kind = np.array([keys[i][0] for i in pick], np.int8)
+    p = np.array([keys[i][1] for i in pick], np.int8)
+    w, aa = rng.uniform(0.1, 3, m), rng.uniform(0.2, 4, m)
+    aa[::13] = 0.0
+    groups = []
+    for k in range(len(keys)):
+        rows = np.flatnonzero(pick == k)
+        if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+            rows = slice(int(rows[0]), int(rows[-1]) + 1)
+        if np.size(np.arange(m)[rows]):
+            groups.append((int(keys[k][0]), int(keys[k][1]), rows))
+    d = rng.normal(0, 2, m)
+    for rho in (0.4, 2.5):
+        want = prox_at(coefficients(kind, p, w, aa), w, rho).step(d.copy())
+        got = prox_at_groups(groups, w, aa, rho)
+        assert (np.ndim(got.lb) == 0) == (len({TABLE[k].lb for k in keys}) == 1)
+        np.testing.assert_array_equal(got.step(d.copy()), want)
+
+
 @pytest.mark.parametrize("key", KEYS)
 def test_energy_violation_and_dual_domain_against_brute_force(key):
     kind, p = key
