@@ -214,10 +214,11 @@ def prox_at_groups(groups, w: np.ndarray, aa: np.ndarray, rho) -> ProxAt:
     ratio = np.zeros(m)
     k3 = K1 = None
     zero, num = [np.zeros(0, np.int64)], [np.zeros(0)]
-    for kind, p, rows in groups:
+    for kind, p, rows in _chunks(groups, PROX_CHUNK):
         wr, ar = w[rows], aa[rows]
         code = np.full(len(wr), kind, np.int8)
-        g = prox_at(coefficients(code, np.full(len(wr), p, np.int8), wr, ar, PROX_FIELDS), wr, rho)
+        g = prox_at(coefficients(code, np.full(len(wr), p, np.int8), wr, ar, PROX_FIELDS), wr,
+                    rho if np.ndim(rho) == 0 else rho[rows])
         del code, ar
         ratio[rows] = g.ratio
         if np.ndim(lb):
@@ -234,6 +235,22 @@ def prox_at_groups(groups, w: np.ndarray, aa: np.ndarray, rho) -> ProxAt:
     zero, num = np.concatenate(zero), np.concatenate(num)
     order = np.argsort(zero, kind="stable")
     return ProxAt(lb, ratio, k3, K1, zero[order], num[order])
+
+
+PROX_CHUNK = 1 << 18
+"""Rows per piece that :func:`prox_at_groups` makes at a time: its temporaries (a dozen per-row
+arrays of the piece) stay a few MiB, not 170 MiB at acquaintances N=300."""
+
+
+def _chunks(groups, size: int):
+    """``(kind, p, rows)`` of every group, cut into pieces of at most ``size`` rows."""
+    for kind, p, rows in groups:
+        if isinstance(rows, slice):
+            for a in range(rows.start, rows.stop, size):
+                yield kind, p, slice(a, min(a + size, rows.stop))
+        else:
+            for a in range(0, len(rows), size):
+                yield kind, p, rows[a:a + size]
 
 
 def prox_at(co: Coefficients, w: np.ndarray, rho) -> ProxAt:

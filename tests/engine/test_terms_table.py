@@ -92,7 +92,7 @@ def test_prox_at_folds_the_formula_and_splits_by_rows(keys):
 
 
 @pytest.mark.parametrize("keys", [KEYS, [(Kind.HINGE, 2)], [(Kind.HINGE, 1), (Kind.LEQ, 1)]])
-def test_prox_at_groups_equals_the_per_row_table(keys):
+def test_prox_at_groups_equals_the_per_row_table(keys, monkeypatch):
     """Made group by group (a slice or an index array each, as the numpy kernel's layout lists
     them), the step is the per-row one's, constant rows included; ``lb`` is a number exactly when
     every group has the same."""
@@ -114,7 +114,8 @@ def test_prox_at_groups_equals_the_per_row_table(keys):
         if np.size(np.arange(m)[rows]):
             groups.append((int(keys[k][0]), int(keys[k][1]), rows))
     d = rng.normal(0, 2, m)
-    for rho in (0.4, 2.5):
+    for rho, chunk in ((0.4, terms.PROX_CHUNK), (2.5, terms.PROX_CHUNK), (1.3, 17)):
+        monkeypatch.setattr(terms, "PROX_CHUNK", chunk)  # 17: every group in several pieces
         want = prox_at(coefficients(kind, p, w, aa), w, rho).step(d.copy())
         got = prox_at_groups(groups, w, aa, rho)
         assert (np.ndim(got.lb) == 0) == (len({TABLE[k].lb for k in keys}) == 1)
