@@ -469,7 +469,8 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
         scaled duals, one per local copy in the model's copy order, and ``"rho"``; see
         :class:`~hlmrf.inference.duals.DualState`) from a model with the same rows and sparsity
         (e.g. the same ground model re-weighted during learning); it is ignored when the shapes
-        do not match. Pass ``y0`` with it.
+        do not match. Pass ``y0`` with it. Anything else (not a mapping, a ``rho`` that is not
+        a finite number > 0, non-finite duals) is a :class:`~hlmrf.errors.SettingsError`.
     callback : called as ``callback(iteration, primal_residual, dual_residual)`` at every
         stopping-rule check (the CLI draws its progress display with it).
     comm : a communicator (see :class:`OneWorker`) to solve on several workers, each calling

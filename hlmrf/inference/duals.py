@@ -29,6 +29,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from hlmrf.errors import SettingsError
+
 
 class RowDuals:
     """The duals of the copies of ``A``'s rows (a worker's rows on several workers), as
@@ -59,11 +61,19 @@ class RowDuals:
             self.tau, self.eps = src.tau.copy(), src.eps.copy()
             self.beta, self.h0, self.ph0, self.s0 = src.beta, src.h0, src.ph0, src.s0
             return float(state["rho"])
+        rho = _checked_rho(state)
         u = state.get("u")
         if np.shape(u) != (self.A.nnz,):
             return None
-        self.set_per_copy(np.array(u, dtype=np.float64))
-        return float(state["rho"])
+        try:
+            u = np.array(u, dtype=np.float64)
+        except (TypeError, ValueError):
+            u = None
+        if u is None or not np.isfinite(u).all():
+            raise SettingsError('state["u"] must hold finite numbers, one per local copy '
+                                '(pass previous_result.extra["state"] as it is)')
+        self.set_per_copy(u)
+        return rho
 
     def set_per_copy(self, u: np.ndarray) -> None:
         """Duals given one per copy (in the CSR matrix's copy order)."""
@@ -92,6 +102,23 @@ class RowDuals:
         if self.beta != 0.0 and self.h0 is not None:
             u += self.beta * self.h0
         return u
+
+
+def _checked_rho(state) -> float:
+    """``state["rho"]`` of a warm start, or a :class:`~hlmrf.errors.SettingsError` saying what a
+    warm start must be."""
+    if not isinstance(state, Mapping):
+        raise SettingsError(f"state must be a previous result's extra[\"state\"] (a mapping with "
+                            f"\"u\" and \"rho\"), not a {type(state).__name__}")
+    rho = state.get("rho")
+    try:
+        rho = float(rho)
+    except (TypeError, ValueError):
+        rho = float("nan")
+    if not (0.0 < rho < float("inf")):
+        raise SettingsError(f'state["rho"] must be a finite number > 0, not {state.get("rho")!r} '
+                            '(pass previous_result.extra["state"] as it is)')
+    return rho
 
 
 class DualState(Mapping):

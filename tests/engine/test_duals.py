@@ -81,3 +81,23 @@ def test_a_state_of_other_shape_is_ignored():
     warm = solve_admm(model, replace(NO_STOP, max_iter=6), state={"u": np.ones(3), "rho": 9.0})
     np.testing.assert_array_equal(warm.y, cold.y)
     assert warm.rho == cold.rho
+
+
+def test_a_malformed_state_is_a_clean_error():
+    """A warm start that is not a result's state names what it must be; one whose duals are for
+    another model's copies (another shape) is ignored, as documented."""
+    from hlmrf.errors import SettingsError
+
+    model = _model()
+    first = solve_admm(model, replace(NO_STOP, max_iter=5))
+    u = np.asarray(first.extra["state"]["u"])
+    bad = [([1, 2], "mapping"), ({"u": u}, "rho"), ({"u": u, "rho": 0.0}, "rho"),
+           ({"u": u, "rho": "x"}, "rho"), ({"u": u, "rho": float("nan")}, "rho"),
+           ({"u": np.where(np.arange(len(u)) == 3, np.nan, u), "rho": 1.0}, "finite"),
+           ({"u": np.array(["a"] * len(u)), "rho": 1.0}, "finite")]
+    for state, what in bad:
+        with pytest.raises(SettingsError, match=what):
+            solve_admm(model, replace(NO_STOP, max_iter=3), y0=first.y, state=state)
+    other_shape = solve_admm(model, replace(NO_STOP, max_iter=3), state={"u": u[:-1], "rho": 2.0})
+    cold = solve_admm(model, replace(NO_STOP, max_iter=3))
+    np.testing.assert_array_equal(other_shape.y, cold.y)
