@@ -157,6 +157,7 @@ ADMM_OPTIONS = {
     "admmreasoner.epsilonrel": "eps_rel",
     "admmreasoner.stepsize": "rho",
     "inference.normalize": "normalize_weights",
+    "parallel.numthreads": "threads",
 }
 # Reference option name -> a setting of the command itself (the value is parsed by the command).
 CLI_OPTIONS = {
@@ -182,7 +183,6 @@ IGNORED_OPTIONS = {
     "inference.termgenerator": "hlmrf grounds to arrays directly",
     "inference.relaxhardconstraints": "hard constraints stay hard in hlmrf",
     "inference.skipinference": "hlmrf-infer always infers",
-    "parallel.numthreads": "hlmrf runs numpy's threads",
     "random.seed": "hlmrf's ADMM is deterministic",
     "runtime.db.intids": "hlmrf interns constants itself",
     "runtime.db.type": "hlmrf keeps facts in memory, not in a database",

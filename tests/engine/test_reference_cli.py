@@ -122,10 +122,11 @@ def test_eval_selects_the_reference_evaluators_metrics(acq, tmp_path, capsys):
 def test_reference_option_names_map_onto_ours(examples, tmp_path, capsys):
     rules, facts = str(examples / "smokers" / "rules.psl"), str(examples / "smokers" / "facts")
     ours = [rules, facts, "-o", str(tmp_path / "a"), "-D", "max_iter=7", "-D", "eps_abs=1e-6",
-            "-D", "eps_rel=1e-4", "-D", "rho=2", "-D", "normalize_weights=false"]
+            "-D", "eps_rel=1e-4", "-D", "rho=2", "-D", "normalize_weights=false", "-D", "threads=1"]
     theirs = [rules, facts, "-o", str(tmp_path / "b"), "-D", "admmreasoner.maxiterations=7",
               "-D", "admmreasoner.epsilonabs=1e-6", "-D", "ADMMReasoner.EpsilonRel=1e-4",
-              "-D", "admmreasoner.stepsize=2", "-D", "inference.normalize=false"]
+              "-D", "admmreasoner.stepsize=2", "-D", "inference.normalize=false",
+              "-D", "parallel.numthreads=1"]
     a, b = _infer(ours, capsys), _infer(theirs, capsys)
     assert a[0] == b[0] == 0
     assert "after 7 iterations" in a[1] and "after 7 iterations" in b[1]
@@ -134,6 +135,9 @@ def test_reference_option_names_map_onto_ours(examples, tmp_path, capsys):
     rc, text, _ = _infer([rules, facts, "-o", str(tmp_path / "c"), "-D",
                           "discreteevaluator.threshold=0.9"], capsys)
     assert rc == 0 and "threshold 0.9" in text
+    from hlmrf.cli.reference import translate_options
+
+    assert translate_options(["Parallel.NumThreads=3"]).admm == ["threads=3"]
 
 
 def test_reference_options_we_ignore_warn_and_unknown_ones_fail(examples, tmp_path, capsys):
