@@ -206,7 +206,7 @@ class ProxAt:
 def prox_at_groups(groups, w: np.ndarray, aa: np.ndarray, rho) -> ProxAt:
     """:func:`prox_at` for a model whose rows come in ``groups``, ``(kind, p, rows)`` with ``rows``
     a slice or an index array (as :func:`hlmrf.inference.admm.layout` lists them), made group by
-    group: no per-row :class:`Coefficients` is held (32 bytes a row), only the step's own arrays,
+    group: no per-row :class:`Coefficients` is held (35 bytes a row), only the step's own arrays,
     and ``lb`` is a number when every group has the same."""
     m = len(w)
     lbs = {TABLE[k, p].lb for k, p, _ in groups}
