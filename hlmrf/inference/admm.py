@@ -562,14 +562,17 @@ def solve_admm(model: HLMRF, settings: AdmmSettings | None = None, y0: np.ndarra
                   rho=rho, extra=extra, lower_bound=bound)
 
 
-FUSED_MIN_COPIES = 1_000_000
+FUSED_MIN_COPIES = 2_000_000
 """``kernel="auto"`` uses the fused kernel only above this many local copies: loading the compiled
-code from numba's disk cache costs 0.3-0.65 s per process (about 7-9 s to compile it the first
-time) and numba's runtime about 92 MiB. On two threads the numpy kernel takes 5.0 ns per copy and
-iteration at acquaintances N=150 (558k copies, whose arrays fit in this machine's 32 MiB L3
-cache) against 2.5-4.5 for the fused one, and 8.9 against 4.5 at N=300 (3.8M copies, in DRAM;
-benchmarks/bench_admm_kernel.py, 2026-11-30 10:47): the load pays only from about a million
-copies up (N=150's 55 iterations would save at most 0.08 s)."""
+code from numba's disk cache costs 0.4-0.65 s per process (6-9 s to compile it the first time)
+and numba's runtime about 92 MiB, against what the numpy kernel on two threads holds and spends
+(4.7 ns per copy and iteration at acquaintances N=300 against 2.6 for the fused kernel;
+benchmarks/bench_admm_kernel.py, 2026-11-30 11:09). Whole API runs, each kernel in its own
+process twice (11:45): at N=220 (1.63M copies, 70 iterations) ADMM took 0.82-0.83 s with numpy
+and 0.80-0.90 s with numba, peaking at 206-216 against 230-233 MiB; at N=250 (2.31M copies, 75
+iterations) 1.04-1.05 against 0.96-1.03 s and 266 against 263 MiB. Above about two million copies
+numba is ahead on both; at N=300 (3.8M copies) on both, by 85 iterations x 7.8 ms less the load,
+and by 396 against 320 MiB."""
 
 
 def _kernel(st: AdmmSettings, model: HLMRF, alpha: float, comm=None):

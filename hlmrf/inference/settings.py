@@ -46,7 +46,7 @@ class AdmmSettings:
     kernel: str = field(default="auto", metadata={"choices": ("auto", "numpy", "numba")})
     """The ADMM iteration body: ``numpy`` (the reference implementation), ``numba`` (one fused,
     compiled pass; ``pip install "hlmrf[fast]"``) or ``auto`` (numba when installed and the model
-    has more than a million local copies, where its compile-cache load pays, else numpy)."""
+    has more than two million local copies, where its compile-cache load pays, else numpy)."""
     threads: int = 0
     """Threads one solve iterates on; 0: one per core this process may use (one per worker
     process when the solve is distributed). The compiled kernel passes it to numba (at most
