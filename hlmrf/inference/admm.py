@@ -568,7 +568,7 @@ code from numba's disk cache costs 0.4-0.65 s per process (6-9 s to compile it t
 and numba's runtime about 92 MiB, against what the numpy kernel on two threads holds and spends
 (4.7 ns per copy and iteration at acquaintances N=300 against 2.6 for the fused kernel;
 benchmarks/bench_admm_kernel.py, 2026-11-30 11:09). Whole API runs, each kernel in its own
-process twice (11:45): at N=220 (1.63M copies, 70 iterations) ADMM took 0.82-0.83 s with numpy
+process twice (11:43): at N=220 (1.63M copies, 70 iterations) ADMM took 0.82-0.83 s with numpy
 and 0.80-0.90 s with numba, peaking at 206-216 against 230-233 MiB; at N=250 (2.31M copies, 75
 iterations) 1.04-1.05 against 0.96-1.03 s and 266 against 263 MiB. Above about two million copies
 numba is ahead on both; at N=300 (3.8M copies) on both, by 85 iterations x 7.8 ms less the load,
