@@ -231,9 +231,9 @@ def _csr(data, indices, indptr, shape, fmt: str = "csr"):
 COPIES_PER_PART = 250_000
 """The numpy kernel cuts a model into ``L // COPIES_PER_PART`` row ranges (at most
 :data:`MAX_PARTS`; one below 500,000 local copies): at that size a part's sparse product takes
-about 0.2 ms, several times what handing it to a thread costs. Two threads help while the
-arrays fit in the cache (acquaintances N=150: 4.3 to 2.8 ms per iteration), not once the passes
-stream from DRAM (N=300: 33.5 and 34.1 ms; benchmarks/bench_admm_kernel.py, 2026-11-30 10:47)."""
+about 0.2 ms, several times what handing it to a thread costs. Two threads take an iteration
+from 4.3 to 2.8 ms at acquaintances N=150 and from 33.2 to 17.8 ms at N=300
+(benchmarks/bench_admm_kernel.py, 2026-11-30 10:47 and 11:09)."""
 MAX_PARTS = 8
 
 
