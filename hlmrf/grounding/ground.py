@@ -900,14 +900,17 @@ def _nvars(tables) -> int:
     return sum(int((t.var >= 0).sum()) for t in tables.values())
 
 
-_TRIM_EVERY = 1 << 20
+_TRIM_EVERY = 256 << 20
 """Bytes of blocks freed between two :func:`~hlmrf.infra.memory.release_free_memory` calls in
-:func:`_assemble`: in effect after every block but the smallest. A block is a few MB, served from
-glibc's heap, so its freed pages would otherwise stay resident beside the model's new arrays
-until the next trim. At 256 MiB (before 2026-11-30) the assembly held both: acquaintances N=300
-peaked at 275-291 MiB in grounding, now 215-221, and N=600 at 1,158-1,160 MiB, now 847-848
-(the model itself: 844), in the same grounding time (7.7-8.2 s at N=600; a trim with little to
-return takes 0.03 ms)."""
+:func:`_assemble` (each block is a few MB, served from glibc's heap, so its freed pages stay
+resident beside the model's new arrays until the next trim).
+
+Trimming after every block instead (tried 2026-11-30) lowers grounding's own peak (acquaintances
+N=300: 275-291 to 215-221 MiB; N=600: 1,158-1,160 to 847-848, the model being 844), but N=300's
+grounding took 0.87-1.18 s (median 0.93) against 0.78-0.99 s (median 0.85) in eight alternating
+runs each (probably the pages handed back being faulted in again). And the whole command's peak does not
+move, because the solve that follows holds more than grounding did (N=300: 316-322 MiB; N=600:
+1,237). So the trim stays coarse."""
 
 
 ARITY_WINDOW = 1 << 16
