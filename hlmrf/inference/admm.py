@@ -207,7 +207,7 @@ def layout(model: HLMRF) -> _Layout:
     # constant term) the next row's first entry, or fails when that row is the last.
     aa = P @ a
     # Of the table's per-row entries only ``sq`` is held (the dual bound's); the prox step's are
-    # made group by group when rho changes (terms.prox_at_groups), not held at 32 bytes a row.
+    # made group by group when rho changes (terms.prox_at_groups), not held at 35 bytes a row.
     return _Layout(A, a, A.indices, model.c.astype(np.float64, copy=False), w,
                    column_counts(A, model.n), groups, P, aa, coefficients(model.kind, model.p, w, aa, ("sq",)))
 
@@ -287,6 +287,8 @@ def _pool(workers: int):
     if pool is None or size < workers or pid != os.getpid():
         from concurrent.futures import ThreadPoolExecutor
 
+        if pool is not None and pid == os.getpid():
+            pool.shutdown(wait=False)  # a smaller one of this process: its idle threads end
         _POOL = pool, size, pid = ThreadPoolExecutor(workers, thread_name_prefix="hlmrf-admm"), workers, os.getpid()
     return pool
 

@@ -380,14 +380,14 @@ class FusedKernel:
         """One iteration: updates ``t`` and the duals in place. Returns ``(z_new, norms)``;
         ``norms`` is None unless ``complete``, else ``(|x - z_new[var]|^2, sum deg (z_new - z)^2,
         |x|^2, |z_new[var]|^2, |u|^2)``."""
+        with self._numba_threads():
+            return self._step(z, t, rho, complete)
+
+    def _step(self, z, t, rho: float, complete: bool):
         du, alpha = self.duals, self.alpha
         oma = 1.0 - alpha
         ze = z - du.eps
         beta = du.beta
-        with self._numba_threads():
-            return self._step(z, t, rho, complete, du, alpha, oma, ze, beta)
-
-    def _step(self, z, t, rho, complete, du, alpha, oma, ze, beta):
         _term_pass(self.bounds, self.runs, self.run_of, self.indptr, self.a, self.var, self.c, self.w, self.code,
                    self.tab, float(rho), t, du.tau, ze, alpha, beta, self.c if beta == 0.0 else du.ph0,
                    not complete, self.partial)

@@ -48,10 +48,11 @@ class AdmmSettings:
     compiled pass; ``pip install "hlmrf[fast]"``) or ``auto`` (numba when installed and the model
     has more than two million local copies, where its compile-cache load pays, else numpy)."""
     threads: int = 0
-    """Threads one solve iterates on; 0: one per core this process may use (one per worker
-    process when the solve is distributed). The compiled kernel passes it to numba (at most
-    ``NUMBA_NUM_THREADS``); the numpy kernel runs the row ranges of a model of more than 500,000
-    local copies on them. The iterates do not depend on it."""
+    """Threads one solve iterates on. The numpy kernel runs the row ranges of a model of more
+    than 500,000 local copies on them; 0 there means one per core this process may use (one per
+    worker process when the solve is distributed). The compiled kernel passes it to numba (at
+    most ``NUMBA_NUM_THREADS``); 0 there leaves numba's own count. The iterates do not depend on
+    it."""
 
     def __post_init__(self) -> None:
         checks = [
