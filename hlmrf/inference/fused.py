@@ -50,7 +50,11 @@ import numba
 from numba import njit, prange
 
 from hlmrf.inference.duals import RowDuals
+from hlmrf.infra.memory import release_library_pages
 from hlmrf.model.hlmrf import column_counts
+
+_LINKED: set = set()
+"""Index dtypes whose passes :func:`link` has loaded in this process."""
 
 N_CHUNKS = 8
 """Fixed, so that the summation order (and so every iterate) is independent of the thread count."""
@@ -327,6 +331,30 @@ def unsigned(idx: np.ndarray) -> np.ndarray:
     return idx.view(np.uint32 if idx.dtype.itemsize == 4 else np.uint64)
 
 
+def link(index: np.dtype, var: np.dtype) -> None:
+    """Load every pass for these index types (from numba's cache, or compiled), by calling each
+    on no rows, then drop LLVM's code pages from the resident set
+    (:func:`hlmrf.infra.memory.release_library_pages`). :class:`FusedKernel` calls it before
+    it makes its arrays, so that LLVM's pages (about 65 MiB) and the solve's are never resident
+    at once: at acquaintances N=300 the linking otherwise sets the run's peak. The argument types
+    are those of :meth:`FusedKernel._step` and :meth:`FusedKernel.certificate` on a model's own
+    arrays; a call whose types differed would only be linked at its first real call. Once per
+    process and index type."""
+    key = (np.dtype(index), np.dtype(var))
+    if key in _LINKED:
+        return
+    release_library_pages("libllvmlite")  # what numba's import touched
+    z, f, none, part = np.zeros(0), 0.5, np.zeros(1, np.int64), np.zeros((0, 0))
+    ptr, col, code, has = np.zeros(1, index), np.zeros(0, var), np.zeros(0, np.int8), np.zeros(0, bool)
+    tab = kind_tables()
+    _term_pass(none, none, none, ptr, z, col, z, z, code, tab, f, z, z, z, f, f, z, True, part)
+    _var_pass(part, z, z, has, z, z, z, z, f)
+    _finish_pass(none, ptr, z, col, z, z, z, z, z, f, f, f, z, True, part)
+    _certificate_pass(none, ptr, z, col, z, z, code, tab, z, z, f, True, True, part, part)
+    _LINKED.add(key)
+    release_library_pages("libllvmlite")
+
+
 class FusedKernel:
     """The iteration body of ``solve_admm`` on a model's own arrays.
 
@@ -345,6 +373,7 @@ class FusedKernel:
         n, m, L = model.n, model.m, A.nnz
         self.indptr = A.indptr  # any integer type: numba compiles per type
         self.var = unsigned(A.indices)
+        link(self.indptr.dtype, self.var.dtype)  # before this kernel's arrays are made
         self.a = A.data if A.data.dtype == np.float64 else A.data.astype(np.float64)
         self.c = np.ascontiguousarray(model.c, dtype=np.float64)
         self.w = np.ascontiguousarray(model.w, dtype=np.float64)
