@@ -900,17 +900,17 @@ def _nvars(tables) -> int:
     return sum(int((t.var >= 0).sum()) for t in tables.values())
 
 
-_TRIM_EVERY = 256 << 20
+_TRIM_EVERY = 16 << 20
 """Bytes of blocks freed between two :func:`~hlmrf.infra.memory.release_free_memory` calls in
 :func:`_assemble` (each block is a few MB, served from glibc's heap, so its freed pages stay
 resident beside the model's new arrays until the next trim).
 
-Trimming after every block instead (tried 2026-11-30) lowers grounding's own peak (acquaintances
-N=300: 275-291 to 215-221 MiB; N=600: 1,158-1,160 to 847-848, the model being 844), but N=300's
-grounding took 0.87-1.18 s (median 0.93) against 0.78-0.99 s (median 0.85) in eight alternating
-runs each (probably the pages handed back being faulted in again). And the whole command's peak does not
-move, because the solve that follows holds more than grounding did (N=300: 316-322 MiB; N=600:
-1,237). So the trim stays coarse."""
+Measured on acquaintances (``ground()`` alone, one process per run, alternating, 2026-11-30):
+every 256 MiB (before), N=300's grounding peaked at 286-289 MiB in 0.82-0.93 s (median 0.85);
+every 16 MiB at 216-228 MiB in 0.80-1.00 s (median 0.83); N=600 at 1,169-1,175 against 851-857
+MiB (the model is 844), in 6.84-7.20 against 6.79-7.12 s. Trimming after every block (17 at
+N=300, 71 MiB) gave the same peaks in an earlier trial, whose medians differed by 0.08 s
+(0.93 against 0.85 s): a difference these runs do not show, so probably the machine's noise."""
 
 
 ARITY_WINDOW = 1 << 16
