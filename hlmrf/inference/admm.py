@@ -574,7 +574,11 @@ process twice (11:43): at N=220 (1.63M copies, 70 iterations) ADMM took 0.82-0.8
 and 0.80-0.90 s with numba, peaking at 206-216 against 230-233 MiB; at N=250 (2.31M copies, 75
 iterations) 1.04-1.05 against 0.96-1.03 s and 266 against 263 MiB. Above about two million copies
 numba is ahead on both; at N=300 (3.8M copies) on both, by 85 iterations x 7.8 ms less the load,
-and by 396 against 320 MiB."""
+and by 396 against 320 MiB. Since :func:`hlmrf.inference.fused.link` hands LLVM's code pages back,
+numba's runtime holds about 45 MiB instead of 92-110, and at N=220 numba's run peaks lower (189
+against 199-203 MiB, 2026-11-30 13:38), but it is no faster there (ADMM 0.76-0.78 against
+0.73-0.83 s), and at N=150 (0.56M copies) it is slower (0.54 against 0.21-0.22 s) and larger
+(159-161 against 123-124 MiB): the threshold stays."""
 
 
 def _kernel(st: AdmmSettings, model: HLMRF, alpha: float, comm=None):
