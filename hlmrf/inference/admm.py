@@ -576,7 +576,7 @@ iterations) 1.04-1.05 against 0.96-1.03 s and 266 against 263 MiB. Above about t
 numba is ahead on both; at N=300 (3.8M copies) on both, by 85 iterations x 7.8 ms less the load,
 and by 396 against 320 MiB. Since :func:`hlmrf.inference.fused.link` hands LLVM's code pages back,
 numba's runtime holds about 45 MiB instead of 92-110, and at N=220 numba's run peaks lower (189
-against 199-203 MiB, 2026-11-30 13:38), but it is no faster there (ADMM 0.76-0.78 against
+against 199-203 MiB, 2026-11-30 13:37), but it is no faster there (ADMM 0.76-0.78 against
 0.73-0.83 s), and at N=150 (0.56M copies) it is slower (0.54 against 0.21-0.22 s) and larger
 (159-161 against 123-124 MiB): the threshold stays."""
 
