@@ -53,6 +53,9 @@ from hlmrf.inference.duals import RowDuals
 from hlmrf.infra.memory import release_library_pages
 from hlmrf.model.hlmrf import column_counts
 
+LLVM_LIBRARIES = ("libllvmlite", "libLLVM")
+"""llvmlite's library, with LLVM linked in statically (wheels) or beside it (some conda builds)."""
+
 _LINKED: set = set()
 """Index dtypes whose passes :func:`link` has loaded in this process."""
 
@@ -343,7 +346,7 @@ def link(index: np.dtype, var: np.dtype) -> None:
     key = (np.dtype(index), np.dtype(var))
     if key in _LINKED:
         return
-    release_library_pages("libllvmlite")  # what numba's import touched
+    release_library_pages(LLVM_LIBRARIES)  # what numba's import touched
     z, f, none, part = np.zeros(0), 0.5, np.zeros(1, np.int64), np.zeros((0, 0))
     ptr, col, code, has = np.zeros(1, index), np.zeros(0, var), np.zeros(0, np.int8), np.zeros(0, bool)
     tab = kind_tables()
@@ -352,7 +355,7 @@ def link(index: np.dtype, var: np.dtype) -> None:
     _finish_pass(none, ptr, z, col, z, z, z, z, z, f, f, f, z, True, part)
     _certificate_pass(none, ptr, z, col, z, z, code, tab, z, z, f, True, True, part, part)
     _LINKED.add(key)
-    release_library_pages("libllvmlite")
+    release_library_pages(LLVM_LIBRARIES)
 
 
 class FusedKernel:

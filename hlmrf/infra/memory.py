@@ -54,10 +54,12 @@ def _madvise():
 MADV_DONTNEED = 4
 
 
-def clean_readonly_mappings(smaps: str, name: str) -> list[tuple[int, int]]:
+def clean_readonly_mappings(smaps: str, names: str | tuple[str, ...]) -> list[tuple[int, int]]:
     """The address ranges, in ``/proc/<pid>/smaps`` text, of the mappings of a file whose name
-    contains ``name`` that are not writable and hold no page of their own (no private dirty
-    page, nothing anonymous): every resident page of such a mapping is the file's as read."""
+    contains one of ``names`` that are not writable and hold no page of their own (no private or
+    shared dirty page, nothing anonymous): every resident page of such a mapping is the file's as
+    read."""
+    names = (names,) if isinstance(names, str) else tuple(names)
     found, cur, dirty = [], None, 0
 
     def close():
@@ -70,7 +72,7 @@ def clean_readonly_mappings(smaps: str, name: str) -> list[tuple[int, int]]:
             close()
             cur, dirty = None, 0
             path = line.split(None, 5)[5].strip() if len(head) >= 6 else ""
-            if name in os.path.basename(path) and "w" not in head[1]:
+            if any(n in os.path.basename(path) for n in names) and "w" not in head[1]:
                 lo, hi = (int(x, 16) for x in head[0].split("-"))
                 cur = (lo, hi)
         elif cur is not None and head and head[0] in ("Private_Dirty:", "Anonymous:", "Shared_Dirty:"):
@@ -88,17 +90,19 @@ def release_free_memory() -> bool:
     return True
 
 
-def release_library_pages(name: str) -> int:
-    """Drop the resident pages of a loaded shared library's read-only mappings (those that hold
+def release_library_pages(names: str | tuple[str, ...]) -> int:
+    """Drop the resident pages of loaded shared libraries' read-only mappings (those that hold
     only the file's own pages, :func:`clean_readonly_mappings`) from this process's resident set;
     returns the bytes of address space advised, 0 where unsupported. Nothing is lost: a page
-    touched again is faulted in from the page cache, as after the kernel's own reclaim."""
+    touched again is faulted in from the page cache, as after the kernel's own reclaim. For
+    libraries that stay loaded (an unloaded one's address range could be reused between the
+    reading of ``smaps`` and the advice)."""
     advise = _madvise()
     if advise is None:
         return 0
     try:
         with open("/proc/self/smaps") as f:
-            ranges = clean_readonly_mappings(f.read(), name)
+            ranges = clean_readonly_mappings(f.read(), names)
     except OSError:
         return 0
     done = 0

@@ -79,6 +79,7 @@ def test_only_clean_readonly_mappings_of_the_named_file_are_chosen():
     assert got == [(0x7f0000000000, 0x7f0000100000), (0x7f0000100000, 0x7f0000500000)]
     assert memory.clean_readonly_mappings(SMAPS, "other lib") == [(0x7f0000610000, 0x7f0000620000)]
     assert memory.clean_readonly_mappings(SMAPS, "absent") == []
+    assert memory.clean_readonly_mappings(SMAPS, ("absent", "other lib")) == [(0x7f0000610000, 0x7f0000620000)]
 
 
 def _mapped_rss_kib(name: str) -> int:
