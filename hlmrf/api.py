@@ -193,8 +193,9 @@ def infer(program: Program, store: FactStore, settings: AdmmSettings | None = No
         # Split, a worker's share cannot tell whether the whole model's hard constraints can hold
         # (its own may, another's not): every worker checks all of them, gathered (the result,
         # and so this branch, is the same on every worker).
+        # (ADMM's INFEASIBLE has already found so on them: no second linear program.)
         hard = model if share is None or share[1] == 1 else _gathered_hard_rows(model)
-        if not hard_constraints_feasible(hard):
+        if (result.status == Status.INFEASIBLE and result.solver == "admm") or not hard_constraints_feasible(hard):
             _infeasible(hard, result.y, settings.constraint_tol)
     return Inference(program, store, model, result, t_ground)
 
