@@ -685,7 +685,9 @@ other: its residuals do not shrink, so it used to run all ``max_iter`` iteration
 default: at acquaintances N=300 about 10 minutes) before ``infer`` reported the contradiction.
 A run whose state meets the hard rows here, or whose hard rows prove feasible, is not checked
 again, and the check changes no iterate. The acquaintances models converge in 55-135 iterations
-and never reach it."""
+and never reach it; the program on their hard rows (feasible) takes 0.29 s at N=300 (32,256 rows,
+no rise in peak memory) and 0.65 s at N=600 (128,744 rows, 138 MiB over the model), against
+about 8 and 100 s for 1,000 iterations (2026-11-30)."""
 
 
 def _hard_rows_feasible(model: HLMRF, kern, z: np.ndarray, st: AdmmSettings, log: dict) -> bool:
