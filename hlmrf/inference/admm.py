@@ -682,12 +682,12 @@ than ``constraint_tol`` asks whether the hard rows can hold at all (one linear p
 :func:`hlmrf.inference.feasibility.hard_constraints_feasible`, once per run) and stops as
 ``Status.INFEASIBLE`` when they cannot. ADMM itself never stops on hard rows that contradict each
 other: its residuals do not shrink, so it used to run all ``max_iter`` iterations (25,000 by
-default: at acquaintances N=300 about 10 minutes) before ``infer`` reported the contradiction.
-A run whose state meets the hard rows here, or whose hard rows prove feasible, is not checked
+default: at acquaintances N=300 about 6 minutes, at 15 ms an iteration) before ``infer``
+reported the contradiction. A run whose state meets the hard rows here, or whose hard rows prove feasible, is not checked
 again, and the check changes no iterate. The acquaintances models converge in 55-135 iterations
 and never reach it; the program on their hard rows (feasible) takes 0.29 s at N=300 (32,256 rows,
 no rise in peak memory) and 0.65 s at N=600 (128,744 rows, 138 MiB over the model), against
-about 8 and 100 s for 1,000 iterations (2026-11-30)."""
+about 15 and 100-140 s for 1,000 iterations (the benchmark's ADMM phases; 2026-11-30)."""
 
 
 def _hard_rows_feasible(model: HLMRF, kern, z: np.ndarray, st: AdmmSettings, log: dict) -> bool:
