@@ -192,8 +192,8 @@ def infer(program: Program, store: FactStore, settings: AdmmSettings | None = No
     if result.status == Status.INFEASIBLE or result.violation > 10 * settings.constraint_tol:
         # Split, a worker's share cannot tell whether the whole model's hard constraints can hold
         # (its own may, another's not): every worker checks all of them, gathered (the result,
-        # and so this branch, is the same on every worker).
-        # (ADMM's INFEASIBLE has already found so on them: no second linear program.)
+        # and so this branch, is the same on every worker). ADMM's INFEASIBLE comes from the same
+        # linear program on the same rows (admm.INFEASIBILITY_CHECK_AFTER): not run twice.
         hard = model if share is None or share[1] == 1 else _gathered_hard_rows(model)
         if (result.status == Status.INFEASIBLE and result.solver == "admm") or not hard_constraints_feasible(hard):
             _infeasible(hard, result.y, settings.constraint_tol)

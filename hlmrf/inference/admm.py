@@ -683,8 +683,8 @@ than ``constraint_tol`` asks whether the hard rows can hold at all (one linear p
 ``Status.INFEASIBLE`` when they cannot. ADMM itself never stops on hard rows that contradict each
 other: its residuals do not shrink, so it used to run all ``max_iter`` iterations (25,000 by
 default: at acquaintances N=300 about 6 minutes, at 15 ms an iteration) before ``infer``
-reported the contradiction. A run whose state meets the hard rows here, or whose hard rows prove feasible, is not checked
-again, and the check changes no iterate. The acquaintances models converge in 55-135 iterations
+reported the contradiction. A run whose state meets the hard rows here, or whose hard rows prove
+feasible, is not checked again, and the check changes no iterate. The acquaintances models converge in 55-135 iterations
 and never reach it; the program on their hard rows (feasible) takes 0.29 s at N=300 (32,256 rows,
 no rise in peak memory) and 0.65 s at N=600 (128,744 rows, 138 MiB over the model), against
 about 15 and 100-140 s for 1,000 iterations (the benchmark's ADMM phases; 2026-11-30)."""
@@ -700,12 +700,18 @@ def _hard_rows_feasible(model: HLMRF, kern, z: np.ndarray, st: AdmmSettings, log
     if violation <= st.constraint_tol:
         log["hard_feasible"] = True  # z itself shows it
         return True
-    if split(model, kern.comm):
-        if "hard_rows" not in log:
-            log["hard_rows"] = gather_hard_rows(model, kern.comm)
-        model = log["hard_rows"]
-    log["hard_feasible"] = hard_constraints_feasible(model)
+    log["hard_feasible"] = hard_constraints_feasible(_hard_rows(model, kern, log))
     return log["hard_feasible"]
+
+
+def _hard_rows(model: HLMRF, kern, log: dict) -> HLMRF:
+    """``model``, or on workers that each hold only their share, every worker's hard rows,
+    gathered on the first call of a run and kept in ``log``."""
+    if not split(model, kern.comm):
+        return model
+    if "hard_rows" not in log:
+        log["hard_rows"] = gather_hard_rows(model, kern.comm)
+    return log["hard_rows"]
 
 
 def _improve(model: HLMRF, kern, z: np.ndarray, t: np.ndarray, scale: float, cert: Certificate,
@@ -736,9 +742,7 @@ def _improve(model: HLMRF, kern, z: np.ndarray, t: np.ndarray, scale: float, cer
     if not whole:  # polishing solves on the whole model, which no worker holds; the projection
         # onto the hard constraints needs only the hard rows, gathered once on every worker
         log["skipped"] = "the model is split across the workers (each grounded only its share)"
-        if "hard_rows" not in log:
-            log["hard_rows"] = gather_hard_rows(model, kern.comm)
-        model = log["hard_rows"]
+        model = _hard_rows(model, kern, log)
     if project:
         log["next_projection"] = int(PROJECTION_BACKOFF * it)
         log["early"] = scheduled
